@@ -1,0 +1,57 @@
+"""The metric catalogue: every Prometheus metric Povhub exports, in one place.
+
+Operations teams alert on these names, so they are a contract like the event schemas (hence this
+module lives in the contracts layer). Names are ``povhub_*``; the README's metric table is checked
+against this module by a test.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+CONNECTOR_RECORDS = Counter(
+    "povhub_connector_records_total",
+    "Source records read by a connector, by outcome (published, rejected, duplicate)",
+    ["source", "outcome"],
+)
+CONNECTOR_PUBLISH_SECONDS = Histogram(
+    "povhub_connector_publish_seconds",
+    "Time from handing an event to the Kafka producer until the broker acknowledged it (acks=all)",
+    ["source"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+DEAD_LETTERS = Counter(
+    "povhub_dead_letters_total",
+    "Records sent to the dead-letter topic, by stage and reason",
+    ["stage", "reason"],
+)
+RECONCILE_EVENTS = Counter(
+    "povhub_reconcile_events_total",
+    "Source events seen by the reconcile stage, by source family and outcome (applied, duplicate, stale)",
+    ["family", "outcome"],
+)
+STATE_CHANGES = Counter(
+    "povhub_household_state_changes_total",
+    "Household state versions emitted (one per real change)",
+)
+SINK_ROWS = Counter(
+    "povhub_sink_rows_total",
+    "Rows inserted into ClickHouse, by table",
+    ["table"],
+)
+SINK_INSERT_SECONDS = Histogram(
+    "povhub_sink_insert_seconds",
+    "Duration of one successful ClickHouse insert (one topic-partition slice of a batch)",
+    ["table"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+SINK_INSERT_FAILURES = Counter(
+    "povhub_sink_insert_failures_total",
+    "Failed ClickHouse insert attempts (retried until they succeed; nothing is dropped)",
+    ["table"],
+)
+SINK_LAST_SUCCESS = Gauge(
+    "povhub_sink_last_success_timestamp_seconds",
+    "Unix time of the last successful insert per table; alert when it stops moving",
+    ["table"],
+)
