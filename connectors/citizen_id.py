@@ -1,0 +1,56 @@
+"""Thai 13-digit citizen ID (เลขประจำตัวประชาชน) validation.
+
+The last digit is a mod-11 check digit over the first twelve. IDs starting with 0 (persons
+without Thai registration status) or 9 (meaning disputed in the sources) are valid but
+flagged, not rejected as python-stdnum does: poverty data includes stateless and highland
+people, and rejecting them would drop real households (research/domain.md §7).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+CitizenIdFlag = Literal["no-thai-status", "special-9"]
+
+_LENGTH = 13
+_DIGITS = frozenset("0123456789")
+# Separators people type when copying an ID from a card: "3-1006-00445-63-5".
+_SEPARATORS = str.maketrans("", "", "- ")
+_FLAGS: dict[str, CitizenIdFlag] = {"0": "no-thai-status", "9": "special-9"}
+
+
+class InvalidCitizenId(ValueError):
+    """The value is not a 13-digit citizen ID with a correct check digit."""
+
+
+@dataclass(frozen=True, slots=True)
+class CitizenIdCheck:
+    citizen_id: str
+    flag: CitizenIdFlag | None
+
+
+def check_digit(first12: str) -> int:
+    """The 13th digit that makes `first12` a valid citizen ID."""
+    if len(first12) != _LENGTH - 1 or any(c not in _DIGITS for c in first12):
+        # The value is not echoed: error messages end up in logs and the DLQ.
+        raise InvalidCitizenId(f"a check digit needs 12 digits, got {len(first12)} characters")
+    total = sum(int(d) * (_LENGTH + 1 - i) for i, d in enumerate(first12, start=1))
+    return (11 - total % 11) % 10
+
+
+def validate_citizen_id(value: str) -> CitizenIdCheck:
+    """Normalise `value` to 13 digits and check it; raise InvalidCitizenId if it is not valid."""
+    digits = value.translate(_SEPARATORS)
+    # Not str.isdigit(): it accepts Thai and other Unicode digits, which int() would
+    # silently read, so "๓" would pass as "3".
+    if any(c not in _DIGITS for c in digits):
+        raise InvalidCitizenId("a citizen ID may contain only digits, dashes and spaces")
+    if len(digits) != _LENGTH:
+        raise InvalidCitizenId(f"a citizen ID has {_LENGTH} digits, got {len(digits)}")
+    expected = check_digit(digits[:-1])
+    if int(digits[-1]) != expected:
+        raise InvalidCitizenId(
+            f"citizen ID check digit is {digits[-1]}, expected {expected} for these 12 digits"
+        )
+    return CitizenIdCheck(citizen_id=digits, flag=_FLAGS.get(digits[0]))

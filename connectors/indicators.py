@@ -1,0 +1,50 @@
+"""The จปฐ. indicator -> TPMAP dimension mapping, versioned by data year and kept as data."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+MAPPING_FILE = Path(__file__).parent / "data" / "indicator_dimensions.json"
+DIMENSIONS = ("health", "living", "education", "income", "access")
+INDICATORS = range(1, 32)
+
+
+@dataclass(frozen=True)
+class DimensionMapping:
+    version: str
+    first_year: int
+    last_year: int
+    dimension_of: dict[int, str]
+
+    def dimensions(self, failed: set[int]) -> list[str]:
+        """Dimensions failed, in the canonical order."""
+        hit = {self.dimension_of[i] for i in failed if i in self.dimension_of}
+        return [d for d in DIMENSIONS if d in hit]
+
+
+@cache
+def load_mappings(path: Path = MAPPING_FILE) -> tuple[DimensionMapping, ...]:
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    out = []
+    for m in doc["mappings"]:
+        dimension_of = {}
+        for dim, indicators in m["dimensions"].items():
+            if dim not in DIMENSIONS:
+                raise ValueError(f"{path.name}: mapping {m['version']}: unknown dimension {dim!r}")
+            for i in indicators:
+                if i not in INDICATORS or i in dimension_of:
+                    raise ValueError(f"{path.name}: mapping {m['version']}: indicator {i} is out of range or listed twice")
+                dimension_of[i] = dim
+        first, last = m["data_years"]
+        out.append(DimensionMapping(m["version"], first, last, dimension_of))
+    return tuple(out)
+
+
+def mapping_for(data_year: int) -> DimensionMapping:
+    for m in load_mappings():
+        if m.first_year <= data_year <= m.last_year:
+            return m
+    raise LookupError(f"no indicator-to-dimension mapping covers data year {data_year}")

@@ -1,0 +1,5 @@
+import sys
+
+from povhub.cli import main
+
+sys.exit(main())

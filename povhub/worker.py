@@ -1,0 +1,86 @@
+"""``povhub worker``: the faust worker with every stream processor and the HTTP endpoint.
+
+The worker owns the ClickHouse client. With an embedded ``chdb://`` folder no other process may
+open it, so reports are served from here (``GET /report``) and ``povhub report`` asks the worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import faust
+from clickhouse_connect.driver.client import Client
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from povhub.kafka_admin import ensure_topics
+from povhub.settings import Settings
+from povhub.wiring import codec_from, require_bootstrap
+from schemas.codec import Codec, DecodeError
+from schemas.metrics import SINK_INSERT_FAILURES
+from schemas.topics import DEAD_LETTER, HOUSEHOLD_STATE
+from sinks.areas import load_areas
+from sinks.clickhouse import connect
+from sinks.household_state import HOUSEHOLD_STATE as STATE_TABLE
+from sinks.loader import register_loader
+from sinks.migrate import migrate
+from sinks.report import LEVELS, level_summary
+from streams.app import AppConfig, make_app
+from streams.dead_letters import dead_letter_message
+from streams.reconcile import raw_topic, register_reconcile
+
+log = logging.getLogger(__name__)
+
+
+def prepare_clickhouse(dsn: str) -> Client:
+    client = connect(dsn)
+    migrate(client)
+    load_areas(client)
+    return client
+
+
+def build_app(s: Settings, client: Client, codec: Codec | None = None) -> faust.App:
+    codec = codec or codec_from(s)
+    app = make_app(AppConfig(
+        app_id=s.app_id, bootstrap_servers=require_bootstrap(s), partitions=s.partitions,
+        replication_factor=s.replication_factor, session_timeout_s=s.session_timeout_s,
+        web_host=s.web_host, web_port=s.web_port, single_record_batches=s.single_record_batches))
+    register_reconcile(app, s.topics, codec, s.partitions)
+    dlq = raw_topic(app, s.topics.name(DEAD_LETTER), s.partitions)
+
+    async def loader_dead_letter(event: faust.EventT, error: Exception) -> None:
+        reason = "undecodable" if isinstance(error, DecodeError) else "unloadable"
+        await dead_letter_message(dlq, codec, "loader", reason, event, error)
+
+    register_loader(app, s.topics.name(HOUSEHOLD_STATE), client, STATE_TABLE,
+                    decode=lambda value: codec.decode(value, HOUSEHOLD_STATE.name),
+                    on_bad=loader_dead_letter, batch_size=s.loader_batch_size,
+                    batch_seconds=s.loader_batch_seconds,
+                    on_retry=lambda table, attempt, error: SINK_INSERT_FAILURES.labels(table).inc())
+
+    @app.page("/report")
+    async def report(web: Any, request: Any) -> Any:
+        level = request.query.get("level", "province")
+        if level not in LEVELS:
+            return web.json({"error": f"level must be one of {', '.join(LEVELS)}"}, status=400)
+        rows = await asyncio.to_thread(level_summary, client, level, request.query.get("code"))
+        return web.json(rows)
+
+    @app.page("/metrics")
+    async def metrics(web: Any, request: Any) -> Any:
+        return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    @app.page("/health")
+    async def health(web: Any, request: Any) -> Any:
+        return web.json({"status": "ok"})
+
+    return app
+
+
+def run_worker(s: Settings) -> int:
+    ensure_topics(require_bootstrap(s), s.topics, s.partitions, s.replication_factor)
+    app = build_app(s, prepare_clickhouse(s.clickhouse_dsn))
+    worker = faust.Worker(app, loglevel="WARNING", quiet=True)
+    worker.execute_from_commandline()
+    return 0

@@ -1,0 +1,85 @@
+"""Runs ``povhub worker`` as a child process and talks to its HTTP endpoint (demo and tests)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+
+class WorkerError(RuntimeError):
+    pass
+
+
+def fetch_report(host: str, port: int, level: str, code: str | None = None, timeout: float = 10.0) -> list[dict[str, Any]]:
+    query = urllib.parse.urlencode({"level": level, **({"code": code} if code else {})})
+    with urllib.request.urlopen(f"http://{host}:{port}/report?{query}", timeout=timeout) as resp:
+        return json.loads(resp.read())
+
+
+class WorkerProcess:
+    def __init__(self, env: dict[str, str], log_file: Path) -> None:
+        self.env = {**os.environ, **env}
+        self.log_file = log_file
+        self.host = self.env.get("POVHUB_WEB_HOST", "127.0.0.1")
+        self.port = int(self.env.get("POVHUB_WEB_PORT", "6066"))
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> "WorkerProcess":
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_file.open("ab") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "povhub", "worker"], env=self.env,
+                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        return self
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return ""
+
+    def report(self, level: str, code: str | None = None) -> list[dict[str, Any]]:
+        return fetch_report(self.host, self.port, level, code)
+
+    def wait_for(self, predicate, timeout: float, what: str) -> list[dict[str, Any]]:
+        """Poll the province report until ``predicate(rows)`` holds; fail early if the worker died."""
+        deadline = time.monotonic() + timeout
+        rows: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise WorkerError(f"worker exited with {self.proc.returncode if self.proc else '?'} while "
+                                  f"waiting for {what}:\n{self.log_tail()}")
+            try:
+                rows = self.report("province")
+                if predicate(rows):
+                    return rows
+            except (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError):
+                pass  # not listening yet
+            time.sleep(0.5)
+        raise WorkerError(f"timed out after {timeout:.0f}s waiting for {what}; last report {rows}\n{self.log_tail()}")
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return self.proc.returncode
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)

@@ -1,0 +1,61 @@
+"""Shared fixtures: one Kafka broker per test session.
+
+With KAFKA_BOOTSTRAP_SERVERS set (CI: the Apache Kafka broker from ops/kafka) the tests use it;
+otherwise they start the embedded Tansu broker. Each test gets its own topic prefix and faust
+app id, so tests never see each other's data.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from pathlib import Path
+
+import pytest
+
+from povhub.embedded import EmbeddedKafka
+from povhub.kafka_admin import ensure_topics
+from schemas.topics import Topics
+
+TEST_PARTITIONS = 4
+# Tansu holds a group join for half the session timeout; Apache Kafka is fine with it too.
+TEST_SESSION_TIMEOUT_S = 6
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory):
+    configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if configured:
+        yield configured
+        return
+    with EmbeddedKafka(tmp_path_factory.mktemp("tansu")) as broker:
+        yield broker.bootstrap_servers
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def hub_env(kafka_bootstrap: str, tmp_path: Path) -> dict[str, str]:
+    """Environment for one isolated Povhub deployment on the session broker, topics created."""
+    run = uuid.uuid4().hex[:8]
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "POVHUB_TOPIC_PREFIX": f"t{run}.",
+        "POVHUB_APP_ID": f"povhub-test-{run}",
+        "POVHUB_PARTITIONS": str(TEST_PARTITIONS),
+        "POVHUB_SESSION_TIMEOUT_S": str(TEST_SESSION_TIMEOUT_S),
+        "POVHUB_WEB_PORT": str(free_port()),
+        "POVHUB_DATA_DIR": str(tmp_path / "data"),
+        "CLICKHOUSE_URL": f"chdb://{tmp_path / 'clickhouse'}",
+        "POVHUB_PSEUDONYM_SECRET": "test-secret-" + run * 2,
+        "POVHUB_LOADER_BATCH_SECONDS": "0.5",
+        # the embedded broker's end offsets are only exact with one record per batch (streams/app.py)
+        "POVHUB_SINGLE_RECORD_BATCHES": "0" if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") else "1",
+    }
+    ensure_topics(kafka_bootstrap, Topics(env["POVHUB_TOPIC_PREFIX"]), TEST_PARTITIONS)
+    return env
