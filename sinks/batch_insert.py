@@ -1,0 +1,99 @@
+"""The one insert path every Kafka-fed table uses: deduplicated, and held back until it succeeds."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from itertools import count
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import DatabaseError, DataError
+
+log = logging.getLogger(__name__)
+
+# Called after each failed attempt with (table, attempt number, error), e.g. to count retries
+RetryHook = Callable[[str, int, BaseException], None]
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaSpan:
+    """The offsets a batch covers in one topic-partition, and a digest of its messages."""
+
+    topic: str
+    partition: int
+    first_offset: int
+    last_offset: int
+    digest: str
+
+    @property
+    def dedup_token(self) -> str:
+        # The ClickHouse Kafka Connect sink's token: a batch redelivered with the same
+        # boundaries is dropped by ClickHouse instead of being stored twice. The digest keeps a
+        # recreated topic (offsets start again at 0) from matching an old batch's token.
+        return f"{self.topic}-{self.partition}-{self.first_offset}-{self.last_offset}-{self.digest}"
+
+
+def message_digest(values: Iterable[bytes | None]) -> str:
+    h = hashlib.blake2b(digest_size=8)
+    for v in values:
+        h.update(len(v or b"").to_bytes(4, "big"))
+        h.update(v or b"")
+    return h.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Capped exponential delays between insert attempts, in seconds."""
+
+    first: float = 0.5
+    cap: float = 30.0
+
+    def delay(self, attempt: int) -> float:
+        return min(self.cap, self.first * 2 ** (attempt - 1))
+
+
+def is_outage(error: BaseException) -> bool:
+    """True if ClickHouse or the way to it failed, so the same insert may succeed later.
+
+    clickhouse-connect raises DataError, or plain Python errors, while it encodes the rows
+    on our side: those rows will fail again however often we retry.
+    """
+    return isinstance(error, (DatabaseError, OSError)) and not isinstance(error, DataError)
+
+
+async def insert_batch(
+    client: Client,
+    table: str,
+    column_names: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    dedup_token: str,
+    *,
+    backoff: Backoff = Backoff(),
+    on_retry: RetryHook | None = None,
+) -> None:
+    """Insert `rows`, retrying outages forever; return only once ClickHouse has the rows.
+
+    Holding back is the point: the caller acknowledges the Kafka offsets afterwards, so
+    nothing is dropped and an outage only builds lag. Errors that are not outages (see
+    `is_outage`) are raised at once. The blocking client runs in a worker thread so the
+    event loop (faust's heartbeats and commits) keeps running.
+    """
+    settings = {"insert_deduplication_token": dedup_token}
+    for attempt in count(1):
+        try:
+            await asyncio.to_thread(client.insert, table, rows, column_names=column_names, settings=settings)
+            return
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            delay = backoff.delay(attempt)
+            log.warning(
+                "insert into %s (%s) failed, attempt %d, retrying in %.1fs: %s", table, dedup_token, attempt, delay, error
+            )
+            if on_retry is not None:
+                on_retry(table, attempt, error)
+            await asyncio.sleep(delay)

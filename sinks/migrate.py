@@ -1,0 +1,119 @@
+"""Apply the numbered migrations in `sinks/migrations/` that the database has not seen yet."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from importlib.resources import files
+
+from clickhouse_connect.driver.client import Client
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_TABLE = "povhub_schema_migrations"
+
+_CREATE_MIGRATIONS_TABLE = f"""
+CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE}
+(
+    id UInt32,
+    name String,
+    checksum String,
+    applied_at DateTime64(3, 'UTC') DEFAULT now64(3)
+)
+ENGINE = MergeTree
+ORDER BY id
+"""
+
+_FILE_NAME = re.compile(r"^(\d{4})_(\w+)\.sql$")
+_STATEMENT_END = re.compile(r";[ \t]*(?:\n|$)")
+
+
+class MigrationError(RuntimeError):
+    """The database and the migration files disagree."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    id: int
+    name: str
+    sql: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.id:04d}_{self.name}"
+
+    @cached_property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+    @cached_property
+    def statements(self) -> list[str]:
+        chunks = (chunk.strip() for chunk in _STATEMENT_END.split(self.sql))
+        return [chunk for chunk in chunks if chunk and not _only_comments(chunk)]
+
+
+def _only_comments(sql: str) -> bool:
+    return all(not line.strip() or line.lstrip().startswith("--") for line in sql.splitlines())
+
+
+def available_migrations() -> list[Migration]:
+    """The migration files shipped with this package, in id order."""
+    found: dict[int, Migration] = {}
+    for entry in files("sinks.migrations").iterdir():
+        match = _FILE_NAME.match(entry.name)
+        if not match:
+            continue
+        migration = Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8"))
+        if migration.id in found:
+            raise MigrationError(f"two migration files share id {migration.id:04d}")
+        found[migration.id] = migration
+    return [found[i] for i in sorted(found)]
+
+
+def pending_migrations(client: Client) -> list[Migration]:
+    """Migrations not applied yet; raise MigrationError if applied ones were changed or are unknown."""
+    available = available_migrations()
+    if not client.command(f"EXISTS TABLE {MIGRATIONS_TABLE}"):
+        return available
+    applied = client.query(f"SELECT id, name, checksum FROM {MIGRATIONS_TABLE} ORDER BY id").result_rows
+    by_id = {m.id: m for m in available}
+    for applied_id, name, checksum in applied:
+        migration = by_id.get(applied_id)
+        if migration is None:
+            raise MigrationError(
+                f"the database has migration {applied_id:04d}_{name}, which this version of povhub does not know"
+            )
+        if migration.checksum != checksum:
+            raise MigrationError(
+                f"migration {migration.label} changed after it was applied (checksum {checksum[:12]} in the "
+                f"database, {migration.checksum[:12]} in the file): add a new migration instead of editing it"
+            )
+    done = {row[0] for row in applied}
+    return [m for m in available if m.id not in done]
+
+
+def migrate(client: Client, dry_run: bool = False) -> list[str]:
+    """Apply pending migrations in order and return their SQL statements.
+
+    With dry_run nothing is executed (not even the bookkeeping table is created); the
+    statements that would run are returned.
+    """
+    pending = pending_migrations(client)
+    statements = [statement for migration in pending for statement in migration.statements]
+    if dry_run:
+        return statements
+    client.command(_CREATE_MIGRATIONS_TABLE)
+    for migration in pending:
+        for statement in migration.statements:
+            client.command(statement)
+        # Recorded only after every statement succeeded, so a failed file is retried whole
+        client.insert(
+            MIGRATIONS_TABLE,
+            [[migration.id, migration.name, migration.checksum]],
+            column_names=["id", "name", "checksum"],
+        )
+        log.info("applied migration %s", migration.label)
+    return statements

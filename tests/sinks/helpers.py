@@ -1,0 +1,62 @@
+"""Test data and a client wrapper that simulates ClickHouse outages."""
+
+import pickle
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import OperationalError
+
+T0 = datetime(2024, 5, 1, tzinfo=timezone.utc)
+
+
+def state_record(household: int, version: int = 1, subdistrict: str = "500101", **overrides: Any) -> dict[str, Any]:
+    """A povhub.household.state.v1 record as fastavro decodes it."""
+    record = {
+        "event_id": str(uuid.uuid4()),
+        "source": "povhub",
+        "source_record_id": f"{household}-{version}",
+        "event_time": T0 + timedelta(minutes=version),
+        "ingest_time": T0 + timedelta(minutes=version, seconds=1),
+        "schema_version": 1,
+        "household_key": f"{household:011d}",
+        "province": subdistrict[:2],
+        "district": subdistrict[:4],
+        "subdistrict": subdistrict,
+        "village": subdistrict + "01",
+        "version": version,
+        "data_year": 2567,
+        "on_target_list": household % 2 == 0,
+        "members": 1 + household % 5,
+        "target_poor_persons": household % 3,
+        "failed_indicators": [1 + household % 31],
+        "failed_dimensions": ["health", "income"][: household % 3],
+    }
+    record.update(overrides)
+    return record
+
+
+# The loader takes any decode function; tests use pickle to carry datetimes unchanged
+encode = pickle.dumps
+decode = pickle.loads
+
+
+class FlakyClient:
+    """A real client whose inserts fail as if the server were unreachable: the first
+    `failures` of them, and every one while `down` is set."""
+
+    def __init__(self, client: Client, failures: int = 0, down: bool = False):
+        self._client = client
+        self.failures = failures
+        self.down = down
+        self.attempts = 0
+
+    def insert(self, *args: Any, **kwargs: Any) -> Any:
+        self.attempts += 1
+        if self.down or self.attempts <= self.failures:
+            raise OperationalError("simulated outage: connection refused")
+        return self._client.insert(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)

@@ -1,0 +1,36 @@
+import pytest
+
+from sinks.migrate import MIGRATIONS_TABLE, MigrationError, available_migrations, migrate
+
+
+def test_dry_run_returns_the_sql_and_changes_nothing(client):
+    statements = migrate(client, dry_run=True)
+    assert any("CREATE TABLE IF NOT EXISTS areas" in s for s in statements)
+    assert any("CREATE TABLE IF NOT EXISTS household_state" in s for s in statements)
+    assert client.command("SELECT count() FROM system.tables WHERE database = currentDatabase()") == 0
+
+
+def test_migrate_applies_in_order_and_twice_changes_nothing(client):
+    statements = migrate(client)
+    assert statements == [s for m in available_migrations() for s in m.statements]
+    applied = client.query(f"SELECT id, name, checksum FROM {MIGRATIONS_TABLE} ORDER BY id").result_rows
+    assert applied == [(m.id, m.name, m.checksum) for m in available_migrations()]
+    assert [m.label for m in available_migrations()][:2] == ["0001_areas", "0002_household_state"]
+
+    assert migrate(client) == []
+    assert migrate(client, dry_run=True) == []
+    assert client.command(f"SELECT count() FROM {MIGRATIONS_TABLE}") == len(available_migrations())
+
+
+def test_changed_migration_is_an_error(client):
+    migrate(client)
+    client.command(f"ALTER TABLE {MIGRATIONS_TABLE} UPDATE checksum = 'edited' WHERE id = 1 SETTINGS mutations_sync = 2")
+    with pytest.raises(MigrationError, match="0001_areas changed after it was applied"):
+        migrate(client)
+
+
+def test_unknown_applied_migration_is_an_error(client):
+    migrate(client)
+    client.insert(MIGRATIONS_TABLE, [[9999, "from_the_future", "x"]], column_names=["id", "name", "checksum"])
+    with pytest.raises(MigrationError, match="9999_from_the_future"):
+        migrate(client, dry_run=True)
