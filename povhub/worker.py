@@ -18,7 +18,6 @@ from povhub.kafka_admin import ensure_topics
 from povhub.settings import Settings
 from povhub.wiring import codec_from, require_bootstrap
 from schemas.codec import Codec, DecodeError
-from schemas.metrics import SINK_INSERT_FAILURES
 from schemas.topics import DEAD_LETTER, HOUSEHOLD_STATE
 from sinks.areas import load_areas
 from sinks.clickhouse import connect
@@ -56,8 +55,7 @@ def build_app(s: Settings, client: Client, codec: Codec | None = None) -> faust.
     register_loader(app, s.topics.name(HOUSEHOLD_STATE), client, STATE_TABLE,
                     decode=lambda value: codec.decode(value, HOUSEHOLD_STATE.name),
                     on_bad=loader_dead_letter, batch_size=s.loader_batch_size,
-                    batch_seconds=s.loader_batch_seconds,
-                    on_retry=lambda table, attempt, error: SINK_INSERT_FAILURES.labels(table).inc())
+                    batch_seconds=s.loader_batch_seconds)
 
     @app.page("/report")
     async def report(web: Any, request: Any) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -12,6 +13,8 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError, DataError
+
+from schemas.metrics import SINK_INSERT_FAILURES, SINK_INSERT_SECONDS, SINK_LAST_SUCCESS, SINK_ROWS
 
 log = logging.getLogger(__name__)
 
@@ -84,12 +87,13 @@ async def insert_batch(
     """
     settings = {"insert_deduplication_token": dedup_token}
     for attempt in count(1):
+        started = time.perf_counter()
         try:
             await asyncio.to_thread(client.insert, table, rows, column_names=column_names, settings=settings)
-            return
         except Exception as error:
             if not is_outage(error):
                 raise
+            SINK_INSERT_FAILURES.labels(table).inc()
             delay = backoff.delay(attempt)
             log.warning(
                 "insert into %s (%s) failed, attempt %d, retrying in %.1fs: %s", table, dedup_token, attempt, delay, error
@@ -97,3 +101,8 @@ async def insert_batch(
             if on_retry is not None:
                 on_retry(table, attempt, error)
             await asyncio.sleep(delay)
+        else:
+            SINK_INSERT_SECONDS.labels(table).observe(time.perf_counter() - started)
+            SINK_ROWS.labels(table).inc(len(rows))
+            SINK_LAST_SUCCESS.labels(table).set_to_current_time()
+            return

@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from kafka import KafkaProducer
 
 from connectors.tpmap_rows import TPMAP_COLUMNS
 from povhub.connect import import_files
@@ -21,7 +22,7 @@ from povhub.settings import Settings
 from povhub.worker_client import WorkerProcess
 from povhub.sample import write_sample
 from schemas.codec import Codec
-from schemas.topics import HOUSEHOLD_STATE, Topics
+from schemas.topics import DEAD_LETTER, HOUSEHOLD_STATE, TPMAP_HOUSEHOLD, Topics
 from tests.kafka_read import read_topic
 
 pytestmark = pytest.mark.kafka
@@ -72,6 +73,8 @@ def test_csv_to_clickhouse_survives_restart_and_reimport(hub_env, tmp_path):
     secret = hub_env["POVHUB_PSEUDONYM_SECRET"]
     log = tmp_path / "worker.log"
 
+    topics = Topics(hub_env["POVHUB_TOPIC_PREFIX"])
+    poison(bootstrap, topics.name(TPMAP_HOUSEHOLD))
     worker = WorkerProcess(hub_env, log).start()
     try:
         [summary] = import_files(bootstrap, s, secret, [sample])
@@ -102,8 +105,19 @@ def test_csv_to_clickhouse_survives_restart_and_reimport(hub_env, tmp_path):
     finally:
         worker.stop()
 
-    states = read_topic(bootstrap, Topics(hub_env["POVHUB_TOPIC_PREFIX"]).name(HOUSEHOLD_STATE), HOUSEHOLDS + 1)
+    states = read_topic(bootstrap, topics.name(HOUSEHOLD_STATE), HOUSEHOLDS + 1)
     assert len(states) == HOUSEHOLDS + 1, "a restart or re-import must not re-emit household states"
     codec = Codec()
     last = [codec.decode(m.value, HOUSEHOLD_STATE.name) for m in states if m.key == house.encode()]
     assert [r["version"] for r in last] == [1, 2]
+    [letter] = [codec.decode(m.value, DEAD_LETTER.name) for m in read_topic(bootstrap, topics.name(DEAD_LETTER), 1)]
+    assert (letter["stage"], letter["reason"], letter["original_value"]) == ("reconcile", "undecodable", POISON)
+
+
+POISON = b"not avro at all"
+
+
+def poison(bootstrap: str, topic: str) -> None:
+    producer = KafkaProducer(bootstrap_servers=bootstrap.split(","))
+    producer.send(topic, key=b"10010000000", value=POISON).get(timeout=30)
+    producer.close()

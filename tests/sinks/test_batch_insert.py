@@ -2,6 +2,7 @@ import asyncio
 
 import pytest
 from clickhouse_connect.driver.exceptions import DataError
+from prometheus_client import REGISTRY
 
 from sinks.batch_insert import Backoff, KafkaSpan, insert_batch, message_digest
 from sinks.household_state import HOUSEHOLD_STATE
@@ -47,10 +48,18 @@ def test_same_batch_twice_is_stored_once(db):
 def test_outage_is_retried_until_the_data_is_in_once(db):
     flaky = FlakyClient(db, failures=4)
     retries = []
+    failures_before = metric("povhub_sink_insert_failures_total")
+    rows_before = metric("povhub_sink_rows_total")
     insert(flaky, rows(0, 20), KafkaSpan(TOPIC, 3, 0, 19, "d"), backoff=FAST, on_retry=lambda *args: retries.append(args))
     assert flaky.attempts == 5
     assert [(table, attempt) for table, attempt, _ in retries] == [("household_state", n) for n in range(1, 5)]
     assert db.command("SELECT count() FROM household_state") == 20
+    assert metric("povhub_sink_insert_failures_total") - failures_before == 4
+    assert metric("povhub_sink_rows_total") - rows_before == 20
+
+
+def metric(name: str) -> float:
+    return REGISTRY.get_sample_value(name, {"table": "household_state"}) or 0.0
 
 
 def test_rows_that_cannot_be_encoded_are_not_retried(db):
