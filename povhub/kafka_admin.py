@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from kafka import KafkaAdminClient
-from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from schemas.topics import Topics
@@ -27,11 +26,12 @@ def ensure_topics(bootstrap_servers: str, topics: Topics, partitions: int, repli
     try:
         wanted = topics.all()
         existing = set(admin.list_topics())
-        missing = [NewTopic(name, partitions, replication_factor, topic_configs=topics.config(fam))
-                   for name, fam in wanted.items() if name not in existing]
+        missing = {name: {"num_partitions": partitions, "replication_factor": replication_factor,
+                          "configs": topics.config(fam)}
+                   for name, fam in wanted.items() if name not in existing}
         if missing:
             try:
-                admin.create_topics(missing)
+                admin.create_topics(missing, wait_for_metadata=True)
             except TopicAlreadyExistsError:
                 pass  # another process created them between list and create
         present = [n for n in wanted if n in existing]
@@ -39,8 +39,8 @@ def ensure_topics(bootstrap_servers: str, topics: Topics, partitions: int, repli
             for meta in admin.describe_topics(present):
                 count = len(meta["partitions"])
                 if count != partitions:
-                    raise TopicMismatch(f"topic {meta['topic']} has {count} partitions, POVHUB_PARTITIONS is "
+                    raise TopicMismatch(f"topic {meta['name']} has {count} partitions, POVHUB_PARTITIONS is "
                                         f"{partitions}; all co-partitioned topics must have the same count")
-        return [t.name for t in missing]
+        return list(missing)
     finally:
         admin.close()
