@@ -12,6 +12,7 @@ from collections import Counter
 from typing import Any
 
 from kafka import KafkaProducer
+from kafka.producer.future import FutureRecordMetadata
 
 from schemas.codec import Codec
 from schemas.metrics import CONNECTOR_PUBLISH_SECONDS, CONNECTOR_RECORDS, DEAD_LETTERS
@@ -38,16 +39,19 @@ class Publisher:
             max_request_size=8 * 1024 * 1024, request_timeout_ms=30_000,
         )
 
-    def publish(self, fam: Family, key: str | None, record: dict[str, Any], outcome: str = "published") -> None:
+    def publish(self, fam: Family, key: str | None, record: dict[str, Any],
+                outcome: str = "published") -> FutureRecordMetadata:
+        """Send one event; the returned future resolves when the brokers acknowledged it (acks=all)."""
         value = self.codec.encode(fam.name, record)
         started = time.perf_counter()
         future = self._producer.send(self.topics.name(fam), key=key.encode() if key else None, value=value)
         future.add_callback(self._acked, outcome, started)
         future.add_errback(self._failed)
+        return future
 
-    def dead_letter(self, record: dict[str, Any]) -> None:
+    def dead_letter(self, record: dict[str, Any]) -> FutureRecordMetadata:
         DEAD_LETTERS.labels(record["stage"], record["reason"]).inc()
-        self.publish(DEAD_LETTER, record["household_key"], record, outcome="rejected")
+        return self.publish(DEAD_LETTER, record["household_key"], record, outcome="rejected")
 
     def _acked(self, outcome: str, started: float, _meta: Any) -> None:
         CONNECTOR_PUBLISH_SECONDS.labels(self.source).observe(time.perf_counter() - started)
