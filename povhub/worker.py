@@ -44,7 +44,8 @@ def build_app(s: Settings, client: Client, codec: Codec | None = None) -> faust.
     app = make_app(AppConfig(
         app_id=s.app_id, bootstrap_servers=require_bootstrap(s), partitions=s.partitions,
         replication_factor=s.replication_factor, session_timeout_s=s.session_timeout_s,
-        web_host=s.web_host, web_port=s.web_port, single_record_batches=s.single_record_batches))
+        web_host=s.web_host, web_port=s.web_port, single_record_batches=s.single_record_batches,
+        data_dir=str(s.data_dir / "faust")))
     register_reconcile(app, s.topics, codec, s.partitions)
     dlq = raw_topic(app, s.topics.name(DEAD_LETTER), s.partitions)
 

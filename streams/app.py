@@ -8,6 +8,7 @@ import logging
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import faust
 
@@ -27,6 +28,7 @@ class AppConfig:
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     store: str = "memory://"
+    data_dir: str = ".povhub/faust"
     # The embedded Tansu broker answers ListOffsets(latest) with the base offset of the last
     # record batch + 1, and faust's table recovery stops at that offset: with one record per
     # batch the answer is exact, so a restarted worker recovers its whole table.
@@ -38,6 +40,7 @@ def make_app(cfg: AppConfig) -> faust.App:
         cfg.app_id,
         broker=[f"kafka://{h}" for h in cfg.bootstrap_servers.split(",")],
         store=cfg.store,
+        datadir=str(Path(cfg.data_dir) / cfg.app_id),
         topic_partitions=cfg.partitions,
         topic_replication_factor=cfg.replication_factor,
         # Short sessions: a dead worker's partitions move within seconds, and the embedded Tansu
