@@ -36,11 +36,13 @@ class AppConfig:
 
 
 def make_app(cfg: AppConfig) -> faust.App:
+    datadir = Path(cfg.data_dir) / cfg.app_id
+    datadir.parent.mkdir(parents=True, exist_ok=True)  # faust creates only the last level
     return faust.App(
         cfg.app_id,
         broker=[f"kafka://{h}" for h in cfg.bootstrap_servers.split(",")],
         store=cfg.store,
-        datadir=str(Path(cfg.data_dir) / cfg.app_id),
+        datadir=str(datadir),
         topic_partitions=cfg.partitions,
         topic_replication_factor=cfg.replication_factor,
         # Short sessions: a dead worker's partitions move within seconds, and the embedded Tansu

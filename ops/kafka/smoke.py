@@ -145,15 +145,7 @@ def smoke_kafka_python(n: int, cleanup: list[str]) -> None:
     log(f"kafka-python: produced {n} (acks=all, idempotent) to {len({m.partition for m in metas})} partitions")
     check(kp_end_total(topic, PARTITIONS) == n, "end offsets != records produced")
 
-    cons = KafkaConsumer(
-        topic,
-        bootstrap_servers=BOOTSTRAP,
-        group_id=group,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        session_timeout_ms=10000,
-        heartbeat_interval_ms=1000,
-    )
+    cons = KafkaConsumer(topic, **group_consumer(group))
     seen = 0
     deadline = time.monotonic() + 60
     while seen < n and time.monotonic() < deadline:
@@ -165,6 +157,12 @@ def smoke_kafka_python(n: int, cleanup: list[str]) -> None:
     committed = kp_committed_total(group, topic)
     check(committed == n, f"committed offsets sum {committed} != {n}")
     log(f"kafka-python: group consumed {seen}, committed {committed}")
+
+
+def group_consumer(group: str) -> dict:
+    """Settings both clients' group consumers share (the keyword names are the same in both)."""
+    return dict(bootstrap_servers=BOOTSTRAP, group_id=group, auto_offset_reset="earliest",
+                enable_auto_commit=False, session_timeout_ms=10000, heartbeat_interval_ms=1000)
 
 
 # --------------------------------------------------------------------------------------------
@@ -196,15 +194,7 @@ async def _smoke_aiokafka(n: int, cleanup: list[str]) -> None:
     check(len(metas) == n, "not all sends acknowledged")
     log(f"aiokafka: produced {n} (acks=all, idempotent)")
 
-    cons = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=BOOTSTRAP,
-        group_id=group,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        session_timeout_ms=10000,
-        heartbeat_interval_ms=1000,
-    )
+    cons = AIOKafkaConsumer(topic, **group_consumer(group))
     await cons.start()
     try:
         seen = 0
