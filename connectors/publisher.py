@@ -27,17 +27,23 @@ class PublishError(RuntimeError):
 
 class Publisher:
     def __init__(self, bootstrap_servers: str, source: str, codec: Codec | None = None,
-                 topics: Topics | None = None, client_id: str = "povhub-connector") -> None:
+                 topics: Topics | None = None, client_id: str = "povhub-connector",
+                 **producer_config: Any) -> None:
+        """`producer_config` overrides KafkaProducer settings, e.g. shorter timeouts for a server
+        that must answer its clients quickly."""
         self.source = source
         self.codec = codec or Codec(topics=topics)
         self.topics = topics or self.codec.topics
         self.outcomes: Counter[str] = Counter()
-        self._failures: list[BaseException] = []
-        self._producer = KafkaProducer(
-            bootstrap_servers=bootstrap_servers.split(","), client_id=client_id,
-            acks="all", enable_idempotence=True, linger_ms=20, batch_size=512 * 1024,
-            max_request_size=8 * 1024 * 1024, request_timeout_ms=30_000,
-        )
+        # A count and the first error, not a list: a long-running server must not grow with an outage.
+        self._failure_count = 0
+        self._first_failure: BaseException | None = None
+        config: dict[str, Any] = {
+            "acks": "all", "enable_idempotence": True, "linger_ms": 20, "batch_size": 512 * 1024,
+            "max_request_size": 8 * 1024 * 1024, "request_timeout_ms": 30_000,
+        }
+        self._producer = KafkaProducer(bootstrap_servers=bootstrap_servers.split(","), client_id=client_id,
+                                       **(config | producer_config))
 
     def publish(self, fam: Family, key: str | None, record: dict[str, Any],
                 outcome: str = "published") -> FutureRecordMetadata:
@@ -59,13 +65,14 @@ class Publisher:
         self.outcomes[outcome] += 1
 
     def _failed(self, exc: BaseException) -> None:
-        self._failures.append(exc)
+        self._failure_count += 1
+        self._first_failure = self._first_failure or exc
 
     def flush(self, timeout_s: float = 120.0) -> None:
         self._producer.flush(timeout=timeout_s)
-        if self._failures:
-            raise PublishError(f"{len(self._failures)} events were not acknowledged by Kafka; "
-                               f"first error: {self._failures[0]!r}")
+        if self._failure_count:
+            raise PublishError(f"{self._failure_count} events were not acknowledged by Kafka; "
+                               f"first error: {self._first_failure!r}")
 
     def close(self) -> None:
         self._producer.close(timeout=10)

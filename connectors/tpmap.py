@@ -1,170 +1,192 @@
-"""TPMAP import: an export file (one row per person) becomes one event per household.
+"""TPMAP export rows (one per person) -> households -> events.
 
 Rows of a household are adjacent in TPMAP exports (sorted by house code); a household is emitted
-when the house code changes. Event ids derive from the household's content, so re-importing the
-same file publishes the same ids (consumers deduplicate) and a corrected export gets new ones.
+when the house code changes. One file holds one data year. Event ids derive from the household's
+content, so re-importing the same file publishes the same ids (consumers deduplicate) and a
+corrected export gets new ones.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import json
-import os
-from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from connectors.areas import AreaError, check_area
 from connectors.indicators import mapping_for
 from connectors.pseudonym import Pseudonymiser
-from connectors.publisher import Publisher
-from connectors.tpmap_rows import RowError, TpmapRow, masked, parse_row
+from connectors.tpmap_files import BadRecord, read_export
+from connectors.tpmap_rows import (
+    HOUSEHOLD_COLUMNS,
+    HouseholdFields,
+    PersonFields,
+    Raw,
+    RowError,
+    masked,
+    parse_part,
+)
+from connectors.tpmap_state import Area
 from schemas.dead_letter import dead_letter
 from schemas.ids import now_ms, stable_id
-from schemas.topics import TPMAP_HOUSEHOLD
 
 SOURCE = "tpmap"
 STAGE = "connector:tpmap"
 _ID_FLAG = {"no-thai-status": "NO_THAI_STATUS", "special-9": "SPECIAL_9"}
+# every person's row repeats its household's area, and a year has ~7,400 sub-districts: look each up once
+# (lru_cache keeps only valid areas: a raised AreaError is not cached)
+_check_area = lru_cache(maxsize=1 << 16)(check_area)
 
 
 @dataclass
 class Rejected:
     line: int
-    raw: dict[str, str]
+    raw: Raw | str  # str: a record that is not a row (e.g. a line that is not JSON)
     reason: str
     detail: str
     house_code: str | None = None
+
+    def dead_letter(self, file_name: str) -> dict[str, Any]:
+        return dead_letter(
+            source=SOURCE, stage=STAGE, reason=self.reason, detail=self.detail,
+            source_record_id=f"{file_name}:{self.line}", household_key=self.house_code,
+            original=masked(self.raw) if isinstance(self.raw, dict) else self.raw,
+            origin_file=file_name, origin_line=self.line)
 
 
 @dataclass
 class Household:
     first_line: int
-    rows: list[TpmapRow] = field(default_factory=list)
+    fields: HouseholdFields  # as on its first row
+    members: list[PersonFields]
+    failed_indicators: set[int]  # of all its rows: some จปฐ. indicators are assessed per person
 
     @property
-    def head(self) -> TpmapRow:
-        return self.rows[0]
+    def area(self) -> Area:
+        f = self.fields
+        return f.province_code, f.district_code, f.subdistrict_code, f.village_code or ""
 
 
-def _household_fields(r: TpmapRow) -> tuple:
-    return (r.data_year, r.province_code, r.district_code, r.subdistrict_code, r.village_code, r.income_per_person_baht)
+def _shared(f: HouseholdFields) -> tuple:
+    """What every row of one household must agree on."""
+    return f.province_code, f.district_code, f.subdistrict_code, f.village_code, f.income_per_person_baht
 
 
-def read_households(path: Path) -> Iterator[Household | Rejected]:
-    """Yield households (with their valid member rows) and rejected rows, in file order."""
+def read_households(path: Path, data_year: int | None = None) -> Iterator[Household | Rejected]:
+    """Yield households (with their valid member rows) and rejected rows, in file order.
+
+    The file's data year is `data_year`, or else that of its first valid row; rows of another
+    year are rejected. Raises ExportError (before yielding anything) for a file of the wrong type
+    or with a required column missing.
+    """
     seen: set[str] = set()
     current: Household | None = None
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        for raw in reader:
-            line = reader.line_num
-            try:
-                row = parse_row(raw)
-                check_area(row.province_code, row.district_code, row.subdistrict_code, row.village_code)
-            except RowError as e:
-                yield Rejected(line, raw, e.reason, e.detail, raw.get("house_code"))
-                continue
-            except AreaError as e:
-                yield Rejected(line, raw, "unknown-area", str(e), row.house_code)
-                continue
-            if current is not None and row.house_code == current.head.house_code:
-                if _household_fields(row) != _household_fields(current.head):
-                    yield Rejected(line, raw, "household-conflict",
-                                   f"household {row.house_code}: year, area or income differ from its line "
-                                   f"{current.first_line}", row.house_code)
-                else:
-                    current.rows.append(row)
-                continue
-            if row.house_code in seen:
-                yield Rejected(line, raw, "household-split",
-                               f"rows of household {row.house_code} are not adjacent (sort the export by house code)",
-                               row.house_code)
-                continue
-            if current is not None:
-                yield current
-            seen.add(row.house_code)
-            current = Household(line, [row])
+    last_cells: tuple | None = None  # household cells of the last row whose household part was valid
+    hh: HouseholdFields | None = None
+    for line, raw in read_export(path):
+        if isinstance(raw, BadRecord):
+            yield Rejected(line, raw.text, raw.reason, raw.detail)
+            continue
+        cells = tuple(map(raw.get, HOUSEHOLD_COLUMNS))
+        try:
+            if cells != last_cells:  # members' rows repeat these: validate them once per household
+                parsed = parse_part(HouseholdFields, raw)
+                _check_area(parsed.province_code, parsed.district_code, parsed.subdistrict_code, parsed.village_code)
+                hh, last_cells = parsed, cells
+            person = parse_part(PersonFields, raw)
+        except RowError as e:
+            yield Rejected(line, raw, e.reason, e.detail, raw.get("house_code"))
+            continue
+        except AreaError as e:
+            yield Rejected(line, raw, "unknown-area", str(e), raw.get("house_code"))
+            continue
+        assert hh is not None
+        house = hh.house_code
+        if data_year is None:
+            data_year = hh.data_year
+        elif hh.data_year != data_year:
+            yield Rejected(line, raw, "other-data-year",
+                           f"data_year {hh.data_year} in a file of data year {data_year} (one data year per file)",
+                           house)
+            continue
+        if current is not None and house == current.fields.house_code:
+            if hh is not current.fields and _shared(hh) != _shared(current.fields):
+                yield Rejected(line, raw, "household-conflict",
+                               f"household {house}: area or income differ from its line {current.first_line}", house)
+            else:
+                current.members.append(person)
+                current.failed_indicators.update(hh.failed_indicators)
+            continue
+        if house in seen:
+            yield Rejected(line, raw, "household-split",
+                           f"rows of household {house} are not adjacent (sort the export by house code)", house)
+            continue
+        if current is not None:
+            yield current
+        seen.add(house)
+        current = Household(line, hh, [person], set(hh.failed_indicators))
     if current is not None:
         yield current
 
 
+_MEMBER_FIELDS = ("person_id", "id_flag", "age", "sex", "welfare_card", "disabled", "bedridden", "chronic_illness")
+
+
 def household_event(h: Household, pseudonyms: Pseudonymiser, event_time: int) -> dict[str, Any]:
-    head = h.head
+    head = h.fields
     mapping = mapping_for(head.data_year)
-    failed = sorted({i for r in h.rows for i in r.failed_indicators})
-    dimensions = mapping.dimensions(set(failed))
-    members = [{
-        "person_id": pseudonyms.person_id(r.citizen_id.citizen_id),
-        "id_flag": _ID_FLAG.get(r.citizen_id.flag) if r.citizen_id.flag else None,
-        "age": r.age, "sex": r.sex, "welfare_card": r.welfare_card,
-        "disabled": r.disabled, "bedridden": r.bedridden, "chronic_illness": r.chronic_illness,
-    } for r in h.rows]
-    body = {
-        "data_year": head.data_year,
-        "change": "SNAPSHOT",
-        "members": members,
-        "income_per_person_baht": head.income_per_person_baht,
-        "failed_indicators": failed,
-        "failed_dimensions": dimensions,
-        "mapping_version": mapping.version,
-        "target_poor_persons": sum(m["welfare_card"] for m in members) if dimensions else 0,
-    }
-    area = {"province": head.province_code, "district": head.district_code,
-            "subdistrict": head.subdistrict_code, "village": head.village_code}
-    content = hashlib.sha256(json.dumps([area, body], sort_keys=True).encode()).hexdigest()
+    failed = sorted(h.failed_indicators)
+    dimensions = mapping.dimensions(h.failed_indicators)
+    members = tuple((pseudonyms.person_id(r.citizen_id.citizen_id),
+                     _ID_FLAG[r.citizen_id.flag] if r.citizen_id.flag else None,
+                     r.age, r.sex, r.welfare_card, r.disabled, r.bedridden, r.chronic_illness) for r in h.members)
+    target_poor = sum(m[4] for m in members) if dimensions else 0
+    area = (head.province_code, head.district_code, head.subdistrict_code, head.village_code)
+    # the id is a digest of everything the event says (repr of plain tuples: deterministic, and
+    # cheaper than JSON with sorted keys); pseudonyms, never clear IDs, go into it
+    content = repr((area, head.data_year, head.income_per_person_baht, failed, dimensions, mapping.version,
+                    target_poor, members))
+    province, district, subdistrict, village = area
     return {
-        "event_id": stable_id(SOURCE, head.data_year, head.house_code, content),
+        "event_id": stable_id(SOURCE, head.data_year, head.house_code, hashlib.sha256(content.encode()).hexdigest()),
         "source": SOURCE,
         "source_record_id": f"{head.data_year}:{head.house_code}",
         "event_time": event_time,
         "ingest_time": now_ms(),
         "schema_version": 1,
         "household_key": head.house_code,
-        **area,
-        **body,
+        "province": province, "district": district, "subdistrict": subdistrict, "village": village,
+        "data_year": head.data_year,
+        "change": "SNAPSHOT",
+        "members": [dict(zip(_MEMBER_FIELDS, m)) for m in members],
+        "income_per_person_baht": head.income_per_person_baht,
+        "failed_indicators": failed,
+        "failed_dimensions": dimensions,
+        "mapping_version": mapping.version,
+        "target_poor_persons": target_poor,
     }
 
 
-@dataclass
-class ImportSummary:
-    file: str
-    rows_read: int = 0
-    households_published: int = 0
-    persons_published: int = 0
-    rejected: Counter[str] = field(default_factory=Counter)
-    households_by_province: Counter[str] = field(default_factory=Counter)
-
-    def lines(self) -> list[str]:
-        out = [f"{self.file}: {self.rows_read} rows read, {self.households_published} households "
-               f"({self.persons_published} persons) published, {sum(self.rejected.values())} rows rejected"]
-        out += [f"  rejected {reason}: {n}" for reason, n in sorted(self.rejected.items())]
-        return out
-
-
-def import_tpmap(path: Path, publisher: Publisher, pseudonyms: Pseudonymiser,
-                 event_time: int | None = None) -> ImportSummary:
-    """Publish every household of a TPMAP export; bad rows go to the dead-letter topic."""
-    path = Path(path)
-    event_time = event_time if event_time is not None else int(os.stat(path).st_mtime * 1000)
-    summary = ImportSummary(path.name)
-    for item in read_households(path):
-        if isinstance(item, Rejected):
-            summary.rows_read += 1
-            summary.rejected[item.reason] += 1
-            publisher.dead_letter(dead_letter(
-                source=SOURCE, stage=STAGE, reason=item.reason, detail=item.detail,
-                source_record_id=f"{path.name}:{item.line}", household_key=item.house_code,
-                original=masked(item.raw), origin_file=path.name, origin_line=item.line))
-            continue
-        event = household_event(item, pseudonyms, event_time)
-        publisher.publish(TPMAP_HOUSEHOLD, event["household_key"], event)
-        summary.rows_read += len(item.rows)
-        summary.households_published += 1
-        summary.persons_published += len(item.rows)
-        summary.households_by_province[event["province"]] += 1
-    publisher.flush()
-    return summary
+def left_target_list_event(house_code: str, area: Area, data_year: int, event_time: int) -> dict[str, Any]:
+    """The household was in the previous year's export and is not in `data_year`'s."""
+    province, district, subdistrict, village = area
+    return {
+        "event_id": stable_id(SOURCE, data_year, house_code, "LEFT_TARGET_LIST"),
+        "source": SOURCE,
+        "source_record_id": f"{data_year}:{house_code}",
+        "event_time": event_time,
+        "ingest_time": now_ms(),
+        "schema_version": 1,
+        "household_key": house_code,
+        "province": province, "district": district, "subdistrict": subdistrict, "village": village or None,
+        "data_year": data_year,
+        "change": "LEFT_TARGET_LIST",
+        "members": [],
+        "income_per_person_baht": None,
+        "failed_indicators": [],
+        "failed_dimensions": [],
+        "mapping_version": mapping_for(data_year).version,
+        "target_poor_persons": 0,
+    }

@@ -5,24 +5,70 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from tqdm import tqdm
+
 from connectors.pseudonym import Pseudonymiser
-from connectors.publisher import Publisher
-from connectors.tpmap import ImportSummary, import_tpmap
+from connectors.publisher import Publisher, PublishError
+from connectors.tpmap_close import CloseError, CloseSummary, close_year
+from connectors.tpmap_columns import ExportError
+from connectors.tpmap_files import check_export, estimate_rows
+from connectors.tpmap_import import PRODUCER_CONFIG, ImportSummary, import_tpmap
+from connectors.tpmap_state import TpmapState
 from povhub.settings import Settings
 from povhub.wiring import codec_from, require_bootstrap, require_secret
+from schemas.topics import TPMAP_HOUSEHOLD
 
 
-def import_files(bootstrap: str, s: Settings, secret: str, files: list[Path]) -> list[ImportSummary]:
+def tpmap_state(s: Settings) -> TpmapState:
+    # per topic: the same file imported into another deployment (prefix) is another import
+    return TpmapState(s.data_dir / "tpmap" / s.topics.name(TPMAP_HOUSEHOLD))
+
+
+def _progress_bar(path: Path, quiet: bool) -> tqdm:
+    return tqdm(total=estimate_rows(path), desc=path.name, unit=" rows", unit_scale=True, file=sys.stderr,
+                disable=quiet or not sys.stderr.isatty())
+
+
+def import_files(bootstrap: str, s: Settings, secret: str, files: list[Path], state: TpmapState | None = None,
+                 data_year: int | None = None, quiet: bool = True) -> list[ImportSummary]:
+    """Import the files in order; raises ExportError before publishing anything if one is unreadable."""
+    for f in files:
+        try:
+            check_export(f)
+        except ExportError as e:
+            raise ExportError(f"{f}: {e}") from None
     pseudonyms = Pseudonymiser(secret)
+    state = state or tpmap_state(s)
+    summaries = []
+    with Publisher(bootstrap, source="tpmap", codec=codec_from(s), topics=s.topics, **PRODUCER_CONFIG) as publisher:
+        for f in files:
+            with _progress_bar(f, quiet) as bar:
+                summaries.append(import_tpmap(f, publisher, pseudonyms, state, bootstrap, data_year, bar.update))
+    return summaries
+
+
+def close_tpmap_year(bootstrap: str, s: Settings, year: int) -> CloseSummary:
     with Publisher(bootstrap, source="tpmap", codec=codec_from(s), topics=s.topics) as publisher:
-        return [import_tpmap(f, publisher, pseudonyms) for f in files]
+        return close_year(year, publisher, tpmap_state(s), bootstrap)
 
 
-def run_tpmap_import(s: Settings, files: list[Path]) -> int:
+def run_tpmap_import(s: Settings, files: list[Path], data_year: int | None = None,
+                     close: int | None = None, quiet: bool = False) -> int:
     missing = [f for f in files if not f.is_file()]
     if missing:
         print(f"povhub: no such file: {missing[0]}", file=sys.stderr)
         return 2
-    for summary in import_files(require_bootstrap(s), s, require_secret(s), files):
-        print("\n".join(summary.lines()))
+    bootstrap = require_bootstrap(s)
+    try:
+        if files:
+            for summary in import_files(bootstrap, s, require_secret(s), files, data_year=data_year, quiet=quiet):
+                print("\n".join(summary.lines()))
+        if close is not None:
+            print("\n".join(close_tpmap_year(bootstrap, s, close).lines()))
+    except (ExportError, CloseError) as e:
+        print(f"povhub: {e}", file=sys.stderr)
+        return 2
+    except PublishError as e:
+        print(f"povhub: {e}; run the same command again: it resumes from its checkpoint", file=sys.stderr)
+        return 1
     return 0

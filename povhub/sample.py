@@ -14,7 +14,7 @@ import csv
 import io
 import random
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -200,18 +200,24 @@ def sample_rows(
             }
 
 
-def _write(stream: TextIO, households: int, seed: int, year: int) -> None:
+def _write_csv(stream: TextIO, rows: Iterable[dict]) -> None:
     # "\n" endings so the bundled file is byte-identical on every platform.
     writer = csv.DictWriter(stream, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(sample_rows(households, seed, year))
+    writer.writerows(rows)
+
+
+def write_rows(path: str | Path, rows: Iterable[dict]) -> Path:
+    """Write TPMAP export rows (canonical English headers) as CSV."""
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        _write_csv(f, rows)
+    return Path(path)
 
 
 def write_sample(
     path: str | Path, households: int = 300, seed: int = 2567, year: int = 2567
 ) -> None:
-    with open(path, "w", encoding="utf-8", newline="") as f:
-        _write(f, households, seed, year)
+    write_rows(path, sample_rows(households, seed, year))
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -236,7 +242,7 @@ def main(argv: list[str] | None = None) -> None:
         write_sample(args.out, args.households, args.seed, args.year)
         return
     out = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="")
-    _write(out, args.households, args.seed, args.year)
+    _write_csv(out, sample_rows(args.households, args.seed, args.year))
     out.flush()
     out.detach()
 

@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import csv
 import json
-from pathlib import Path
 
 import pytest
 
 from connectors.indicators import mapping_for
 from connectors.pseudonym import Pseudonymiser
 from connectors.tpmap import Household, Rejected, household_event, read_households
-from connectors.tpmap_rows import TPMAP_COLUMNS, masked
-from povhub.sample import sample_rows
+from connectors.tpmap_rows import masked
+from povhub.sample import sample_rows, write_rows
 from schemas.codec import Codec
 
 PSEUDONYMS = Pseudonymiser("unit-test-secret-0123456789")
-
-
-def write_rows(path: Path, rows: list[dict]) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=TPMAP_COLUMNS)
-        w.writeheader()
-        w.writerows(rows)
-    return path
 
 
 @pytest.fixture
@@ -34,8 +24,8 @@ def rows() -> list[dict]:
 def test_a_clean_file_gives_one_household_per_house_code(tmp_path, rows):
     items = list(read_households(write_rows(tmp_path / "f.csv", rows)))
     assert all(isinstance(i, Household) for i in items)
-    assert [i.head.house_code for i in items] == list(dict.fromkeys(r["house_code"] for r in rows))
-    assert sum(len(i.rows) for i in items) == len(rows)
+    assert [i.fields.house_code for i in items] == list(dict.fromkeys(r["house_code"] for r in rows))
+    assert sum(len(i.members) for i in items) == len(rows)
 
 
 def test_bad_rows_are_rejected_with_reason_and_line(tmp_path, rows):
@@ -71,10 +61,10 @@ def test_event_fits_the_schema_and_carries_no_clear_citizen_id(tmp_path, rows):
     event = household_event(first, PSEUDONYMS, event_time=1_700_000_000_000)
     Codec().encode("tpmap.household", event)
     text = json.dumps(event)
-    for r in first.rows:
+    for r in first.members:
         assert r.citizen_id.citizen_id not in text
     assert event["failed_dimensions"] == mapping_for(2567).dimensions(set(event["failed_indicators"]))
-    assert len(event["members"]) == len(first.rows)
+    assert len(event["members"]) == len(first.members)
 
 
 def test_same_content_same_event_id_changed_content_new_id(tmp_path, rows):
@@ -107,3 +97,14 @@ def test_pseudonyms_are_stable_and_keyed():
     assert Pseudonymiser("another-secret-0123456789").person_id("1101700123456") != PSEUDONYMS.person_id("1101700123456")
     with pytest.raises(ValueError):
         Pseudonymiser("short")
+
+
+def test_a_bad_area_inside_a_household_does_not_taint_its_next_rows(tmp_path, rows):
+    house = next(h for h in dict.fromkeys(r["house_code"] for r in rows)
+                 if sum(r["house_code"] == h for r in rows) >= 3)
+    first = next(i for i, r in enumerate(rows) if r["house_code"] == house)
+    rows[first + 1]["subdistrict_code"] = "999999"
+    items = list(read_households(write_rows(tmp_path / "f.csv", rows)))
+    assert [(r.line, r.reason) for r in items if isinstance(r, Rejected)] == [(first + 3, "unknown-area")]
+    [h] = [i for i in items if isinstance(i, Household) and i.fields.house_code == house]
+    assert len(h.members) == sum(r["house_code"] == house for r in rows) - 1

@@ -1,0 +1,1 @@
+"""Local authorities (อปท.): the HTTP ingest API that turns their updates into ``localgov.update`` events."""

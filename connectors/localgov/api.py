@@ -1,0 +1,262 @@
+"""The อปท. ingest API: authenticate, rate-limit, validate, pseudonymise, publish, and answer 202 only
+once Kafka has acknowledged every event (acks=all).
+
+Each refusal has its own status (401, 403, 409, 422, 429, 503); refused data (403, 422) also goes
+to the dead-letter topic with the request id, after the answer is sent, so a DLQ failure never
+turns a 4xx into a 5xx. Kafka calls block, so they run in worker threads, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import re
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, Request, Response, Security
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+from starlette.background import BackgroundTask
+
+from connectors.localgov.api_keys import ApiKey, KeyStore
+from connectors.localgov.events import kafka_key, update_event
+from connectors.localgov.idempotency import Accepted, IdempotencyStore
+from connectors.localgov.kafka_link import KafkaLink, KafkaUnavailable
+from connectors.localgov.rate_limit import RateLimiter
+from connectors.localgov.updates import AnyUpdate, LocalGovUpdate, UpdateBatch
+from connectors.pseudonym import Pseudonymiser
+from schemas.dead_letter import dead_letter
+from schemas.ids import now_ms
+from schemas.metrics import INGEST_REQUESTS
+from schemas.topics import LOCALGOV_UPDATE
+
+log = logging.getLogger(__name__)
+
+STAGE = "connector:localgov"
+KAFKA_RETRY_AFTER_S = 5
+# A citizen ID as people type it (13 digits, maybe with dashes or spaces): masked in dead letters.
+_CITIZEN_ID = re.compile(r"(?<!\d)(?:\d[- ]?){12}\d(?!\d)")
+
+
+@dataclass
+class IngestContext:
+    keys: KeyStore
+    link: KafkaLink
+    pseudonyms: Pseudonymiser
+    limiter: RateLimiter
+    idempotency: IdempotencyStore
+    ack_timeout_s: float
+    in_flight: set[tuple[str, str]] = field(default_factory=set)  # (org code, Idempotency-Key) being served
+
+
+class FieldError(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    detail: str
+    reason: str
+    request_id: str
+    errors: list[FieldError] | None = None
+
+
+class AcceptedUpdates(BaseModel):
+    request_id: str
+    event_ids: list[str]
+    replayed: bool = False  # true: an earlier request with this Idempotency-Key was accepted; nothing re-sent
+
+
+class Refusal(Exception):
+    def __init__(self, status: int, reason: str, detail: str, *, headers: dict[str, str] | None = None,
+                 errors: list[FieldError] | None = None, original: bytes | None = None) -> None:
+        super().__init__(detail)
+        self.status, self.reason, self.detail = status, reason, detail
+        self.headers, self.errors = headers, errors
+        self.original = original  # the refused body: set = the refusal is dead-lettered
+
+
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "no valid X-API-Key"},
+    403: {"model": Problem, "description": "an update's area is outside the areas of the key's local authority"},
+    409: {"model": Problem, "description": "a request with this Idempotency-Key is still being served; retry"},
+    422: {"model": Problem, "description": "invalid fields (see errors), or an Idempotency-Key reused for another body"},
+    429: {"model": Problem, "description": "rate limit of this key exceeded; retry after Retry-After seconds"},
+    503: {"model": Problem, "description": "Kafka did not acknowledge: nothing is accepted; retry after Retry-After seconds"},
+}
+
+
+IdempotencyKey = Annotated[str | None, Header(
+    alias="Idempotency-Key", min_length=1, max_length=255,
+    description="a unique string per logical request: a retry with the same key and body gets the first answer "
+                "and publishes nothing")]
+
+
+def masked(body: bytes) -> bytes:
+    return _CITIZEN_ID.sub(lambda m: "*" * 12 + m.group()[-1], body.decode("utf-8", "replace")).encode()
+
+
+def _original(body: bytes) -> dict[str, Any]:
+    """The refused body as dead_letter() takes it: JSON when it parses, else the bytes; IDs masked."""
+    safe = masked(body)
+    try:
+        return {"original": json.loads(safe)}
+    except ValueError:
+        return {"original_value": safe}
+
+
+def create_app(ctx: IngestContext) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Not awaited: the API serves (with 503s) while the first connection attempt runs.
+        connecting = asyncio.get_running_loop().run_in_executor(None, ctx.link.try_connect)
+        yield
+        await connecting
+        await run_in_threadpool(ctx.link.close)
+        ctx.idempotency.close()
+
+    app = FastAPI(
+        title="Povhub local-authority (อปท.) ingest API", version="1", lifespan=lifespan,
+        description="Local authorities (อบจ., เทศบาล, อบต.) send assistance given, Knock Knock home visits, "
+                    "referrals and allowance enrolments. 202 means Kafka has the events (acks=all). Citizen IDs "
+                    "are pseudonymised on arrival. Send an Idempotency-Key header to make retries safe.")
+    api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
+                                  description="the key printed by `povhub ingest-api keys add`")
+    paths = {"/v1/updates", "/v1/updates:batch", "/health", "/metrics", "/docs", "/openapi.json"}
+
+    @app.middleware("http")
+    async def request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        request.state.request_id = uuid.uuid4().hex
+        response = await call_next(request)
+        response.headers["X-Request-ID"] = request.state.request_id
+        endpoint = request.url.path if request.url.path in paths else "other"
+        INGEST_REQUESTS.labels(endpoint, str(response.status_code)).inc()
+        return response
+
+    def refused(request: Request, r: Refusal) -> JSONResponse:
+        rid = request.state.request_id
+        key: ApiKey | None = getattr(request.state, "api_key", None)
+        log.warning("request %s from %s refused: %s %s: %s", rid, key.org_code if key else "unknown key",
+                    r.status, r.reason, r.detail)
+        background = None
+        if r.original is not None and key is not None:
+            record = dead_letter(source=key.authority.source, stage=STAGE, reason=r.reason, detail=r.detail,
+                                 source_record_id=rid, request_id=rid, **_original(r.original))
+            background = BackgroundTask(ctx.link.dead_letter, record)
+        problem = Problem(detail=r.detail, reason=r.reason, request_id=rid, errors=r.errors)
+        return JSONResponse(problem.model_dump(exclude_none=True), status_code=r.status, headers=r.headers,
+                            background=background)
+
+    def admit(request: Request, presented: str | None) -> ApiKey:
+        key = ctx.keys.authenticate(presented)
+        if key is None:
+            raise Refusal(401, "unauthenticated", "a valid X-API-Key header is required",
+                          headers={"WWW-Authenticate": "ApiKey"})
+        request.state.api_key = key
+        wait_s = ctx.limiter.take(key.key_id)
+        if wait_s:
+            raise Refusal(429, "rate-limited", f"more than {ctx.limiter.rate_per_s:g} requests/s on average "
+                          f"(bursts of {ctx.limiter.burst})", headers={"Retry-After": str(math.ceil(wait_s))})
+        return key
+
+    # Defaults, not Annotated aliases: annotations are strings here (PEP 563), resolved in module
+    # globals, where these closures do not exist.
+    async def admitted(request: Request, presented: str | None = Security(api_key_header)) -> ApiKey:
+        return admit(request, presented)
+
+    @app.exception_handler(Refusal)
+    async def on_refusal(request: Request, r: Refusal) -> JSONResponse:
+        return refused(request, r)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI parses JSON before running dependencies: authenticate here so a stranger gets 401, not 422.
+        if getattr(request.state, "api_key", None) is None:
+            try:
+                admit(request, request.headers.get("X-API-Key"))
+            except Refusal as r:
+                return refused(request, r)
+        # No "input" or "ctx": they would echo a citizen ID back and into the dead letter's detail.
+        errors = [FieldError(loc=list(e["loc"]), msg=e["msg"].removeprefix("Value error, "), type=e["type"])
+                  for e in exc.errors()]
+        detail = "; ".join(f"{'.'.join(map(str, e.loc))}: {e.msg}" for e in errors[:5])
+        body = exc.body if isinstance(exc.body, (str, bytes)) else json.dumps(exc.body, ensure_ascii=False)
+        raw = body.encode() if isinstance(body, str) else body
+        return refused(request, Refusal(422, "invalid-request", f"{len(errors)} invalid field(s): {detail}",
+                                        errors=errors, original=raw))
+
+    async def publish(events: list[dict[str, Any]]) -> None:
+        try:
+            await run_in_threadpool(ctx.link.publish_all, LOCALGOV_UPDATE, [(kafka_key(e), e) for e in events],
+                                    ctx.ack_timeout_s)
+        except KafkaUnavailable as e:
+            log.error("Kafka unavailable: %s", e)
+            raise Refusal(503, "kafka-unavailable", "Kafka did not acknowledge the updates, so none is accepted; "
+                          "retry the same request later", headers={"Retry-After": str(KAFKA_RETRY_AFTER_S)}) from e
+
+    async def accept(request: Request, key: ApiKey, updates: list[AnyUpdate],
+                     idempotency_key: str | None) -> AcceptedUpdates:
+        outside = [i for i, u in enumerate(updates) if not key.serves(u.subdistrict)]
+        if outside:
+            raise Refusal(403, "outside-area", f"updates {outside[:10]} are in sub-districts outside the areas of "
+                          f"{key.org_code} ({', '.join(key.areas)})", original=await request.body())
+        ingest_time = now_ms()
+        events = [update_event(u, key.authority, ctx.pseudonyms, ingest_time) for u in updates]
+        ids = [e["event_id"] for e in events]
+        rid = request.state.request_id
+        if idempotency_key is None:
+            await publish(events)
+            return AcceptedUpdates(request_id=rid, event_ids=ids)
+        slot = (key.org_code, idempotency_key)
+        if slot in ctx.in_flight:
+            raise Refusal(409, "idempotency-key-in-flight", "a request with this Idempotency-Key is being served",
+                          headers={"Retry-After": "1"})
+        ctx.in_flight.add(slot)
+        try:
+            earlier = await run_in_threadpool(ctx.idempotency.get, *slot)
+            if earlier is not None:
+                if earlier.event_ids != ids:
+                    raise Refusal(422, "idempotency-key-reused", f"Idempotency-Key was used for request "
+                                  f"{earlier.request_id} with a different body", original=await request.body())
+                return AcceptedUpdates(request_id=earlier.request_id, event_ids=ids, replayed=True)
+            await publish(events)
+            await run_in_threadpool(ctx.idempotency.put, *slot, Accepted(rid, ids))
+            return AcceptedUpdates(request_id=rid, event_ids=ids)
+        finally:
+            ctx.in_flight.discard(slot)
+
+    @app.post("/v1/updates", status_code=202, response_model=AcceptedUpdates, responses=REFUSALS,
+              summary="one update", tags=["updates"])
+    async def post_update(update: LocalGovUpdate, request: Request, key: ApiKey = Depends(admitted),  # noqa: B008
+                          idempotency_key: IdempotencyKey = None) -> AcceptedUpdates:
+        return await accept(request, key, [update], idempotency_key)
+
+    @app.post("/v1/updates:batch", status_code=202, response_model=AcceptedUpdates, responses=REFUSALS,
+              summary="up to 500 updates, all or none", tags=["updates"])
+    async def post_batch(batch: UpdateBatch, request: Request, key: ApiKey = Depends(admitted),  # noqa: B008
+                         idempotency_key: IdempotencyKey = None) -> AcceptedUpdates:
+        return await accept(request, key, batch.updates, idempotency_key)
+
+    @app.get("/health", tags=["operations"], responses={503: {"description": "Kafka unavailable"}})
+    async def health() -> JSONResponse:
+        # Also (re)connects: a readiness probe must not wait for traffic that only comes once it is ready.
+        await run_in_threadpool(ctx.link.try_connect)
+        up = ctx.link.healthy
+        return JSONResponse({"kafka": "up" if up else "unavailable"}, status_code=200 if up else 503)
+
+    @app.get("/metrics", tags=["operations"], include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

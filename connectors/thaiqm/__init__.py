@@ -1,0 +1,1 @@
+"""Thai QM connector: the API contract (openapi.yaml), its poller, and export-file import."""
