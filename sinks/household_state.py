@@ -5,25 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sinks.table_mapping import Row, TableMapping
+from sinks.area_codes import check_nested
+from sinks.table_mapping import ENVELOPE, Row, TableMapping
 
 # Must match the Enum8 of failed_dimensions in migrations/0002_household_state.sql. Codes
 # are sent instead of names because clickhouse-connect silently stores an unknown name as
 # an invalid code; a lookup here rejects it (KeyError -> bad record) instead.
 DIMENSION_CODES = {"health": 1, "living": 2, "education": 3, "income": 4, "access": 5}
 
-COLUMNS = (
-    "event_id",
-    "source",
-    "source_record_id",
-    "event_time",
-    "ingest_time",
-    "schema_version",
-    "household_key",
-    "province",
-    "district",
-    "subdistrict",
-    "village",
+COLUMNS = ENVELOPE + (
     "version",
     "data_year",
     "on_target_list",
@@ -35,6 +25,7 @@ COLUMNS = (
 
 
 def state_row(record: Mapping[str, Any]) -> Row:
+    check_nested(record)
     return (
         # fastavro gives uuid.UUID for a uuid logicalType, str otherwise; one column needs one type
         str(record["event_id"]),

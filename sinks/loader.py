@@ -63,7 +63,8 @@ def register_loader(
             for event in events:
                 await stream.ack(event)
 
-    return app.agent(source, name=f"clickhouse-load-{mapping.table}")(load)
+    # Named by topic: several topics may load into one table (the source topics into events)
+    return app.agent(source, name=f"clickhouse-load-{topic}")(load)
 
 
 async def load_events(

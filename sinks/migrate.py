@@ -1,4 +1,8 @@
-"""Apply the numbered migrations in `sinks/migrations/` that the database has not seen yet."""
+"""Apply the numbered migrations in `sinks/migrations/` that the database has not seen yet.
+
+With a cluster name every statement, the bookkeeping table's included, runs ON CLUSTER with
+Replicated engines (see `sinks.ddl`); without one, on the single server or chdb folder.
+"""
 
 from __future__ import annotations
 
@@ -11,19 +15,21 @@ from importlib.resources import files
 
 from clickhouse_connect.driver.client import Client
 
+from sinks.ddl import render
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS_TABLE = "povhub_schema_migrations"
 
 _CREATE_MIGRATIONS_TABLE = f"""
-CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE}
+CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE}{{on_cluster}}
 (
     id UInt32,
     name String,
     checksum String,
     applied_at DateTime64(3, 'UTC') DEFAULT now64(3)
 )
-ENGINE = MergeTree
+ENGINE = {{engine:MergeTree}}
 ORDER BY id
 """
 
@@ -47,12 +53,13 @@ class Migration:
 
     @cached_property
     def checksum(self) -> str:
-        return hashlib.sha256(self.sql.encode()).hexdigest()
+        # Of the single-server form: one database and its cluster peers agree on what ran,
+        # and files written before the placeholders existed keep their checksums
+        return hashlib.sha256(render(self.sql).encode()).hexdigest()
 
-    @cached_property
-    def statements(self) -> list[str]:
+    def statements(self, cluster: str | None = None) -> list[str]:
         chunks = (chunk.strip() for chunk in _STATEMENT_END.split(self.sql))
-        return [chunk for chunk in chunks if chunk and not _only_comments(chunk)]
+        return [render(chunk, cluster) for chunk in chunks if chunk and not _only_comments(chunk)]
 
 
 def _only_comments(sql: str) -> bool:
@@ -95,19 +102,19 @@ def pending_migrations(client: Client) -> list[Migration]:
     return [m for m in available if m.id not in done]
 
 
-def migrate(client: Client, dry_run: bool = False) -> list[str]:
+def migrate(client: Client, dry_run: bool = False, cluster: str | None = None) -> list[str]:
     """Apply pending migrations in order and return their SQL statements.
 
     With dry_run nothing is executed (not even the bookkeeping table is created); the
-    statements that would run are returned.
+    statements that would run are returned. With `cluster` they run ON CLUSTER.
     """
     pending = pending_migrations(client)
-    statements = [statement for migration in pending for statement in migration.statements]
+    statements = [statement for migration in pending for statement in migration.statements(cluster)]
     if dry_run:
         return statements
-    client.command(_CREATE_MIGRATIONS_TABLE)
+    client.command(render(_CREATE_MIGRATIONS_TABLE, cluster))
     for migration in pending:
-        for statement in migration.statements:
+        for statement in migration.statements(cluster):
             client.command(statement)
         # Recorded only after every statement succeeded, so a failed file is retried whole
         client.insert(

@@ -9,6 +9,21 @@ from typing import Any
 # Every table fed from Kafka records where each row came from, for audits and replays
 KAFKA_COLUMNS = ("_topic", "_partition", "_offset")
 
+# The fields every Povhub event starts with (DESIGN.md, Events), stored as columns of that name
+ENVELOPE = (
+    "event_id",
+    "source",
+    "source_record_id",
+    "event_time",
+    "ingest_time",
+    "schema_version",
+    "household_key",
+    "province",
+    "district",
+    "subdistrict",
+    "village",
+)
+
 Row = tuple[Any, ...]
 
 

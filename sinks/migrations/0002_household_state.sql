@@ -5,7 +5,7 @@
 -- non-replicated engine, so a batch re-inserted after a retry is dropped by ClickHouse.
 -- Column types favour cheap client-side encoding (plain String codes, Enum8 dimensions):
 -- LowCardinality and Array(LowCardinality) cost several times more in clickhouse-connect.
-CREATE TABLE IF NOT EXISTS household_state
+CREATE TABLE IF NOT EXISTS household_state{on_cluster}
 (
     household_key String,
     version UInt64,
@@ -30,6 +30,6 @@ CREATE TABLE IF NOT EXISTS household_state
     _offset UInt64,
     loaded_at DateTime64(3, 'UTC') DEFAULT now64(3)
 )
-ENGINE = ReplacingMergeTree(version)
+ENGINE = {engine:ReplacingMergeTree(version)}
 ORDER BY household_key
 SETTINGS non_replicated_deduplication_window = 1000;

@@ -2,6 +2,8 @@ import re
 import uuid
 from datetime import datetime, timezone
 
+import pytest
+
 from sinks.household_state import DIMENSION_CODES, HOUSEHOLD_STATE
 from tests.sinks.helpers import state_record
 
@@ -14,9 +16,9 @@ def test_dimension_codes_match_the_table(db):
     assert dict((name, int(code)) for name, code in re.findall(r"'(\w+)' = (\d+)", column_type)) == DIMENSION_CODES
 
 
-def test_mapping_covers_every_table_column_but_loaded_at(db):
+def test_mapping_covers_every_written_column(db):
     columns = db.query(
-        "SELECT name FROM system.columns WHERE database = currentDatabase() AND table = 'household_state'"
+        "SELECT name FROM system.columns WHERE database = currentDatabase() AND default_kind != 'MATERIALIZED' AND table = 'household_state'"
     ).result_rows
     assert sorted(HOUSEHOLD_STATE.insert_columns) == sorted(name for (name,) in columns if name != "loaded_at")
 
@@ -40,3 +42,17 @@ def test_epoch_ms_timestamps_are_stored_like_datetimes(db):
     db.insert("household_state", [HOUSEHOLD_STATE.row(as_datetime) + ("t", 0, 1)], column_names=HOUSEHOLD_STATE.insert_columns)
     db.insert("household_state", [HOUSEHOLD_STATE.row(as_epoch_ms) + ("t", 0, 2)], column_names=HOUSEHOLD_STATE.insert_columns)
     assert db.command("SELECT uniqExact(event_time) FROM household_state") == 1
+
+
+@pytest.mark.parametrize(
+    "areas",
+    [
+        {"district": "1001"},  # another province's district
+        {"village": "5001011"},
+        {"village": "50010201"},  # another sub-district's village
+        {"province": "5O"},
+    ],
+)
+def test_area_codes_must_nest(areas):
+    with pytest.raises(ValueError):
+        HOUSEHOLD_STATE.row(state_record(1, subdistrict="500101", **areas))

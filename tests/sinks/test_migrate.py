@@ -12,7 +12,7 @@ def test_dry_run_returns_the_sql_and_changes_nothing(client):
 
 def test_migrate_applies_in_order_and_twice_changes_nothing(client):
     statements = migrate(client)
-    assert statements == [s for m in available_migrations() for s in m.statements]
+    assert statements == [s for m in available_migrations() for s in m.statements()]
     applied = client.query(f"SELECT id, name, checksum FROM {MIGRATIONS_TABLE} ORDER BY id").result_rows
     assert applied == [(m.id, m.name, m.checksum) for m in available_migrations()]
     assert [m.label for m in available_migrations()][:2] == ["0001_areas", "0002_household_state"]
@@ -34,3 +34,10 @@ def test_unknown_applied_migration_is_an_error(client):
     client.insert(MIGRATIONS_TABLE, [[9999, "from_the_future", "x"]], column_names=["id", "name", "checksum"])
     with pytest.raises(MigrationError, match="9999_from_the_future"):
         migrate(client, dry_run=True)
+
+
+def test_dry_run_for_a_cluster_prints_the_replicated_form(client):
+    statements = migrate(client, dry_run=True, cluster="povhub")
+    assert len(statements) == sum(len(m.statements()) for m in available_migrations())
+    assert all(" ON CLUSTER povhub" in s for s in statements)
+    assert any("ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/events'" in s for s in statements)

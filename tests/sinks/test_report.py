@@ -107,3 +107,10 @@ def test_format_table_lines_up_thai_names(reported):
     # Thai vowel and tone marks (category Mn) take no column of their own
     widths = {sum(unicodedata.category(ch) != "Mn" for ch in line) for line in lines}
     assert len(lines) == 4 and len(widths) == 1
+
+
+def test_format_table_shows_ages_as_durations():
+    row = dict.fromkeys(("code", "name_th", "name_en"), "x") | {"households": 1234, "tpmap_age_s": 3 * 86_400 + 5}
+    row |= {"thaiqm_age_s": 7_300, "localgov_age_s": None}
+    lines = format_table([row]).splitlines()
+    assert lines[1].split()[-3:] == ["3d", "2h", "-"] and "1,234" in lines[1]

@@ -1,0 +1,24 @@
+"""The area codes of a record must nest, because the level views group by code prefix."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+_LEVELS = (("province", 2), ("district", 4), ("subdistrict", 6), ("village", 8))
+
+
+def check_nested(record: Mapping[str, Any]) -> None:
+    """Raise ValueError unless each code is all digits, of its level's length, inside its parent.
+
+    The connectors check codes against geothai; this cheaper check keeps a record from any
+    other producer from counting in one province at one level and another at the next.
+    """
+    parent = ""
+    for field, length in _LEVELS:
+        code = record[field]
+        if code is None and field == "village":
+            return
+        if not (isinstance(code, str) and len(code) == length and code.isdigit() and code.startswith(parent)):
+            raise ValueError(f"{field} {code!r} is not {length} digits starting with {parent or 'a province'}")
+        parent = code

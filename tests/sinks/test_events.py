@@ -1,0 +1,83 @@
+import asyncio
+import json
+from datetime import UTC, datetime
+from functools import partial
+
+import pytest
+
+from schemas.codec import Codec
+from schemas.examples import example_paths, load_example
+from schemas.topics import HOUSEHOLD_STATE, SOURCE_FAMILIES, Topics
+from sinks.events import COLUMNS, events_mapping, payload_json
+from sinks.loader import load_events
+from tests.sinks.test_loader import Event, Message
+
+
+def test_mapping_covers_every_written_column(db):
+    columns = db.query(
+        "SELECT name FROM system.columns WHERE database = currentDatabase() AND default_kind != 'MATERIALIZED' AND table = 'events'"
+    ).result_rows
+    mapping = events_mapping(SOURCE_FAMILIES[0])
+    assert sorted(mapping.insert_columns) == sorted(name for (name,) in columns if name != "loaded_at")
+    assert mapping.columns == COLUMNS
+
+
+def test_payload_keeps_thai_text_and_encodes_timestamps_and_bytes():
+    record = {"name": "บ้าน", "at": datetime(2024, 5, 1, 7, 30, tzinfo=UTC), "raw": b"\x00\xff"}
+    assert json.loads(payload_json(record)) == {"name": "บ้าน", "at": "2024-05-01T07:30:00+00:00", "raw": "AP8="}
+    with pytest.raises(TypeError):
+        payload_json({"x": object()})
+
+
+def examples(codec: Codec, family) -> list[Event]:
+    """The family's example payloads, Confluent-framed as on the topic."""
+    topic = Topics().name(family)
+    return [
+        Event(codec.encode(family.name, load_example(path)), Message(topic, 0, offset))
+        for offset, path in enumerate(example_paths(family.name))
+    ]
+
+
+@pytest.mark.parametrize("family", SOURCE_FAMILIES, ids=lambda f: f.name)
+def test_every_source_family_loads_with_its_whole_record(db, family):
+    codec = Codec()
+    batch = examples(codec, family)
+    assert batch, f"no examples for {family.name}"
+    bad = []
+    decode = partial(codec.decode, fam=family.name)
+    asyncio.run(load_events(db, events_mapping(family), decode, batch, lambda e, err: bad.append(err)))
+    assert bad == []
+    stored = list(db.query("SELECT * FROM events ORDER BY _offset").named_results())
+    assert [row["_offset"] for row in stored] == list(range(len(batch)))
+    for row, event in zip(stored, batch, strict=True):
+        record = codec.decode(event.value, family.name)
+        assert row["family"] == family.name
+        assert (str(row["event_id"]), row["province"], row["household_key"]) == (
+            record["event_id"], record["province"], record["household_key"]
+        )
+        assert json.loads(row["payload"]) == json.loads(payload_json(record))
+
+
+def test_a_redelivered_event_is_one_row_after_merging(db):
+    codec = Codec()
+    family = SOURCE_FAMILIES[0]
+    first = examples(codec, family)
+    again = [Event(e.value, Message(e.message.topic, 1, 100 + i)) for i, e in enumerate(first)]
+    decode = partial(codec.decode, fam=family.name)
+    for batch in (first, again):
+        asyncio.run(load_events(db, events_mapping(family), decode, batch, lambda e, err: None))
+    assert db.command("SELECT count() FROM events") == 2 * len(first)
+    assert db.command("SELECT count() FROM events FINAL") == len(first)
+
+
+def test_worker_loads_the_state_topic_and_every_source_topic(db, tmp_path, monkeypatch):
+    from povhub.settings import load_settings
+    from povhub.worker import build_app
+
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+    monkeypatch.setenv("POVHUB_DATA_DIR", str(tmp_path))
+    s = load_settings()
+    app = build_app(s, db)
+    loaders = sorted(name for name in app.agents if name.startswith("clickhouse-load-"))
+    expected = [f"clickhouse-load-{s.topics.name(f)}" for f in (*SOURCE_FAMILIES, HOUSEHOLD_STATE)]
+    assert loaders == sorted(expected)
