@@ -10,7 +10,7 @@ from pathlib import Path
 
 from povhub.settings import Settings, SettingsError, load_settings
 
-LEVELS = ("national", "province", "district", "subdistrict")
+LEVELS = ("national", "province", "district", "subdistrict", "village")
 
 
 def _demo(s: Settings, a: argparse.Namespace) -> int:
@@ -25,11 +25,27 @@ def _worker(s: Settings, a: argparse.Namespace) -> int:
 
 def _connect(s: Settings, a: argparse.Namespace) -> int:
     from povhub.connect import run_tpmap_import
-    return run_tpmap_import(s, [Path(f) for f in a.files])
+    if not a.files and a.close_year is None:
+        print("povhub connect tpmap: give export files, --close-year YEAR, or both", file=sys.stderr)
+        return 2
+    return run_tpmap_import(s, [Path(f) for f in a.files], data_year=a.year, close=a.close_year, quiet=a.quiet)
+
+
+def _connect_thaiqm(s: Settings, a: argparse.Namespace) -> int:
+    from povhub.connect_thaiqm import run_thaiqm_import, run_thaiqm_poll
+    if a.file:
+        return run_thaiqm_import(s, [Path(f) for f in a.file])
+    return run_thaiqm_poll(s, a.api, once=a.once)
 
 
 def _migrate(s: Settings, a: argparse.Namespace) -> int:
     from povhub.clickhouse_admin import run_migrate
+    if a.roles:
+        from povhub.clickhouse_admin import run_roles
+        return run_roles(s, apply=a.apply)
+    if a.apply:
+        print("povhub: --apply goes with --roles (without --roles, migrate applies unless --dry-run)", file=sys.stderr)
+        return 2
     return run_migrate(s, dry_run=a.dry_run)
 
 
@@ -44,6 +60,17 @@ def _topics(s: Settings, a: argparse.Namespace) -> int:
     created = ensure_topics(require_bootstrap(s), s.topics, s.partitions, s.replication_factor)
     print(f"created {len(created)} topics" + (": " + ", ".join(created) if created else " (all present)"))
     return 0
+
+
+def _ingest_api(s: Settings, a: argparse.Namespace) -> int:
+    from povhub import ingest
+    if a.keys_command == "add":
+        return ingest.run_keys_add(s, a.org, a.type, a.areas, a.label)
+    if a.keys_command == "list":
+        return ingest.run_keys_list(s)
+    if a.keys_command == "revoke":
+        return ingest.run_keys_revoke(s, a.key_id)
+    return ingest.run_ingest_api(s)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,12 +91,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("connect", help="publish source data onto Kafka")
     csub = c.add_subparsers(dest="source", required=True, metavar="SOURCE")
-    t = csub.add_parser("tpmap", help="import TPMAP export files (CSV, one row per person)")
-    t.add_argument("files", nargs="+", metavar="FILE")
+    t = csub.add_parser("tpmap", help="import TPMAP export files (CSV, XLSX or JSON lines; one row per person)")
+    t.add_argument("files", nargs="*", metavar="FILE")
+    t.add_argument("--year", type=int, metavar="YEAR", help="data year (BE) the files must hold "
+                   "(default: each file's first valid row)")
+    t.add_argument("--close-year", type=int, metavar="YEAR", help="after any import: households of YEAR-1 "
+                   "missing from YEAR's completed imports left the target list (publish those events)")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(run=_connect)
+    q = csub.add_parser("thaiqm", help="poll the Thai QM API (THAIQM_API_URL), or import Thai QM exports (--file)")
+    src = q.add_mutually_exclusive_group()
+    src.add_argument("--api", metavar="URL", help="base URL of the Thai QM API (default: THAIQM_API_URL)")
+    src.add_argument("--file", nargs="+", metavar="F", help="import export files (CSV or XLSX) instead of polling")
+    q.add_argument("--once", action="store_true", help="read every feed to its end, then exit (default: keep polling)")
+    q.set_defaults(run=_connect_thaiqm)
 
     m = sub.add_parser("migrate", help="apply pending ClickHouse migrations")
     m.add_argument("--dry-run", action="store_true", help="print the SQL of pending migrations, change nothing")
+    m.add_argument("--roles", action="store_true",
+                   help="print the SQL for analyst roles and row policies (one role per province, one national)")
+    m.add_argument("--apply", action="store_true", help="with --roles: execute that SQL on the ClickHouse server")
     m.set_defaults(run=_migrate)
 
     r = sub.add_parser("report", help="households and target poor per area at one ศจพ. level")
@@ -80,6 +121,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     tp = sub.add_parser("topics", help="create the Kafka topics (idempotent)")
     tp.set_defaults(run=_topics)
+
+    ia = sub.add_parser("ingest-api", help="serve the local-authority (อปท.) HTTP ingest API, or manage its keys")
+    ia.set_defaults(run=_ingest_api, keys_command=None)
+    isub = ia.add_subparsers(dest="ingest_command", metavar="COMMAND")
+    keys = isub.add_parser("keys", help="manage API keys (stored hashed in POVHUB_INGEST_KEYS_FILE)")
+    ksub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    ka = ksub.add_parser("add", help="create a key for one local authority and print it (once)")
+    ka.add_argument("--org", required=True, help="DLA organisation code (7 digits)")
+    ka.add_argument("--type", required=True, help="PAO|MUNICIPALITY|SAO|SPECIAL (or อบจ.|เทศบาล|อบต.)")
+    ka.add_argument("--areas", required=True, help="DOPA codes it serves, comma-separated (e.g. 500101,500102 or 50)")
+    ka.add_argument("--label", default="", help="a note, e.g. who holds the key")
+    ksub.add_parser("list", help="list keys (never the keys themselves)")
+    kr = ksub.add_parser("revoke", help="revoke a key; a running API refuses it at once")
+    kr.add_argument("key_id")
     return p
 
 

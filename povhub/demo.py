@@ -11,10 +11,12 @@ from __future__ import annotations
 import contextlib
 import secrets
 import socket
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
+from connectors.tpmap_state import TpmapState
 from povhub.connect import import_files
 from povhub.embedded import EmbeddedKafka
 from povhub.kafka_admin import ensure_topics
@@ -50,11 +52,14 @@ def run_demo(s: Settings, sample: Path | None = None, keep_running: bool = False
         bootstrap = s.kafka_bootstrap_servers
         session_timeout = s.session_timeout_s
         single_record_batches = s.single_record_batches
+        state = None  # the import checkpoints of the configured deployment
         if bootstrap is None:
             broker = stack.enter_context(EmbeddedKafka(data_dir / "logs"))
             bootstrap = broker.bootstrap_servers
             session_timeout = EMBEDDED_SESSION_TIMEOUT_S
             single_record_batches = True  # Tansu's end offsets are exact only then (streams/app.py)
+            # the broker forgets its topics when it stops, so the import checkpoints must go with it
+            state = TpmapState(Path(stack.enter_context(tempfile.TemporaryDirectory())))
             print(f"embedded Kafka-compatible broker (Tansu, memory-only) on {bootstrap}")
         print(f"ClickHouse: {s.clickhouse_dsn}")
         ensure_topics(bootstrap, s.topics, s.partitions, s.replication_factor)
@@ -67,7 +72,7 @@ def run_demo(s: Settings, sample: Path | None = None, keep_running: bool = False
         stack.callback(worker.stop)
         started = time.monotonic()
         secret = s.pseudonym_secret or demo_secret(data_dir)
-        [summary] = import_files(bootstrap, s, secret, [sample])
+        [summary] = import_files(bootstrap, s, secret, [sample], state=state)
         print("\n".join(summary.lines()))
         expected = Counter(summary.households_by_province)
 

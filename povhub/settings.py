@@ -7,12 +7,20 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Literal
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.topics import DEFAULT_PARTITIONS, DEFAULT_PREFIX, Topics
-from sinks.clickhouse import parse_dsn
+from sinks.clickhouse import ServerDsn, parse_dsn
+from sinks.ddl import check_cluster_name
 
 _HOSTPORT = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
 
@@ -30,6 +38,8 @@ class Settings(BaseSettings):
                                                 description="host:port[,host:port]; unset = embedded broker (demo only)")
     clickhouse_url: str | None = Field(None, validation_alias=AliasChoices("CLICKHOUSE_URL"),
                                        description="chdb://PATH or http(s)://user:pass@host:8123/db")
+    clickhouse_cluster: str | None = Field(None, validation_alias=AliasChoices("CLICKHOUSE_CLUSTER"),
+                                           description="run migrations ON CLUSTER with Replicated engines")
     schema_registry_url: str | None = Field(None, validation_alias=AliasChoices("SCHEMA_REGISTRY_URL"))
     topic_prefix: str = Field(DEFAULT_PREFIX, validation_alias=AliasChoices("POVHUB_TOPIC_PREFIX"))
     partitions: int = Field(DEFAULT_PARTITIONS, ge=1, le=10_000, validation_alias=AliasChoices("POVHUB_PARTITIONS"))
@@ -39,11 +49,37 @@ class Settings(BaseSettings):
     app_id: str = Field("povhub", pattern=r"^[A-Za-z0-9._-]+$", validation_alias=AliasChoices("POVHUB_APP_ID"))
     web_port: int = Field(6066, ge=1, le=65535, validation_alias=AliasChoices("POVHUB_WEB_PORT"))
     web_host: str = Field("127.0.0.1", validation_alias=AliasChoices("POVHUB_WEB_HOST"))
+    ingest_host: str = Field("127.0.0.1", min_length=1, validation_alias=AliasChoices("POVHUB_INGEST_HOST"))
+    ingest_port: int = Field(8088, ge=1, le=65535, validation_alias=AliasChoices("POVHUB_INGEST_PORT"))
+    ingest_keys_file: Path | None = Field(None, validation_alias=AliasChoices("POVHUB_INGEST_KEYS_FILE"),
+                                          description="hashed API keys of the local authorities")
+    ingest_rate_per_s: float = Field(10.0, gt=0, le=10_000, validation_alias=AliasChoices("POVHUB_INGEST_RATE_PER_S"))
+    ingest_burst: int = Field(20, ge=1, le=100_000, validation_alias=AliasChoices("POVHUB_INGEST_BURST"))
+    ingest_ack_timeout_s: float = Field(10.0, gt=0, le=120, validation_alias=AliasChoices("POVHUB_INGEST_ACK_TIMEOUT_S"),
+                                        description="how long a request waits for Kafka's ack before answering 503")
     session_timeout_s: float = Field(10.0, gt=1, le=300, validation_alias=AliasChoices("POVHUB_SESSION_TIMEOUT_S"))
     single_record_batches: bool = Field(False, validation_alias=AliasChoices("POVHUB_SINGLE_RECORD_BATCHES"),
                                         description="set by the demo for the embedded broker (see streams/app.py)")
+    store: Literal["memory", "rocksdict"] = Field("memory", validation_alias=AliasChoices("POVHUB_STORE"),
+                                                  description="faust table store: memory, or RocksDB on disk (extra 'rocksdb')")
+    pending_ttl_s: float = Field(7 * 24 * 3600.0, gt=0, validation_alias=AliasChoices("POVHUB_PENDING_TTL_S"),
+                                 description="how long a person-only event waits for its person's household")
+    pending_check_s: float = Field(60.0, gt=0, le=3600, validation_alias=AliasChoices("POVHUB_PENDING_CHECK_S"))
+    pending_max_per_person: int = Field(100, ge=1, validation_alias=AliasChoices("POVHUB_PENDING_MAX_PER_PERSON"))
+    pending_max_total: int = Field(200_000, ge=1, validation_alias=AliasChoices("POVHUB_PENDING_MAX_TOTAL"))
+    state_rules_file: Path | None = Field(None, validation_alias=AliasChoices("POVHUB_STATE_RULES_FILE"),
+                                          description="stage and flag rules; unset = streams/data/state_rules.json")
     loader_batch_size: int = Field(20_000, ge=1, validation_alias=AliasChoices("POVHUB_LOADER_BATCH_SIZE"))
     loader_batch_seconds: float = Field(1.0, gt=0, validation_alias=AliasChoices("POVHUB_LOADER_BATCH_SECONDS"))
+    thaiqm_api_url: str | None = Field(None, validation_alias=AliasChoices("THAIQM_API_URL"),
+                                       description="base URL of the Thai QM change feed (connectors/thaiqm/openapi.yaml)")
+    thaiqm_api_token: str | None = Field(None, pattern=r"^\S+$", validation_alias=AliasChoices("THAIQM_API_TOKEN"),
+                                         description="bearer token for the Thai QM API")
+    thaiqm_rate_limit: float = Field(5.0, gt=0, le=1000, validation_alias=AliasChoices("POVHUB_THAIQM_RATE_LIMIT"),
+                                     description="requests per second the poller allows itself")
+    thaiqm_timeout_s: float = Field(30.0, gt=0, le=600, validation_alias=AliasChoices("POVHUB_THAIQM_TIMEOUT_S"))
+    thaiqm_page_size: int = Field(200, ge=1, le=1000, validation_alias=AliasChoices("POVHUB_THAIQM_PAGE_SIZE"))
+    thaiqm_poll_seconds: float = Field(60.0, gt=0, validation_alias=AliasChoices("POVHUB_THAIQM_POLL_SECONDS"))
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod
@@ -64,7 +100,17 @@ class Settings(BaseSettings):
         parse_dsn(v)
         return v
 
-    @field_validator("schema_registry_url")
+    @field_validator("clickhouse_cluster")
+    @classmethod
+    def _cluster(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is None or not v.strip():
+            return None
+        if not isinstance(parse_dsn(info.data.get("clickhouse_url") or "chdb://."), ServerDsn):
+            # pydantic turns a ValueError (not a TypeError) into the one-line message
+            raise ValueError("needs a ClickHouse server in CLICKHOUSE_URL: embedded chdb has no cluster")  # noqa: TRY004
+        return check_cluster_name(v.strip())
+
+    @field_validator("schema_registry_url", "thaiqm_api_url")
     @classmethod
     def _registry(cls, v: str | None) -> str | None:
         if v is None or not v.strip():
@@ -80,6 +126,10 @@ class Settings(BaseSettings):
     @property
     def clickhouse_dsn(self) -> str:
         return self.clickhouse_url or f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+
+    @property
+    def ingest_keys_path(self) -> Path:
+        return self.ingest_keys_file or self.data_dir / "ingest_keys.json"
 
 
 def _variable(loc: tuple) -> str:
@@ -98,5 +148,5 @@ def load_settings() -> Settings:
         err = e.errors()[0]
         variable = _variable(err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
-        shown = "" if "SECRET" in variable else f" (got {err.get('input')!r})"
+        shown = "" if "SECRET" in variable or "TOKEN" in variable else f" (got {err.get('input')!r})"
         raise SettingsError(f"bad setting {variable}: {msg}{shown}") from None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 from typing import Any
 
 import faust
@@ -15,28 +16,38 @@ from clickhouse_connect.driver.client import Client
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from povhub.kafka_admin import ensure_topics
-from povhub.settings import Settings
+from povhub.settings import Settings, SettingsError
 from povhub.wiring import codec_from, require_bootstrap
 from schemas.codec import Codec, DecodeError
-from schemas.topics import DEAD_LETTER, HOUSEHOLD_STATE
+from schemas.topics import DEAD_LETTER, HOUSEHOLD_STATE, SOURCE_FAMILIES
 from sinks.areas import load_areas
 from sinks.clickhouse import connect
+from sinks.events import events_mapping
 from sinks.household_state import HOUSEHOLD_STATE as STATE_TABLE
 from sinks.loader import register_loader
 from sinks.migrate import migrate
 from sinks.report import LEVELS, level_summary
-from streams.app import AppConfig, make_app
+from streams.app import STORES, AppConfig, make_app
 from streams.dead_letters import dead_letter_message
-from streams.reconcile import raw_topic, register_reconcile
+from streams.person_index import PendingLimits
+from streams.reconcile import ReconcileConfig, raw_topic, register_reconcile
+from streams.state_rules import DEFAULT_RULES_FILE, RulesError, StateRules, load_rules
 
 log = logging.getLogger(__name__)
 
 
-def prepare_clickhouse(dsn: str) -> Client:
+def prepare_clickhouse(dsn: str, cluster: str | None = None) -> Client:
     client = connect(dsn)
-    migrate(client)
+    migrate(client, cluster=cluster)
     load_areas(client)
     return client
+
+
+def state_rules(s: Settings) -> StateRules:
+    try:
+        return load_rules(s.state_rules_file or DEFAULT_RULES_FILE)
+    except RulesError as e:
+        raise SettingsError(f"bad setting POVHUB_STATE_RULES_FILE: {e}") from None
 
 
 def build_app(s: Settings, client: Client, codec: Codec | None = None) -> faust.App:
@@ -45,18 +56,24 @@ def build_app(s: Settings, client: Client, codec: Codec | None = None) -> faust.
         app_id=s.app_id, bootstrap_servers=require_bootstrap(s), partitions=s.partitions,
         replication_factor=s.replication_factor, session_timeout_s=s.session_timeout_s,
         web_host=s.web_host, web_port=s.web_port, single_record_batches=s.single_record_batches,
-        data_dir=str(s.data_dir / "faust")))
-    register_reconcile(app, s.topics, codec, s.partitions)
+        store=STORES[s.store], data_dir=str(s.data_dir / "faust")))
+    register_reconcile(app, s.topics, codec, ReconcileConfig(
+        partitions=s.partitions, rules=state_rules(s), expiry_interval_s=s.pending_check_s,
+        limits=PendingLimits(ttl_ms=int(s.pending_ttl_s * 1000), max_per_person=s.pending_max_per_person,
+                             max_total=s.pending_max_total)))
     dlq = raw_topic(app, s.topics.name(DEAD_LETTER), s.partitions)
 
     async def loader_dead_letter(event: faust.EventT, error: Exception) -> None:
         reason = "undecodable" if isinstance(error, DecodeError) else "unloadable"
         await dead_letter_message(dlq, codec, "loader", reason, event, error)
 
-    register_loader(app, s.topics.name(HOUSEHOLD_STATE), client, STATE_TABLE,
-                    decode=lambda value: codec.decode(value, HOUSEHOLD_STATE.name),
-                    on_bad=loader_dead_letter, batch_size=s.loader_batch_size,
-                    batch_seconds=s.loader_batch_seconds)
+    # household_state from the state topic; the raw source events into `events`
+    loads = [(HOUSEHOLD_STATE, STATE_TABLE)] + [(fam, events_mapping(fam)) for fam in SOURCE_FAMILIES]
+    for fam, mapping in loads:
+        register_loader(app, s.topics.name(fam), client, mapping,
+                        decode=partial(codec.decode, fam=fam.name),
+                        on_bad=loader_dead_letter, batch_size=s.loader_batch_size,
+                        batch_seconds=s.loader_batch_seconds)
 
     @app.page("/report")
     async def report(web: Any, request: Any) -> Any:
@@ -78,8 +95,9 @@ def build_app(s: Settings, client: Client, codec: Codec | None = None) -> faust.
 
 
 def run_worker(s: Settings) -> int:
+    state_rules(s)  # a bad rules file stops start-up before anything else happens
     ensure_topics(require_bootstrap(s), s.topics, s.partitions, s.replication_factor)
-    app = build_app(s, prepare_clickhouse(s.clickhouse_dsn))
+    app = build_app(s, prepare_clickhouse(s.clickhouse_dsn, s.clickhouse_cluster))
     worker = faust.Worker(app, loglevel="WARNING", quiet=True)
     worker.execute_from_commandline()
     return 0

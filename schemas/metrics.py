@@ -20,15 +20,39 @@ CONNECTOR_PUBLISH_SECONDS = Histogram(
     ["source"],
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+SOURCE_REQUESTS = Counter(
+    "povhub_source_requests_total",
+    "HTTP requests a connector made to a source API, by outcome (ok, server_error, timeout, "
+    "connection_error, bad_response, rate_limited, client_error); all but ok and client_error are retried",
+    ["source", "outcome"],
+)
+CONNECTOR_CURSOR = Gauge(
+    "povhub_connector_cursor_timestamp_seconds",
+    "Source update time up to which a polling connector has published everything, per feed; "
+    "alert when it falls behind",
+    ["source", "feed"],
+)
 DEAD_LETTERS = Counter(
     "povhub_dead_letters_total",
     "Records sent to the dead-letter topic, by stage and reason",
     ["stage", "reason"],
 )
+INGEST_REQUESTS = Counter(
+    "povhub_ingest_requests_total",
+    "Requests to the local-authority ingest API, by endpoint and HTTP status (202 accepted, 401, 403, 409, "
+    "422 refused, 429 rate-limited, 503 Kafka unavailable)",
+    ["endpoint", "status"],
+)
 RECONCILE_EVENTS = Counter(
     "povhub_reconcile_events_total",
-    "Source events seen by the reconcile stage, by source family and outcome (applied, duplicate, stale)",
+    "Source events seen by the reconcile stage, by source family and outcome (applied, duplicate, stale; "
+    "person-only events: rekeyed, pending, dead_letter)",
     ["family", "outcome"],
+)
+PENDING_EVENTS = Gauge(
+    "povhub_reconcile_pending_events",
+    "Person-only events waiting on this worker for their person's household (bounded; dead-lettered as "
+    "unmatched-person after the TTL)",
 )
 STATE_CHANGES = Counter(
     "povhub_household_state_changes_total",

@@ -30,8 +30,12 @@ LOCALGOV_UPDATE = Family("localgov.update", "localgov.update.v1", "localgov_upda
 HOUSEHOLD_STATE = Family("household.state", "household.state.v1", "household_state", compacted=True)
 ALERT = Family("alert", "alert.v1", "alert")
 DEAD_LETTER = Family("dlq", "dlq.v1", "dead_letter")
+# Internal to the reconcile stage: person->household facts to the persons' partitions and person-only
+# events to their households' partitions (streams/routing.py). Co-partitioned like every other topic.
+RECONCILE_ROUTING = Family("reconcile.routing", "reconcile.routing.v1", "reconcile_routing")
 
-FAMILIES: tuple[Family, ...] = (TPMAP_HOUSEHOLD, THAIQM_CASE, LOCALGOV_UPDATE, HOUSEHOLD_STATE, ALERT, DEAD_LETTER)
+FAMILIES: tuple[Family, ...] = (TPMAP_HOUSEHOLD, THAIQM_CASE, LOCALGOV_UPDATE, HOUSEHOLD_STATE, ALERT, DEAD_LETTER,
+                                RECONCILE_ROUTING)
 SOURCE_FAMILIES: tuple[Family, ...] = (TPMAP_HOUSEHOLD, THAIQM_CASE, LOCALGOV_UPDATE)
 
 

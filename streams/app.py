@@ -12,10 +12,14 @@ from pathlib import Path
 
 import faust
 
+from streams import rocksdict_store
+
 log = logging.getLogger(__name__)
 
 # Exit status of a worker that stopped itself because an agent failed unexpectedly.
 AGENT_FAILED_EXIT = 70
+# rocksdict:// is streams/rocksdict_store.py (faust's RocksDB store fixed for partitioner-keyed tables).
+STORES = {"memory": "memory://", "rocksdict": rocksdict_store.URL}
 
 
 @dataclass(frozen=True)
@@ -51,8 +55,13 @@ def make_app(cfg: AppConfig) -> faust.App:
         broker_heartbeat_interval=max(1.0, cfg.session_timeout_s / 10),
         broker_rebalance_timeout=max(cfg.session_timeout_s, 30.0),
         consumer_auto_offset_reset="earliest",
+        # Agents batch with noack_take and ack only finished batches: events still in a batch
+        # buffer are never acked, so waiting for them would hang every stop and rebalance (seen on
+        # Apache Kafka). Not waiting is safe: unacked events are consumed again by the next owner.
+        stream_wait_empty=False,
         producer_acks=-1,
         producer_max_batch_size=1 if cfg.single_record_batches else 16384,
+        producer_linger=0.0 if cfg.single_record_batches else 0.005,
         table_standby_replicas=0 if cfg.replication_factor == 1 else 1,
         web_enabled=True,
         web_bind=cfg.web_host,

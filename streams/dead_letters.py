@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import faust
 
 from schemas.codec import Codec
 from schemas.dead_letter import dead_letter
 from schemas.metrics import DEAD_LETTERS
 from schemas.topics import DEAD_LETTER
+from streams.person_index import RawMessage
+
+
+async def send_dead_letter(dlq_topic: faust.TopicT, codec: Codec, stage: str, reason: str, raw: RawMessage,
+                           detail: str) -> asyncio.Future:
+    """Hand the dead letter to the producer; await the returned future for the broker's ack."""
+    DEAD_LETTERS.labels(stage, reason).inc()
+    record = dead_letter(source="povhub", stage=stage, reason=reason, detail=detail[:2000],
+                         source_record_id=f"{raw.topic}:{raw.partition}:{raw.offset}",
+                         original_key=raw.key, original_value=raw.value, origin_topic=raw.topic,
+                         origin_partition=raw.partition, origin_offset=raw.offset)
+    return await dlq_topic.send(key=raw.key, value=codec.encode(DEAD_LETTER.name, record))
 
 
 async def dead_letter_message(dlq_topic: faust.TopicT, codec: Codec, stage: str, reason: str,
                               event: faust.EventT, error: BaseException) -> None:
     """Publish and wait for the broker's ack, so the caller may then ack the original event."""
-    DEAD_LETTERS.labels(stage, reason).inc()
     msg = event.message
-    record = dead_letter(source="povhub", stage=stage, reason=reason, detail=repr(error)[:2000],
-                         source_record_id=f"{msg.topic}:{msg.partition}:{msg.offset}",
-                         original_key=msg.key, original_value=msg.value, origin_topic=msg.topic,
-                         origin_partition=msg.partition, origin_offset=msg.offset)
-    await (await dlq_topic.send(key=msg.key, value=codec.encode(DEAD_LETTER.name, record)))
+    raw = RawMessage(msg.key, msg.value, msg.topic, msg.partition, msg.offset)
+    await (await send_dead_letter(dlq_topic, codec, stage, reason, raw, repr(error)))

@@ -1,8 +1,16 @@
-"""Household state: how source events fold into one state per household (pure logic, no Kafka).
+"""Household state: how source events of all three families fold into one state per household (pure logic).
 
-The state is a JSON-able dict kept in a faust table. Folding is order-insensitive: per source
-record the event with the greatest (event_time, event_id) wins and a repeated event id is a no-op,
-so any permutation or duplication of the same events ends in the same state.
+The state is a JSON-able dict kept in a faust table. It holds, per *source record*, the event with
+the greatest (event_time, event_id): a repeated event id is a no-op and an older event never
+overwrites a newer one, so any permutation or duplication of the same events ends in the same state.
+What a source record is depends on the family:
+
+- TPMAP: the household's record for one data year;
+- Thai QM: the survey of a case, or one problem (its latest status wins);
+- อปท.: each assistance, visit or referral (source + its record id); an allowance is one record per
+  person and allowance type, so its latest status wins whichever authority sent it.
+
+Stored records are replaced, never changed in place: ``copy_state`` copies only the containers.
 """
 
 from __future__ import annotations
@@ -10,67 +18,125 @@ from __future__ import annotations
 from typing import Any
 
 from schemas.ids import now_ms, stable_id
+from schemas.topics import LOCALGOV_UPDATE, THAIQM_CASE, TPMAP_HOUSEHOLD
 
 State = dict[str, Any]
+Record = dict[str, Any]
 AREA_FIELDS = ("province", "district", "subdistrict", "village")
+RECORD_GROUPS = ("tpmap", "thaiqm", "localgov")
 
 APPLIED, DUPLICATE, STALE = "applied", "duplicate", "stale"
 
 
 def new_state() -> State:
-    return {"version": 0, "area": None, "tpmap": {}}
+    # area: the area of the newest non-TPMAP event, for households TPMAP does not know
+    return {"version": 0, "area": None, "tpmap": {}, "thaiqm": {}, "localgov": {}}
 
 
-def _order(event: dict[str, Any]) -> tuple[int, str]:
-    return (_ms(event["event_time"]), event["event_id"])
+def copy_state(state: State) -> State:
+    """A copy that folding may change without touching the original (the memory store hands out its own dicts)."""
+    return {**state, **{group: dict(state[group]) for group in RECORD_GROUPS}}
 
 
-def _ms(t: Any) -> int:
+def ms(t: Any) -> int:
     return t if isinstance(t, int) else int(t.timestamp() * 1000)
 
 
-def apply_tpmap(state: State, event: dict[str, Any]) -> str:
-    """Fold a TPMAP household event into the state; returns applied, duplicate or stale."""
-    year = str(event["data_year"])
-    current = state["tpmap"].get(year)
+def _order(event: Record) -> tuple[int, str]:
+    return (ms(event["event_time"]), event["event_id"])
+
+
+def _keep_latest(records: dict[str, Record], key: str, event: Record, body: Record) -> str:
+    current = records.get(key)
     if current is not None:
         if current["event_id"] == event["event_id"]:
             return DUPLICATE
         if (current["event_time"], current["event_id"]) > _order(event):
             return STALE
-    state["tpmap"][year] = {
-        "event_id": event["event_id"],
-        "event_time": _ms(event["event_time"]),
-        "change": event["change"],
-        "members": len(event["members"]),
-        "target_poor_persons": event["target_poor_persons"],
-        "failed_indicators": list(event["failed_indicators"]),
-        "failed_dimensions": list(event["failed_dimensions"]),
-        "area": {k: event[k] for k in AREA_FIELDS},
-    }
+    records[key] = {"event_id": event["event_id"], "event_time": ms(event["event_time"]), **body}
     return APPLIED
 
 
-def project(state: State) -> dict[str, Any] | None:
-    """The published fields of a state (without envelope and version); None before any TPMAP data."""
-    if not state["tpmap"]:
-        return None
-    year = max(state["tpmap"], key=int)
-    latest = state["tpmap"][year]
-    on_file = latest["change"] == "SNAPSHOT"
-    return {
-        **latest["area"],
-        "data_year": int(year),
-        "on_target_list": on_file and latest["target_poor_persons"] > 0,
-        "members": latest["members"] if on_file else 0,
-        "target_poor_persons": latest["target_poor_persons"] if on_file else 0,
-        "failed_indicators": latest["failed_indicators"] if on_file else [],
-        "failed_dimensions": latest["failed_dimensions"] if on_file else [],
-    }
+def _area(event: Record) -> dict[str, str | None]:
+    return {k: event[k] for k in AREA_FIELDS}
+
+
+def _note_area(state: State, event: Record) -> None:
+    current = state["area"]
+    if current is None or tuple(current[:2]) < _order(event):
+        state["area"] = [*_order(event), _area(event)]
+
+
+def apply_tpmap(state: State, event: Record) -> str:
+    members = [[m["person_id"], m["age"], m["welfare_card"], m["disabled"], m["bedridden"]] for m in event["members"]]
+    return _keep_latest(state["tpmap"], str(event["data_year"]), event, {
+        "change": event["change"],
+        "members": members,
+        "income": event["income_per_person_baht"],
+        "target_poor_persons": event["target_poor_persons"],
+        "failed_indicators": sorted(event["failed_indicators"]),
+        "failed_dimensions": list(event["failed_dimensions"]),
+        "area": _area(event),
+    })
+
+
+def apply_thaiqm(state: State, event: Record) -> str:
+    if event["event_type"] == "HOUSEHOLD_SURVEYED":
+        body = {"kind": "survey", "case_id": event["case_id"], "members": [m["person_id"] for m in event["members"]]}
+    else:
+        reported = event["reported_at"]
+        body = {"kind": "problem", "dimension": event["dimension"], "problem_code": event["problem_code"],
+                "status": event["status"], "reported_at": None if reported is None else ms(reported)}
+    outcome = _keep_latest(state["thaiqm"], event["source_record_id"], event, body)
+    if outcome == APPLIED:
+        _note_area(state, event)
+    return outcome
+
+
+def _localgov_record(event: Record) -> tuple[str, Record]:
+    kind = event["kind"]
+    if kind == "ALLOWANCE":
+        allowance = event["allowance"] or {}
+        subject = event["person_id"] or event["household_key"]
+        return (f"allowance|{subject}|{allowance.get('allowance_type')}",
+                {"kind": kind, "type": allowance.get("allowance_type"), "enrolled": allowance.get("status") == "ENROLLED",
+                 "monthly": allowance.get("monthly_amount_baht") or 0.0})
+    key = f"{event['source']}|{event['source_record_id']}"
+    if kind == "ASSISTANCE":
+        assistance = event["assistance"] or {}
+        return key, {"kind": kind, "what": assistance.get("kind", "OTHER"), "baht": assistance.get("amount_baht") or 0.0}
+    if kind == "HOME_VISIT":
+        return key, {"kind": kind, "findings": sorted((event["visit"] or {}).get("findings", []))}
+    return key, {"kind": kind}
+
+
+def apply_localgov(state: State, event: Record) -> str:
+    key, body = _localgov_record(event)
+    outcome = _keep_latest(state["localgov"], key, event, body)
+    if outcome == APPLIED:
+        _note_area(state, event)
+    return outcome
+
+
+FOLDS = {TPMAP_HOUSEHOLD.name: apply_tpmap, THAIQM_CASE.name: apply_thaiqm, LOCALGOV_UPDATE.name: apply_localgov}
+
+
+def apply_event(state: State, family: str, event: Record) -> str:
+    """Fold a household-keyed event of any source family; returns applied, duplicate or stale."""
+    return FOLDS[family](state, event)
+
+
+def members_named(family: str, event: Record) -> list[str]:
+    """Persons an event names as members of its household: they feed the person->household index."""
+    if family == TPMAP_HOUSEHOLD.name and event["change"] == "SNAPSHOT":
+        return [m["person_id"] for m in event["members"]]
+    if family == THAIQM_CASE.name and event["event_type"] == "HOUSEHOLD_SURVEYED":
+        return [m["person_id"] for m in event["members"]]
+    return []
 
 
 def last_event_time(state: State) -> int:
-    return max((r["event_time"] for r in state["tpmap"].values()), default=0)
+    return max((r["event_time"] for group in RECORD_GROUPS for r in state[group].values()), default=0)
 
 
 def state_record(household_key: str, state: State, projection: dict[str, Any]) -> dict[str, Any]:

@@ -26,8 +26,9 @@ def test_demo_counts_equal_the_bundled_sample(tmp_path):
     with SAMPLE.open(encoding="utf-8") as f:
         houses = {(r["province_code"], r["house_code"]) for r in csv.DictReader(f)}
     expected = Counter(p for p, _ in houses)
-    printed = {m[0]: int(m[1]) for m in re.findall(r"^(\d{2})\s+\S+\s+.*?\s(\d+)\s+\d+\s+\d+\s+\d+\s*$",
-                                                     out.stdout, flags=re.M)}
+    # a province row: code, names, households, nine more counts, three source ages
+    row = r"^(\d{2})\s+\S+\s+.*?\s(\d+)" + r"\s+\d+" * 9 + r"(?:\s+\S+){3}\s*$"
+    printed = {m[0]: int(m[1]) for m in re.findall(row, out.stdout, flags=re.M)}
     assert printed == dict(expected)
     assert "OK: per-province household counts equal" in out.stdout
     assert (tmp_path / ".povhub" / "clickhouse").is_dir()

@@ -111,13 +111,13 @@ def _evolve(tmp_path: Path, fam: str, change) -> Path:
 
 def test_adding_a_field_with_a_default_is_compatible(tmp_path):
     cat = _evolve(tmp_path, "household.state",
-                  lambda s: s["fields"].append({"name": "stage", "type": ["null", "string"], "default": None}))
+                  lambda s: s["fields"].append({"name": "comment", "type": ["null", "string"], "default": None}))
     assert check_backward_transitive(load_catalog(cat)) == []
 
 
 def test_an_incompatible_change_fails_the_check(tmp_path, capsys):
     cat = _evolve(tmp_path, "household.state",
-                  lambda s: s["fields"].append({"name": "stage", "type": "string"}))  # no default
+                  lambda s: s["fields"].append({"name": "comment", "type": "string"}))  # no default
     problems = check_backward_transitive(load_catalog(cat))
     assert [(p.family, p.reader_version, p.writer_version) for p in problems] == [("household.state", 2, 1)]
     assert compat_main([str(cat)]) == 1
@@ -126,10 +126,10 @@ def test_an_incompatible_change_fails_the_check(tmp_path, capsys):
 
 def test_old_events_decode_with_the_new_reader(tmp_path):
     cat = _evolve(tmp_path, "household.state",
-                  lambda s: s["fields"].append({"name": "stage", "type": ["null", "string"], "default": None}))
+                  lambda s: s["fields"].append({"name": "comment", "type": ["null", "string"], "default": None}))
     old = Codec().encode("household.state", load_example(example_paths("household.state")[0]))
     decoded = Codec(catalog=load_catalog(cat)).decode(old, "household.state")
-    assert decoded["stage"] is None and decoded["version"] == 3
+    assert decoded["comment"] is None and decoded["version"] == 3
 
 
 def test_editing_a_published_version_is_refused(tmp_path):

@@ -1,0 +1,39 @@
+"""Records of the internal ``reconcile.routing`` topic, and the partition a key lands on.
+
+The topic is co-partitioned with the sources. Membership facts travel to the partition of their
+person (one record per partition and batch, sent to an explicit partition: a household of four
+must not cost four messages); a matched person-only event travels, unchanged, to its household.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiokafka.partitioner import murmur2
+
+from schemas.ids import now_ms, stable_id
+
+
+def partition_of(key: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner (murmur2, as kafka-python and aiokafka use) picks."""
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+def _envelope(event_id: str, source_record_id: str, event_time: int, household_key: str | None) -> dict[str, Any]:
+    return {"event_id": event_id, "source": "povhub", "source_record_id": source_record_id,
+            "event_time": event_time, "ingest_time": now_ms(), "schema_version": 1,
+            "household_key": household_key, "province": None, "district": None, "subdistrict": None,
+            "village": None}
+
+
+def memberships_record(partition: int, facts: list[dict[str, Any]]) -> dict[str, Any]:
+    ids = sorted(f"{f['person_id']}>{f['household_key']}@{f['event_id']}" for f in facts)
+    return {**_envelope(stable_id("reconcile.memberships", *ids), f"memberships:{partition}",
+                        max(f["event_time"] for f in facts), None),
+            "kind": "MEMBERSHIPS", "memberships": facts, "person_id": None, "family": None, "payload": None}
+
+
+def rekeyed_record(household: str, person: str, family: str, payload: bytes, event_id: str,
+                   event_time: int) -> dict[str, Any]:
+    return {**_envelope(stable_id("reconcile.rekeyed", event_id, household), event_id, event_time, household),
+            "kind": "REKEYED", "memberships": [], "person_id": person, "family": family, "payload": payload}
