@@ -6,13 +6,18 @@ import asyncio
 import functools
 import logging
 import os
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import faust
+from faust.types import TP
+from kafka.admin import KafkaAdminClient
 
 from streams import rocksdict_store
+from streams.offset_ledger import CommittedOffsets
+from streams.rebalance_guard import register_ledgers
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +44,26 @@ class AppConfig:
     single_record_batches: bool = False
 
 
+def group_offsets(bootstrap_servers: str, group: str) -> CommittedOffsets:
+    """The consumer group's committed offsets, read with an admin client of its own (called from threads)."""
+    lock = threading.Lock()
+    admin: list[KafkaAdminClient] = []
+
+    def committed() -> dict[TP, int]:
+        with lock:
+            if not admin:
+                admin.append(KafkaAdminClient(bootstrap_servers=bootstrap_servers.split(","),
+                                              client_id=f"{group}-offsets"))
+            offsets = admin[0].list_group_offsets({group: None}).get(group, {})
+        return {TP(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
+
+    return committed
+
+
 def make_app(cfg: AppConfig) -> faust.App:
     datadir = Path(cfg.data_dir) / cfg.app_id
     datadir.parent.mkdir(parents=True, exist_ok=True)  # faust creates only the last level
-    return faust.App(
+    app = faust.App(
         cfg.app_id,
         broker=[f"kafka://{h}" for h in cfg.bootstrap_servers.split(",")],
         store=cfg.store,
@@ -69,6 +90,8 @@ def make_app(cfg: AppConfig) -> faust.App:
         web_port=cfg.web_port,
         web_in_thread=False,
     )
+    register_ledgers(app, group_offsets(cfg.bootstrap_servers, cfg.app_id))
+    return app
 
 
 def exit_on_failure(agent_body: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:

@@ -8,6 +8,7 @@ never sees the events again (seen with two workers on Apache Kafka).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import faust
@@ -29,6 +30,14 @@ class DurableTable(faust.Table):
         pending, self._unacked = self._unacked or [], []
         for fut in pending:
             await fut
+
+
+async def know_changelog_partitions(app: faust.App, tables: Iterable[DurableTable]) -> None:
+    """A table write picks its changelog partition synchronously from the producer's metadata, and
+    raises when the producer has not seen that topic yet (a fresh worker on Apache Kafka)."""
+    producer = app.producer._ensure_producer()  # aiokafka's producer: partitions_for waits for metadata
+    for t in tables:
+        await producer.partitions_for(t.changelog_topic.get_topic_name())
 
 
 def durable_table(app: faust.App, name: str, partitions: int, help_: str) -> DurableTable:

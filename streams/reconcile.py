@@ -11,6 +11,7 @@ changelog message). Events are acked only after the batch is done, its changelog
 batch in its ``finally`` even when a stop or rebalance interrupts it. Everything a batch produces
 (state versions, routing records, dead letters) is acknowledged by Kafka *before* the tables are
 written: after a crash the batch is replayed and re-emits the same records instead of losing them.
+A batch never reads or writes the tables across a rebalance (streams/rebalance_guard.py).
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from schemas.metrics import PENDING_EVENTS, RECONCILE_EVENTS, STATE_CHANGES
 from schemas.topics import DEAD_LETTER, HOUSEHOLD_STATE, RECONCILE_ROUTING, SOURCE_FAMILIES, Topics
 from streams.app import exit_on_failure
 from streams.dead_letters import dead_letter_message, send_dead_letter
-from streams.durable_table import durable_table
+from streams.durable_table import durable_table, know_changelog_partitions
 from streams.person_index import PendingLimits, RawMessage
+from streams.rebalance_guard import Generation, follow_offsets
 from streams.reconcile_batch import Outputs, PendingCount, ReconcileBatch
 from streams.state_rules import StateRules
 from streams.unmatched import register_expiry
@@ -115,19 +117,16 @@ def register_reconcile(app: faust.App, topics: Topics, codec: Codec, cfg: Reconc
         for t in tables:
             await t.changelog_acked()
 
-    async def know_changelog_partitions() -> None:
-        """A table write picks its changelog partition synchronously from the producer's metadata, and
-        raises when the producer has not seen that topic yet (a fresh worker on Apache Kafka)."""
-        producer = app.producer._ensure_producer()  # aiokafka's producer: partitions_for waits for metadata
-        for t in tables:
-            await producer.partitions_for(t.changelog_topic.get_topic_name())
+    follow_offsets(app, "reconcile", [*family_of, routing_name])
 
     @app.agent(source, name="reconcile")
     @exit_on_failure
     async def reconcile(stream: faust.StreamT) -> None:
-        await know_changelog_partitions()
-        async for events in stream.noack_take(cfg.batch_size, within=cfg.batch_seconds):
+        await know_changelog_partitions(app, tables)
+        async for fetched in stream.noack_take(cfg.batch_size, within=cfg.batch_seconds):
+            generation, events = await Generation.settle(app, fetched, "reconcile")
             async with lock:
+                waiting_before = count.total
                 batch = ReconcileBatch(states=states.get, index=index.get, pending=pending.get, rules=cfg.rules,
                                        partitions=cfg.partitions, limits=cfg.limits, count=count,
                                        now_ms=int(cfg.clock() * 1000))
@@ -135,7 +134,12 @@ def register_reconcile(app: faust.App, topics: Topics, codec: Codec, cfg: Reconc
                     await feed(batch, event)
                 out = batch.finish()
                 emitted = await publish(out)
+                if not generation.holds():
+                    count.total = waiting_before
+                    continue
                 await write_tables(out)
+            if not generation.holds():
+                continue
             STATE_CHANGES.inc(emitted)
             for (family, outcome), n in batch.outcomes.items():
                 RECONCILE_EVENTS.labels(family, outcome).inc(n)

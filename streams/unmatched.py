@@ -16,6 +16,7 @@ import faust
 from schemas.metrics import PENDING_EVENTS
 from streams.durable_table import DurableTable
 from streams.person_index import Entry, RawMessage, raw_of, split_expired
+from streams.rebalance_guard import Generation, tables_ready
 from streams.reconcile_batch import PendingCount
 
 DeadLetterSend = Callable[[RawMessage, str], Awaitable[asyncio.Future]]
@@ -28,8 +29,9 @@ def register_expiry(app: faust.App, pending: DurableTable, lock: asyncio.Lock, c
 
     @app.timer(interval=interval_s, name="reconcile-expire-unmatched")
     async def expire_unmatched() -> None:
-        if app.rebalancing or app.in_recovery:
+        if not tables_ready(app):
             return  # tables are incomplete until recovery is done
+        generation = Generation(app)
         mine = {tp.partition for tp in app.consumer.assignment() if tp.topic == tracked_topic}
         async with lock:
             now = int(clock() * 1000)
@@ -50,6 +52,8 @@ def register_expiry(app: faust.App, pending: DurableTable, lock: asyncio.Lock, c
                     for item in expired]
             for fut in sent:
                 await fut
+            if not generation.holds():
+                return  # the next run expires them again, on complete tables
             for person, kept in changed.items():
                 if kept is None:
                     del pending[person]

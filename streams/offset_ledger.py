@@ -1,0 +1,148 @@
+"""Per partition, the next offset an agent must process: holes in what faust delivers are fetched again.
+
+Around a rebalance faust can hand an agent a partition's messages with a run of offsets missing:
+it drops fetched records when the generation changes or a partition is paused, its streams skip
+stale-generation messages, and aiokafka does not seek a partition without a committed offset back
+after a rebalance. The fetch position has moved past those records, so they would never come back,
+and faust even counts such a jump as a gap it may commit. Seen with two workers on Apache Kafka:
+whole runs of source events were never reconciled.
+
+The source topics are produced without transactions and cleaned up by deletion, so their offsets
+have no holes of their own, and a compacted topic's holes survive a refetch. A ledger expects each
+partition's offsets in order from the group's committed offset (or the partition's first offset)
+on: it passes events that continue the run, drops the ones already passed (a seek back delivers
+some twice), and on a hole seeks back to the expected offset and drops what lies beyond until the
+refetch arrives. If no refetch comes within ``REFETCH_GRACE_S`` (records deleted by retention
+meanwhile) the hole is accepted with a warning. A watchdog seeks back a partition whose tail was
+dropped, which no later event reveals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import faust
+from faust.types import TP, EventT
+
+log = logging.getLogger(__name__)
+REFETCH_GRACE_S = 10.0
+# A partition with unread records and no event for this long is sought back to its expected offset.
+STALL_S = 10.0
+WATCH_INTERVAL_S = 1.0
+
+CommittedOffsets = Callable[[], Mapping[TP, int]]
+
+
+@dataclass
+class Ledger:
+    """What one agent has passed of each partition in the current consumer generation."""
+
+    agent: str
+    generation: int | None = None
+    expected: dict[TP, int] = field(default_factory=dict)
+    # tp -> (offset that showed the hole, monotonic time of the seek back)
+    refetching: dict[TP, tuple[int, float]] = field(default_factory=dict)
+    last_event: dict[TP, float] = field(default_factory=dict)
+
+    def start(self, generation: int, first_offsets: Mapping[TP, int]) -> None:
+        self.generation, self.expected = generation, dict(first_offsets)
+        self.refetching.clear()
+        now = time.monotonic()
+        self.last_event = {tp: now for tp in first_offsets}
+
+    def admit(self, events: Sequence[EventT], now: float) -> tuple[list[EventT], dict[TP, int]]:
+        """The events that continue their partition's run, and the partitions to seek back (to which offset)."""
+        passed: list[EventT] = []
+        seeks: dict[TP, int] = {}
+        for event in events:
+            tp, offset = event.message.tp, event.message.offset
+            want = self.expected.get(tp)
+            if tp in seeks or (want is not None and offset < want):
+                continue  # beyond a hole found in this batch, or delivered again after a seek back
+            if want is not None and offset > want:
+                refetch = self.refetching.get(tp)
+                if refetch is None:
+                    seeks[tp] = want
+                    self.refetching[tp] = (offset, now)
+                    continue
+                seen, since = refetch
+                # Events still queued from before the seek lie beyond the one that showed the hole;
+                # the refetch starts at or before it. An offset skipped by the refetch too is not
+                # there any more (a compacted topic).
+                if offset > seen and now - since < REFETCH_GRACE_S:
+                    continue
+                if offset > seen:
+                    log.warning("%s: offsets %d..%d of %s never arrived; going on from %d", self.agent, want,
+                                offset - 1, tp, offset)
+            self.refetching.pop(tp, None)
+            self.expected[tp] = offset + 1
+            self.last_event[tp] = now
+            passed.append(event)
+        return passed, seeks
+
+    def stalled(self, highwaters: Mapping[TP, int | None], now: float) -> dict[TP, int]:
+        """Partitions whose unread records have not come for STALL_S: seek them back."""
+        seeks = {}
+        for tp, want in self.expected.items():
+            end = highwaters.get(tp)
+            if end is not None and end > want and now - self.last_event.get(tp, now) >= STALL_S:
+                seeks[tp] = want
+                self.last_event[tp] = now
+                self.refetching[tp] = (end - 1, now)
+        return seeks
+
+
+class Ledgers:
+    """The ledgers of one app's agents, kept in step with its consumer generation."""
+
+    def __init__(self, app: faust.App, committed: CommittedOffsets) -> None:
+        self.app, self.committed = app, committed
+        self._by_agent: dict[str, Ledger] = {}
+        self._topics: dict[str, frozenset[str]] = {}
+
+    def follow(self, agent: str, topics: Iterable[str]) -> None:
+        """Keep a ledger for ``agent``, which consumes ``topics`` (and nothing else does)."""
+        self._topics[agent] = frozenset(topics)
+        self._by_agent[agent] = Ledger(agent)
+
+    async def admit(self, agent: str, events: Sequence[EventT]) -> list[EventT]:
+        ledger = self._by_agent.get(agent)
+        if ledger is None:
+            return list(events)
+        await self._follow_generation(agent, ledger)
+        passed, seeks = ledger.admit(events, time.monotonic())
+        await self._seek(agent, seeks)
+        return passed
+
+    async def _follow_generation(self, agent: str, ledger: Ledger) -> None:
+        generation = self.app.consumer_generation_id
+        if ledger.generation == generation:
+            return
+        mine = sorted(tp for tp in self.app.consumer.assignment() if tp.topic in self._topics[agent])
+        committed = await asyncio.to_thread(self.committed)
+        missing = [tp for tp in mine if committed.get(tp) is None]
+        earliest = await self.app.consumer.earliest_offsets(*missing) if missing else {}
+        ledger.start(generation, {tp: committed[tp] if tp in committed and committed[tp] is not None
+                                  else earliest.get(tp) or 0 for tp in mine})
+
+    async def _seek(self, agent: str, seeks: Mapping[TP, int]) -> None:
+        if not seeks:
+            return
+        mine = self.app.consumer.assignment()
+        for tp, offset in seeks.items():
+            if tp in mine:
+                await self.app.consumer.seek(tp, offset)
+        log.info("%s: fetching again from %s", agent, {f"{tp.topic}/{tp.partition}": o for tp, o in seeks.items()})
+
+    async def watch(self) -> None:
+        """One watchdog round over every ledger of the current generation."""
+        now = time.monotonic()
+        for agent, ledger in self._by_agent.items():
+            if ledger.generation != self.app.consumer_generation_id:
+                continue
+            highwaters = {tp: self.app.consumer.highwater(tp) for tp in ledger.expected}
+            await self._seek(agent, ledger.stalled(highwaters, now))

@@ -1,0 +1,70 @@
+"""The offset ledger passes each partition's events in order and fetches the holes faust leaves again."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from faust.types import TP
+
+from streams.offset_ledger import REFETCH_GRACE_S, STALL_S, Ledger
+
+A, B = TP("t", 0), TP("t", 1)
+
+
+def ev(tp: TP, offset: int) -> SimpleNamespace:
+    return SimpleNamespace(message=SimpleNamespace(tp=tp, offset=offset))
+
+
+def offsets(events) -> list[tuple[int, int]]:
+    return [(e.message.tp.partition, e.message.offset) for e in events]
+
+
+def started(**first: int) -> Ledger:
+    ledger = Ledger("test")
+    ledger.start(1, {A: first.get("a", 0), B: first.get("b", 0)})
+    return ledger
+
+
+def test_a_run_without_holes_passes_whole_and_a_second_delivery_is_dropped():
+    ledger = started(a=5)
+    passed, seeks = ledger.admit([ev(A, 5), ev(B, 0), ev(A, 6), ev(B, 1)], now=0)
+    assert offsets(passed) == [(0, 5), (1, 0), (0, 6), (1, 1)] and seeks == {}
+    passed, seeks = ledger.admit([ev(A, 6), ev(A, 7)], now=1)
+    assert offsets(passed) == [(0, 7)] and seeks == {}
+
+
+def test_a_hole_seeks_back_and_events_queued_behind_it_wait_for_the_refetch():
+    ledger = started()
+    passed, seeks = ledger.admit([ev(A, 0), ev(A, 4), ev(A, 5), ev(B, 0)], now=0)
+    assert offsets(passed) == [(0, 0), (1, 0)] and seeks == {A: 1}
+    passed, seeks = ledger.admit([ev(A, 6), ev(A, 7)], now=1)  # still queued from before the seek
+    assert passed == [] and seeks == {}
+    passed, seeks = ledger.admit([ev(A, 1), ev(A, 2), ev(A, 3), ev(A, 4), ev(A, 5), ev(A, 6)], now=2)
+    assert offsets(passed) == [(0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (0, 6)] and seeks == {}
+
+
+def test_a_hole_the_refetch_skips_too_is_a_compacted_one():
+    ledger = started()
+    ledger.admit([ev(A, 0), ev(A, 9)], now=0)
+    passed, seeks = ledger.admit([ev(A, 3), ev(A, 9)], now=1)  # offsets 1, 2 and 4..8 are gone
+    assert offsets(passed) == [(0, 3)] and seeks == {A: 4}  # each hole costs one refetch
+    passed, seeks = ledger.admit([ev(A, 9)], now=2)
+    assert offsets(passed) == [(0, 9)] and seeks == {}
+
+
+def test_a_hole_nothing_refills_is_accepted_after_the_grace_period():
+    ledger = started()
+    ledger.admit([ev(A, 0), ev(A, 5)], now=0)
+    assert ledger.admit([ev(A, 6)], now=1)[0] == []
+    passed, _ = ledger.admit([ev(A, 7)], now=1 + REFETCH_GRACE_S)
+    assert offsets(passed) == [(0, 7)]
+
+
+def test_a_dropped_tail_is_sought_back_once_the_partition_stalls():
+    ledger = started()
+    ledger.admit([ev(A, 0), ev(A, 1)], now=0)
+    assert ledger.stalled({A: 5, B: 0}, now=1) == {}
+    assert ledger.stalled({A: 5, B: 0}, now=STALL_S + 1) == {A: 2}
+    passed, _ = ledger.admit([ev(A, 2), ev(A, 3), ev(A, 4)], now=STALL_S + 2)
+    assert offsets(passed) == [(0, 2), (0, 3), (0, 4)]
+    assert ledger.stalled({A: 5, B: 0}, now=3 * STALL_S) == {}
