@@ -69,6 +69,14 @@ class Settings(BaseSettings):
     pending_max_total: int = Field(200_000, ge=1, validation_alias=AliasChoices("POVHUB_PENDING_MAX_TOTAL"))
     state_rules_file: Path | None = Field(None, validation_alias=AliasChoices("POVHUB_STATE_RULES_FILE"),
                                           description="stage and flag rules; unset = streams/data/state_rules.json")
+    alert_rules_file: Path | None = Field(None, validation_alias=AliasChoices("POVHUB_ALERT_RULES_FILE"),
+                                          description="crisis-alert rules; unset = streams/data/alert_rules.json")
+    alert_check_s: float = Field(60.0, gt=0, le=3600, validation_alias=AliasChoices("POVHUB_ALERT_CHECK_S"),
+                                 description="how often the worker re-checks time-based alert rules and SLAs")
+    webhooks_file: Path | None = Field(None, validation_alias=AliasChoices("POVHUB_WEBHOOKS_FILE"),
+                                       description="alert webhook targets per level and area; unset = no webhooks")
+    clock_offset_file: Path | None = Field(None, validation_alias=AliasChoices("POVHUB_CLOCK_OFFSET_FILE"),
+                                           description="TEST ONLY: seconds added to the alert clock, read from this file")
     loader_batch_size: int = Field(20_000, ge=1, validation_alias=AliasChoices("POVHUB_LOADER_BATCH_SIZE"))
     loader_batch_seconds: float = Field(1.0, gt=0, validation_alias=AliasChoices("POVHUB_LOADER_BATCH_SECONDS"))
     thaiqm_api_url: str | None = Field(None, validation_alias=AliasChoices("THAIQM_API_URL"),

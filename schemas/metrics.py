@@ -79,3 +79,27 @@ SINK_LAST_SUCCESS = Gauge(
     "Unix time of the last successful insert per table; alert when it stops moving",
     ["table"],
 )
+ALERTS = Counter(
+    "povhub_alerts_total",
+    "Crisis-alert lifecycle steps sent to povhub.alert.v1, by rule, severity, the level that owns the alert "
+    "after the step, and action (raised, escalated, acknowledged, resolved)",
+    ["rule", "severity", "level", "action"],
+)
+OPEN_ALERTS = Gauge(
+    "povhub_alerts_open",
+    "Open (raised or acknowledged, not resolved) crisis alerts of this worker's households, by owning level "
+    "and severity; sum over workers",
+    ["level", "severity"],
+)
+WEBHOOK_REQUESTS = Counter(
+    "povhub_webhook_requests_total",
+    "HTTP requests to alert webhooks, by target and outcome (ok, server_error, timeout, connection_error retried; "
+    "client_error not retried)",
+    ["target", "outcome"],
+)
+WEBHOOK_DELIVERIES = Counter(
+    "povhub_webhook_deliveries_total",
+    "Alert events handed to a webhook target, by outcome (delivered; dead_letter after the last retry; "
+    "repeat_skipped: met again after a rebalance, already handled)",
+    ["target", "outcome"],
+)

@@ -121,9 +121,13 @@ def parse_rules(doc: Mapping[str, Any]) -> StateRules:
     return rules
 
 
-def load_rules(path: Path = DEFAULT_RULES_FILE) -> StateRules:
+def read_json_file(path: Path, what: str, error: type[RulesError] = RulesError) -> Any:
+    """A rules-like JSON file, or ``error`` naming the file (``what``: e.g. "state rules")."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as e:
-        raise RulesError(f"cannot read state rules {path}: {e}") from e
-    return parse_rules(doc)
+        raise error(f"cannot read {what} {path}: {e}") from e
+
+
+def load_rules(path: Path = DEFAULT_RULES_FILE) -> StateRules:
+    return parse_rules(read_json_file(path, "state rules"))
