@@ -1,10 +1,12 @@
 """Level-summary latency at national scale on embedded ClickHouse (chdb).
 
 Generates HOUSEHOLDS households over every real sub-district (a share with several state
-versions, each version in its own insert, as the loader would store them), one TPMAP event per
-version plus Thai QM and อปท. events, then times `level_summary` for every level (median of
-RUNS runs): first as loaded, with versions still in separate parts, then after the merges
-ClickHouse would do in the background (OPTIMIZE ... FINAL). Aim: <= 100 ms per summary.
+versions, each version in its own insert, as the loader would store them) with every state
+field, one TPMAP event per version plus Thai QM and อปท. events, and alert steps for 5 % of
+the households. Then it times the refresh of `area_figures` (migrations/0007) and
+`level_summary` for every level (median of RUNS runs): first as loaded, with versions still in
+separate parts and three refresh snapshots not yet merged, then after the merges ClickHouse
+would do in the background (OPTIMIZE ... FINAL). Aim: <= 100 ms per summary.
 
     python3 bench/level_queries.py [--households 1000000] [--runs 7] [--folder DIR]
 """
@@ -12,6 +14,7 @@ ClickHouse would do in the background (OPTIMIZE ... FINAL). Aim: <= 100 ms per s
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -24,9 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from clickhouse_connect.driver.client import Client
 
+from sinks.alerts import ALERTS
 from sinks.areas import area_rows, load_areas
 from sinks.clickhouse import connect
 from sinks.events import COLUMNS as EVENT_COLUMNS
+from sinks.figures import refresh_figures
 from sinks.household_state import HOUSEHOLD_STATE
 from sinks.migrate import migrate
 from sinks.report import LEVELS, level_summary
@@ -35,6 +40,10 @@ from sinks.table_mapping import KAFKA_COLUMNS
 BATCH = 100_000
 T0_MS = 1_714_521_600_000  # 2024-05-01T00:00:00Z
 FAMILIES = ("tpmap.household", "thaiqm.case", "localgov.update")
+DAY_MS = 86_400_000
+NOW_MS = int(time.time() * 1000)
+DIMENSIONS = ("health", "living", "education", "income", "access")
+ASSISTANCE = ("CASH", "IN_KIND", "HOUSE_REPAIR", "LONG_TERM_CARE")
 
 
 def households(n: int, rng: random.Random) -> list[tuple[str, str]]:
@@ -84,8 +93,72 @@ def state_columns(chunk: list[tuple[str, str]], version: int, rng: random.Random
         "target_poor_persons": [rng.randint(1, m) if t else 0 for m, t in zip(members, on_list)],
         "failed_indicators": [[d * 3 for d in f] for f in failed],
         "failed_dimensions": failed,
+        "target_list_time": [T0_MS if t else None for t in on_list],
+        "stage": [1 if f else rng.randint(2, 3) for f in failed],
+        "stage_rule": ["povhub-stage-1"] * n,
     }
+    values |= {name: [0] * n for name in (
+        "welfare_card_holders", "elderly_members", "disabled_members", "bedridden_members", "school_age_members",
+        "closed_problems", "referrals", "elderly_allowances", "disability_allowances", "clean_data_years")}
+    values |= {name: [rng.random() < 0.2 for _ in range(n)] for name in (
+        "has_elderly", "has_disabled", "has_bedridden", "child_out_of_school", "insecure_housing",
+        "income_below_threshold", "no_income", "no_caregiver", "has_welfare_card")}
+    values["income_per_person_baht"] = [rng.randint(0, 120_000) if rng.random() < 0.9 else None for _ in range(n)]
+    values["allowance_monthly_baht"] = [0.0] * n
+    values |= thaiqm_columns(n, rng) | localgov_columns(n, rng)
     return [values[name] for name in HOUSEHOLD_STATE.insert_columns]
+
+
+def thaiqm_columns(n: int, rng: random.Random) -> dict[str, list]:
+    """40 % surveyed by Thai QM, with 0-2 open problems each."""
+    out: dict[str, list] = {"thaiqm_case_id": [], "open_problems": [], "open_problems_by_dimension": [],
+                            "open_problem_list": []}
+    for i in range(n):
+        surveyed = rng.random() < 0.4
+        dims = rng.sample(DIMENSIONS, rng.randint(0, 2)) if surveyed else []
+        out["thaiqm_case_id"].append(f"QM-{i}" if surveyed else None)
+        out["open_problems"].append(len(dims))
+        out["open_problems_by_dimension"].append({d: 1 for d in dims})
+        out["open_problem_list"].append([
+            (f"QM-{i}/P{j}", DIMENSIONS.index(d) + 1, None, "REPORTED", None, NOW_MS - 5 * DAY_MS) for j, d in enumerate(dims)
+        ])
+    return out
+
+
+def localgov_columns(n: int, rng: random.Random) -> dict[str, list]:
+    """60 % visited in the last 200 days, 30 % assisted."""
+    out: dict[str, list] = {name: [] for name in (
+        "last_visit_time", "visits", "last_visit_findings", "last_assistance_time", "assistance_counts", "assistance_baht")}
+    for _ in range(n):
+        visited = rng.random() < 0.6
+        out["last_visit_time"].append(NOW_MS - rng.randint(0, 200) * DAY_MS if visited else None)
+        out["visits"].append(rng.randint(1, 4) if visited else 0)
+        out["last_visit_findings"].append(["NO_CAREGIVER"] if visited and rng.random() < 0.1 else [])
+        kind = rng.choice(ASSISTANCE) if rng.random() < 0.3 else None
+        out["last_assistance_time"].append(NOW_MS - rng.randint(0, 300) * DAY_MS if kind else None)
+        out["assistance_counts"].append({kind: 1} if kind else {})
+        out["assistance_baht"].append({kind: float(rng.randint(5, 200) * 100)} if kind else {})
+    return out
+
+
+def alert_columns(chunk: list[tuple[str, str]], action: int, rng: random.Random, offset: int) -> list[list]:
+    """One step of each household's alert; the alert id is derived from the household."""
+    n = len(chunk)
+    event_ms = [NOW_MS - (4 - action) * DAY_MS] * n
+    values = envelope(chunk, "povhub", event_ms, rng, "povhub.alert.v1", offset)
+    values |= {
+        "alert_id": [f"{key}:bedridden-no-care" for key, _ in chunk],
+        "rule_id": ["bedridden-no-care"] * n,
+        "rule_version": [1] * n,
+        "action": [action] * n,
+        "level": [1] * n,
+        "severity": [1 + int(key) % 4 for key, _ in chunk],
+        "reason": ["bench"] * n,
+        "title_th": ["ผู้ป่วยติดเตียงไม่มีผู้ดูแล"] * n,
+        "title_en": ["Bedridden member without care"] * n,
+        "due_time": [ms + 3 * DAY_MS for ms in event_ms],
+    }
+    return [values[name] for name in ALERTS.insert_columns]
 
 
 def event_columns(chunk: list[tuple[str, str]], family: str, rng: random.Random, offset: int) -> list[list]:
@@ -95,8 +168,8 @@ def event_columns(chunk: list[tuple[str, str]], family: str, rng: random.Random,
     return [values[name] for name in EVENT_COLUMNS + KAFKA_COLUMNS]
 
 
-def load(client: Client, n: int, rng: random.Random) -> tuple[int, int]:
-    """Insert the data set; returns (state rows, event rows)."""
+def load(client: Client, n: int, rng: random.Random) -> tuple[int, int, int]:
+    """Insert the data set; returns (state rows, event rows, alert rows)."""
     homes = households(n, rng)
     # 30 % of households get a 2nd version, 10 % a 3rd: one insert per version batch
     by_version = {1: homes, 2: [h for h in homes if rng.random() < 0.3]}
@@ -118,7 +191,15 @@ def load(client: Client, n: int, rng: random.Random) -> tuple[int, int]:
             client.insert("events", event_columns(chunk, family, rng, event_rows),
                           column_names=EVENT_COLUMNS + KAFKA_COLUMNS, column_oriented=True)
             event_rows += len(chunk)
-    return state_rows, event_rows
+    # 5 % of households raise an alert; half of those are acknowledged, a third resolved
+    raised = rng.sample(homes, n // 20)
+    steps = {1: raised, 3: raised[: len(raised) // 2], 4: raised[: len(raised) // 3]}
+    alert_rows = 0
+    for action, chunk in steps.items():
+        client.insert("alerts", alert_columns(chunk, action, rng, alert_rows),
+                      column_names=ALERTS.insert_columns, column_oriented=True)
+        alert_rows += len(chunk)
+    return state_rows, event_rows, alert_rows
 
 
 def timings(client: Client, runs: int) -> dict[tuple[str, str | None], tuple[float, int]]:
@@ -136,6 +217,13 @@ def timings(client: Client, runs: int) -> dict[tuple[str, str | None], tuple[flo
     return out
 
 
+def timed_refresh(client: Client) -> float:
+    """Seconds to recompute area_figures once (the bench's schedule is yearly: see main)."""
+    started = time.perf_counter()
+    refresh_figures(client)
+    return time.perf_counter() - started
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--households", type=int, default=1_000_000)
@@ -147,17 +235,28 @@ def main() -> int:
     try:
         migrate(client)
         load_areas(client)
+        # No scheduled refresh while the data loads or level queries are timed: the bench
+        # decides when one runs (a stopped view would ignore SYSTEM REFRESH VIEW too)
+        client.command("ALTER TABLE area_figures_mv MODIFY REFRESH EVERY 1 YEAR APPEND")
         started = time.perf_counter()
-        state_rows, event_rows = load(client, args.households, random.Random(6))
-        print(f"{args.households:,} households: {state_rows:,} state rows, {event_rows:,} events "
-              f"loaded in {time.perf_counter() - started:.1f}s into {folder}")
-        as_loaded = timings(client, args.runs)
+        state_rows, event_rows, alert_rows = load(client, args.households, random.Random(6))
+        print(f"{args.households:,} households: {state_rows:,} state rows, {event_rows:,} events, "
+              f"{alert_rows:,} alert steps loaded in {time.perf_counter() - started:.1f}s into {folder}")
+        # three snapshots not merged yet, as between background merges
+        refreshes = [timed_refresh(client) for _ in range(3)]
         parts = client.command("SELECT count() FROM system.parts WHERE active AND table = 'household_state'")
-        client.command("OPTIMIZE TABLE household_state FINAL")
-        client.command("OPTIMIZE TABLE events FINAL")
+        as_loaded = timings(client, args.runs)
+        for table in ("household_state", "events", "alerts"):
+            client.command(f"OPTIMIZE TABLE {table} FINAL")
+        merged_refresh = timed_refresh(client)
+        client.command("OPTIMIZE TABLE area_figures FINAL")
         merged = timings(client, args.runs)
     finally:
         client.close()
+    print(f"\nrefresh of area_figures (all levels' figures, 1 query): as loaded {statistics.median(refreshes) * 1000:.0f} ms "
+          f"(median of 3), merged {merged_refresh * 1000:.0f} ms")
+    # the machine may be shared: the load says how much of the time was waiting for a CPU
+    print(f"\nload average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"\nlevel summary, median of {args.runs} runs (ms); aim <= 100 ms")
     print(f"{'level':<12} {'within':<7} {'rows':>7} {f'as loaded ({parts} parts)':>22} {'merged':>8}")
     for (level, code), (seconds, rows) in as_loaded.items():

@@ -113,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--apply", action="store_true", help="with --roles: execute that SQL on the ClickHouse server")
     m.set_defaults(run=_migrate)
 
-    r = sub.add_parser("report", help="households and target poor per area at one ศจพ. level")
+    r = sub.add_parser("report", help="monitoring figures per area at one ศจพ. level")
     r.add_argument("--level", choices=LEVELS, required=True)
     r.add_argument("--code", help="only areas inside this DOPA code (e.g. --level district --code 50)")
     r.add_argument("--format", choices=("table", "json", "csv"), default="table")

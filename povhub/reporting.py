@@ -10,7 +10,7 @@ from typing import Any
 from povhub.settings import Settings
 from povhub.worker_client import fetch_report
 from sinks.clickhouse import ChdbFolderBusy, connect
-from sinks.report import format_table, level_summary
+from sinks.report import format_report, level_summary
 
 
 def summary(s: Settings, level: str, code: str | None) -> list[dict[str, Any]]:
@@ -35,5 +35,5 @@ def run_report(s: Settings, level: str, code: str | None, fmt: str) -> int:
             w.writeheader()
             w.writerows(rows)
     else:
-        print(format_table(rows))
+        print(format_report(rows))
     return 0

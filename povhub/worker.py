@@ -15,21 +15,24 @@ import faust
 from clickhouse_connect.driver.client import Client
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from povhub.alerting import check_alerting, register_alerting
 from povhub.kafka_admin import ensure_topics
 from povhub.settings import Settings, SettingsError
 from povhub.wiring import codec_from, require_bootstrap
 from schemas.codec import Codec, DecodeError
-from schemas.topics import DEAD_LETTER, HOUSEHOLD_STATE, SOURCE_FAMILIES
+from schemas.topics import ALERT, DEAD_LETTER, HOUSEHOLD_STATE, SOURCE_FAMILIES
+from sinks.alerts import ALERTS as ALERTS_TABLE
 from sinks.areas import load_areas
 from sinks.clickhouse import connect
 from sinks.events import events_mapping
 from sinks.household_state import HOUSEHOLD_STATE as STATE_TABLE
-from sinks.loader import register_loader
+from sinks.loader import loader_name, register_loader
 from sinks.migrate import migrate
 from sinks.report import LEVELS, level_summary
 from streams.app import STORES, AppConfig, make_app
 from streams.dead_letters import dead_letter_message
 from streams.person_index import PendingLimits
+from streams.rebalance_guard import offset_checked
 from streams.reconcile import ReconcileConfig, raw_topic, register_reconcile
 from streams.state_rules import DEFAULT_RULES_FILE, RulesError, StateRules, load_rules
 
@@ -61,16 +64,19 @@ def build_app(s: Settings, client: Client, codec: Codec | None = None) -> faust.
         partitions=s.partitions, rules=state_rules(s), expiry_interval_s=s.pending_check_s,
         limits=PendingLimits(ttl_ms=int(s.pending_ttl_s * 1000), max_per_person=s.pending_max_per_person,
                              max_total=s.pending_max_total)))
+    register_alerting(app, s, codec)
     dlq = raw_topic(app, s.topics.name(DEAD_LETTER), s.partitions)
 
     async def loader_dead_letter(event: faust.EventT, error: Exception) -> None:
         reason = "undecodable" if isinstance(error, DecodeError) else "unloadable"
         await dead_letter_message(dlq, codec, "loader", reason, event, error)
 
-    # household_state from the state topic; the raw source events into `events`
-    loads = [(HOUSEHOLD_STATE, STATE_TABLE)] + [(fam, events_mapping(fam)) for fam in SOURCE_FAMILIES]
+    # household_state from the state topic, alert steps into `alerts`; the raw source events into `events`
+    loads = [(HOUSEHOLD_STATE, STATE_TABLE), (ALERT, ALERTS_TABLE)]
+    loads += [(fam, events_mapping(fam)) for fam in SOURCE_FAMILIES]
     for fam, mapping in loads:
-        register_loader(app, s.topics.name(fam), client, mapping,
+        topic = s.topics.name(fam)
+        register_loader(app, topic, client, mapping, admit=offset_checked(app, loader_name(topic), [topic]),
                         decode=partial(codec.decode, fam=fam.name),
                         on_bad=loader_dead_letter, batch_size=s.loader_batch_size,
                         batch_seconds=s.loader_batch_seconds)
@@ -96,6 +102,7 @@ def build_app(s: Settings, client: Client, codec: Codec | None = None) -> faust.
 
 def run_worker(s: Settings) -> int:
     state_rules(s)  # a bad rules file stops start-up before anything else happens
+    check_alerting(s)  # so do a bad alert rules or webhooks file
     ensure_topics(require_bootstrap(s), s.topics, s.partitions, s.replication_factor)
     app = build_app(s, prepare_clickhouse(s.clickhouse_dsn, s.clickhouse_cluster))
     worker = faust.Worker(app, loglevel="WARNING", quiet=True)

@@ -34,6 +34,13 @@ Decode = Callable[[bytes], Mapping[str, Any]]
 # Receives each record that cannot be decoded, mapped or encoded (e.g. to send it to the DLQ).
 # It may be async; its event is acked after it returns, so it must not lose the record.
 BadRecordHandler = Callable[[EventT, Exception], Awaitable[None] | None]
+# Filters a fetched batch before it is loaded (the worker's offset ledger: streams/offset_ledger.py).
+Admit = Callable[[Sequence[EventT]], Awaitable[Sequence[EventT]]]
+
+
+def loader_name(topic: str) -> str:
+    # Named by topic: several topics may load into one table (the source topics into events)
+    return f"clickhouse-load-{topic}"
 
 
 def register_loader(
@@ -48,6 +55,7 @@ def register_loader(
     batch_seconds: float = 1.0,
     backoff: Backoff = Backoff(),
     on_retry: RetryHook | None = None,
+    admit: Admit | None = None,
 ) -> AgentT:
     """Register an agent on `app` that inserts `topic` into `mapping.table` in batches.
 
@@ -58,13 +66,13 @@ def register_loader(
     source = app.topic(topic, key_serializer="raw", value_serializer="raw")
 
     async def load(stream: StreamT) -> None:
-        async for events in stream.noack_take(batch_size, within=batch_seconds):
+        async for fetched in stream.noack_take(batch_size, within=batch_seconds):
+            events = fetched if admit is None else await admit(fetched)
             await load_events(client, mapping, decode, events, on_bad, backoff=backoff, on_retry=on_retry)
             for event in events:
                 await stream.ack(event)
 
-    # Named by topic: several topics may load into one table (the source topics into events)
-    return app.agent(source, name=f"clickhouse-load-{topic}")(load)
+    return app.agent(source, name=loader_name(topic))(load)
 
 
 async def load_events(

@@ -1,4 +1,4 @@
-"""Figures per area at one ศจพ. level, from the `area_summary` view (migrations/0004)."""
+"""Figures per area at one ศจพ. level, from the `area_summary` view (migrations/0004, 0007)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,10 @@ def level_summary(client: Client, level: str, code: str | None = None) -> list[d
     """One row per area at `level` (within area `code` if given), ordered by code.
 
     Each row has the columns of `area_summary`: code, names, household and person counts,
-    failed dimensions, data completeness and timeliness. Example: level="district",
-    code="50" gives Chiang Mai's districts.
+    failed dimensions, data completeness, stages, open problems, Knock Knock coverage,
+    assistance, TPMAP-Thai QM disagreement, open alerts by severity, timeliness and the age of
+    the figures (README, ClickHouse model). Example: level="district", code="50" gives Chiang
+    Mai's districts.
     """
     if level not in LEVELS:
         raise ValueError(f"level must be one of {', '.join(LEVELS)}, not {level!r}")
@@ -32,7 +34,8 @@ def level_summary(client: Client, level: str, code: str | None = None) -> list[d
     return list(client.query(_SUMMARY, parameters=parameters).named_results())
 
 
-_COLUMNS = (
+# The population and needs table; `povhub demo` prints this one (tests/test_demo.py reads it)
+SUMMARY_COLUMNS = (
     ("code", "code"),
     ("name_th", "name"),
     ("name_en", "name (en)"),
@@ -50,20 +53,48 @@ _COLUMNS = (
     ("thaiqm_age_s", "Thai QM age"),
     ("localgov_age_s", "อปท. age"),
 )
+# The follow-up table: what the ศจพ. teams act on
+FOLLOW_UP_COLUMNS = (
+    ("code", "code"),
+    ("name_th", "name"),
+    ("stage_survive", "survive"),
+    ("stage_sufficient", "sufficient"),
+    ("stage_sustainable", "sustainable"),
+    ("open_problems", "open problems"),
+    ("open_problem_households", "hh with problems"),
+    ("visited_30d", "visited 30d"),
+    ("visited_90d", "visited 90d"),
+    ("assisted_households", "assisted hh"),
+    ("assistance_baht", "assistance baht"),
+    ("disagree_households", "TPMAP≠Thai QM hh"),
+    ("open_alerts_critical", "alerts critical"),
+    ("open_alerts_high", "high"),
+    ("open_alerts_medium", "medium"),
+    ("open_alerts_low", "low"),
+    ("open_alerts_overdue", "overdue"),
+    ("figures_age_s", "figures age"),
+)
 _TEXT_COLUMNS = ("code", "name_th", "name_en")
 
+Columns = tuple[tuple[str, str], ...]
 
-def format_table(rows: list[dict[str, Any]]) -> str:
+
+def format_report(rows: list[dict[str, Any]]) -> str:
+    """Both tables of `povhub report --format table`, one under the other."""
+    return f"{format_table(rows)}\n\n{format_table(rows, FOLLOW_UP_COLUMNS)}"
+
+
+def format_table(rows: list[dict[str, Any]], columns: Columns = SUMMARY_COLUMNS) -> str:
     """A plain-text table of `level_summary` rows; numbers right-aligned, ages as 3d, 5h, 12m."""
-    cells = [[header for _, header in _COLUMNS]]
+    cells = [[header for _, header in columns]]
     # .get: a worker of an older version may serve fewer columns; they show as "-"
-    cells += [[_cell(key, row.get(key)) for key, _ in _COLUMNS] for row in rows]
-    widths = [max(_width(line[i]) for line in cells) for i in range(len(_COLUMNS))]
+    cells += [[_cell(key, row.get(key)) for key, _ in columns] for row in rows]
+    widths = [max(_width(line[i]) for line in cells) for i in range(len(columns))]
     lines = []
     for line in cells:
         padded = [
             _pad(text, width, right=key not in _TEXT_COLUMNS)
-            for text, width, (key, _) in zip(line, widths, _COLUMNS, strict=True)
+            for text, width, (key, _) in zip(line, widths, columns, strict=True)
         ]
         lines.append("  ".join(padded).rstrip())
     return "\n".join(lines)
@@ -76,6 +107,8 @@ def _cell(key: str, value: Any) -> str:
         return _age(value)
     if isinstance(value, int):
         return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.0f}"
     return str(value)
 
 

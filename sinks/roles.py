@@ -20,12 +20,16 @@ from sinks.ddl import render
 NATIONAL_ROLE = "povhub_national"
 ALL_ROWS_POLICY = "povhub_all_rows"
 
-# The tables analysts read and how each keeps one province's rows. A table with province
-# data added later (issue 5's alerts) must be listed here, or provincial analysts see all of it.
+# The tables analysts read and how each keeps one province's rows. Every table with a
+# `province` column must be listed here, or provincial analysts see all of it (a test checks).
+# area_figures: the per-area figures behind the level views (0007), whose `province` is that
+# of the area, so a household that moved shows only in its new province.
 PROVINCE_FILTERS = {
     "household_state": "province = '{code}'",
     "events": "province = '{code}'",
     "events_newest": "province = '{code}'",
+    "alerts": "province = '{code}'",
+    "area_figures": "province = '{code}'",
     "areas": "startsWith(code, '{code}')",
 }
 VIEWS = (

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from weakref import WeakKeyDictionary
 
@@ -75,3 +75,13 @@ def register_ledgers(app: faust.App, committed: CommittedOffsets) -> None:
 def follow_offsets(app: faust.App, agent: str, topics: Sequence[str]) -> None:
     """Let ``Generation.settle`` pass ``agent`` only events that continue their partition's offsets."""
     LEDGERS[app].follow(agent, topics)
+
+
+def offset_checked(app: faust.App, agent: str, topics: Sequence[str]) -> Callable[[Sequence[EventT]], Awaitable[list[EventT]]]:
+    """For an agent that writes no table (a loader): its batches, settled and passed through its offset ledger."""
+    follow_offsets(app, agent, topics)
+
+    async def admit(events: Sequence[EventT]) -> list[EventT]:
+        return (await Generation.settle(app, events, agent))[1]
+
+    return admit

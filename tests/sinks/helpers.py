@@ -1,19 +1,32 @@
 """Test data and a client wrapper that simulates ClickHouse outages."""
 
+import copy
+import json
 import pickle
 import uuid
 from datetime import datetime, timedelta, timezone
+from functools import cache
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import OperationalError
 
+from schemas.catalog import SCHEMA_DIR
+
 T0 = datetime(2024, 5, 1, tzinfo=timezone.utc)
 
 
+@cache
+def schema_defaults(stem: str) -> dict[str, Any]:
+    """The Avro defaults of a family's fields: what a decoded record holds when nobody set them."""
+    schema = json.loads((SCHEMA_DIR / "avro" / f"{stem}.v1.avsc").read_text(encoding="utf-8"))
+    return {field["name"]: field["default"] for field in schema["fields"] if "default" in field}
+
+
 def state_record(household: int, version: int = 1, subdistrict: str = "500101", **overrides: Any) -> dict[str, Any]:
-    """A povhub.household.state.v1 record as fastavro decodes it."""
-    record = {
+    """A povhub.household.state.v1 record as fastavro decodes it (fields not given: the Avro defaults)."""
+    record = copy.deepcopy(schema_defaults("household_state"))
+    record |= {
         "event_id": str(uuid.uuid4()),
         "source": "povhub",
         "source_record_id": f"{household}-{version}",

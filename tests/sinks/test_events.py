@@ -7,7 +7,7 @@ import pytest
 
 from schemas.codec import Codec
 from schemas.examples import example_paths, load_example
-from schemas.topics import HOUSEHOLD_STATE, SOURCE_FAMILIES, Topics
+from schemas.topics import ALERT, HOUSEHOLD_STATE, SOURCE_FAMILIES, Topics
 from sinks.events import COLUMNS, events_mapping, payload_json
 from sinks.loader import load_events
 from tests.sinks.test_loader import Event, Message
@@ -70,7 +70,7 @@ def test_a_redelivered_event_is_one_row_after_merging(db):
     assert db.command("SELECT count() FROM events FINAL") == len(first)
 
 
-def test_worker_loads_the_state_topic_and_every_source_topic(db, tmp_path, monkeypatch):
+def test_worker_loads_the_state_and_alert_topics_and_every_source_topic(db, tmp_path, monkeypatch):
     from povhub.settings import load_settings
     from povhub.worker import build_app
 
@@ -79,5 +79,5 @@ def test_worker_loads_the_state_topic_and_every_source_topic(db, tmp_path, monke
     s = load_settings()
     app = build_app(s, db)
     loaders = sorted(name for name in app.agents if name.startswith("clickhouse-load-"))
-    expected = [f"clickhouse-load-{s.topics.name(f)}" for f in (*SOURCE_FAMILIES, HOUSEHOLD_STATE)]
+    expected = [f"clickhouse-load-{s.topics.name(f)}" for f in (*SOURCE_FAMILIES, HOUSEHOLD_STATE, ALERT)]
     assert loaders == sorted(expected)

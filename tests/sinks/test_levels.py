@@ -1,5 +1,6 @@
 """Every level's figures against a reference computed in Python, on generated data over three
-provinces (Bangkok, Nakhon Ratchasima, Chiang Mai) where households have many state versions."""
+provinces (Bangkok, Nakhon Ratchasima, Chiang Mai) where households have many state versions and
+alerts have many steps, some delivered twice."""
 
 import random
 import uuid
@@ -9,8 +10,10 @@ from itertools import pairwise
 import pytest
 
 from schemas.topics import SOURCE_FAMILIES
+from sinks.alerts import ACTION_CODES, ALERTS
 from sinks.areas import load_areas
 from sinks.events import COLUMNS as EVENT_COLUMNS
+from sinks.figures import refresh_figures
 from sinks.household_state import HOUSEHOLD_STATE
 from sinks.report import CODE_LENGTH, LEVELS, level_summary
 from sinks.table_mapping import KAFKA_COLUMNS
@@ -18,6 +21,8 @@ from tests.sinks.helpers import T0, state_record
 
 SUBDISTRICTS = ["100101", "100102", "100201", "300101", "300102", "300201", "500101", "500102", "500203"]
 DIMENSIONS = ("health", "living", "education", "income", "access")
+STAGES = ("SURVIVE", "SUFFICIENT", "SUSTAINABLE")
+SEVERITIES = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
 COUNTS = (
     "households",
     "persons",
@@ -25,13 +30,32 @@ COUNTS = (
     "target_poor_persons",
     *(f"failed_{d}" for d in DIMENSIONS),
     "assessed_households",
+    *(f"stage_{s.lower()}" for s in STAGES),
+    "open_problems",
+    "open_problem_households",
+    "visited_30d",
+    "visited_90d",
+    "assisted_households",
+    "assistance_given",
+    # float, but sums of multiples of 500 are exact in any order
+    "assistance_baht",
+    "compared_households",
+    "disagree_households",
+    "disagree_tpmap_only",
+    "disagree_thaiqm_only",
+    *(f"open_alerts_{s.lower()}" for s in SEVERITIES),
+    "open_alerts_overdue",
 )
 AGES = tuple(f"{family.name.split('.')[0]}_age_s" for family in SOURCE_FAMILIES)
 LATEST_YEAR = 2567
+# Generated times keep 1.5 days away from the 30 and 90 day windows and from due times, so the
+# seconds between the figures' refresh and the reference's clock cannot change a count
+NOW = datetime.now(UTC)
+VISIT_AGES_DAYS = (0.5, 12, 28.5, 31.5, 60, 88.5, 91.5, 400)
 
 
 def state_versions(rng: random.Random) -> list[dict]:
-    """200 households with 1..5 versions; areas, villages and data years change on the way."""
+    """200 households with 1..5 versions; areas, villages, data years and every figure change on the way."""
     records = []
     for household in range(200):
         for version in range(1, 2 + household % 5):
@@ -42,14 +66,94 @@ def state_versions(rng: random.Random) -> list[dict]:
                     version,
                     subdistrict,
                     village=rng.choice([None, subdistrict + "01", subdistrict + "02"]),
-                    data_year=rng.choice([2566, LATEST_YEAR]),
+                    data_year=rng.choice([None, 2566, LATEST_YEAR, LATEST_YEAR]),
                     on_target_list=rng.random() < 0.4,
                     members=rng.randint(1, 7),
                     target_poor_persons=rng.randint(0, 3),
                     failed_dimensions=rng.sample(DIMENSIONS, rng.randint(0, 3)),
+                    stage=rng.choice(STAGES),
+                    **thaiqm_fields(rng, household),
+                    **localgov_fields(rng),
                 )
             )
     return records
+
+
+def thaiqm_fields(rng: random.Random, household: int) -> dict:
+    """Half the versions with a Thai QM case: open problems in 0..2 dimensions, some without one."""
+    if rng.random() < 0.5:
+        return {}
+    by_dimension = {d: rng.randint(1, 2) for d in rng.sample(DIMENSIONS, rng.randint(0, 2))}
+    undimensioned = rng.randint(0, 1)
+    problems = [(d, None) for d, n in by_dimension.items() for _ in range(n)] + [(None, "OTHER")] * undimensioned
+    return {
+        "thaiqm_case_id": f"QM-{household}",
+        "open_problems": len(problems),
+        "open_problems_by_dimension": by_dimension,
+        "closed_problems": rng.randint(0, 2),
+        "open_problem_list": [
+            {"problem_id": f"QM-{household}/P{i}", "dimension": d, "problem_code": code, "status": "REPORTED",
+             "reported_at": None, "status_since": NOW - timedelta(days=3)}
+            for i, (d, code) in enumerate(problems)
+        ],
+    }
+
+
+def localgov_fields(rng: random.Random) -> dict:
+    visit_age = rng.choice((None, *VISIT_AGES_DAYS))
+    kinds = rng.sample(["CASH", "IN_KIND", "HOUSE_REPAIR"], rng.randint(0, 2))
+    counts = {k: rng.randint(1, 3) for k in kinds}
+    return {
+        "last_visit_time": None if visit_age is None else NOW - timedelta(days=visit_age),
+        "visits": 0 if visit_age is None else rng.randint(1, 5),
+        "assistance_counts": counts,
+        "assistance_baht": {k: 500.0 * n * rng.randint(1, 4) for k, n in counts.items()},
+    }
+
+
+def alert_steps(rng: random.Random) -> list[dict]:
+    """80 alerts of 1..4 steps in lifecycle order; a step may move the alert or change its severity.
+
+    Two steps of an alert never share event_time and action, so which one is latest never depends
+    on the event_id tie-break.
+    """
+    steps = []
+    for alert in range(80):
+        subdistrict = rng.choice(SUBDISTRICTS)
+        at = NOW - timedelta(days=rng.randint(5, 40))
+        actions = ["RAISED", *sorted(rng.sample(["ESCALATED", "ACKNOWLEDGED", "RESOLVED"], rng.randint(0, 3)),
+                                     key=ACTION_CODES.get)]
+        for n, action in enumerate(actions):
+            if rng.random() < 0.3:
+                subdistrict = rng.choice(SUBDISTRICTS)
+            # some steps at the same millisecond as the previous one: the later action wins
+            at += timedelta(0) if rng.random() < 0.2 else timedelta(hours=rng.randint(1, 48))
+            steps.append(
+                {
+                    "event_id": str(uuid.UUID(int=rng.getrandbits(128))),
+                    "source": "povhub",
+                    "source_record_id": f"alert-{alert}-{n}",
+                    "event_time": at,
+                    "ingest_time": at + timedelta(seconds=1),
+                    "schema_version": 1,
+                    "household_key": f"{rng.randrange(200):011d}",
+                    "province": subdistrict[:2],
+                    "district": subdistrict[:4],
+                    "subdistrict": subdistrict,
+                    "village": rng.choice([None, subdistrict + "01"]),
+                    "alert_id": f"alert-{alert}",
+                    "rule_id": "bedridden-no-care",
+                    "rule_version": 1,
+                    "action": action,
+                    "level": "subdistrict",
+                    "severity": rng.choice(SEVERITIES),
+                    "reason": "test",
+                    "title_th": "ทดสอบ",
+                    "title_en": "test",
+                    "due_time": rng.choice([None, NOW - timedelta(days=2), NOW + timedelta(days=2)]),
+                }
+            )
+    return steps
 
 
 def source_events(rng: random.Random) -> list[dict]:
@@ -83,8 +187,8 @@ def area_code(record: dict, level: str) -> str:
     return (record["village"] or record["subdistrict"])[: CODE_LENGTH[level]] or "TH"
 
 
-def reference(latest: list[dict], events: list[dict], level: str, now: datetime) -> dict[str, dict]:
-    """The expected figures of every area at `level` that has a household or an event."""
+def reference(latest: list[dict], events: list[dict], alerts: list[dict], level: str, now: datetime) -> dict[str, dict]:
+    """The expected figures of every area at `level` that has a household, an open alert or an event."""
     expected: dict[str, dict] = {}
 
     def area(code: str) -> dict:
@@ -99,12 +203,45 @@ def reference(latest: list[dict], events: list[dict], level: str, now: datetime)
         for d in r["failed_dimensions"]:
             figures[f"failed_{d}"] += 1
         figures["assessed_households"] += r["data_year"] == LATEST_YEAR
+        figures[f"stage_{r['stage'].lower()}"] += 1
+        figures["open_problems"] += r["open_problems"]
+        figures["open_problem_households"] += r["open_problems"] > 0
+        visit = r["last_visit_time"]
+        figures["visited_30d"] += visit is not None and visit >= now - timedelta(days=30)
+        figures["visited_90d"] += visit is not None and visit >= now - timedelta(days=90)
+        given = sum(r["assistance_counts"].values())
+        figures["assisted_households"] += given > 0
+        figures["assistance_given"] += given
+        figures["assistance_baht"] += sum(r["assistance_baht"].values())
+        if r["data_year"] is not None and r["thaiqm_case_id"] is not None:
+            failed = set(r["failed_dimensions"])
+            open_ = {d for d, n in r["open_problems_by_dimension"].items() if n > 0}
+            figures["compared_households"] += 1
+            figures["disagree_households"] += failed != open_
+            figures["disagree_tpmap_only"] += bool(failed - open_)
+            figures["disagree_thaiqm_only"] += bool(open_ - failed)
+    for step in latest_steps(alerts).values():
+        if step["action"] != "RESOLVED":
+            figures = area(area_code(step, level))
+            figures[f"open_alerts_{step['severity'].lower()}"] += 1
+            figures["open_alerts_overdue"] += step["due_time"] is not None and step["due_time"] < now
     for family, age in zip(SOURCE_FAMILIES, AGES, strict=True):
         for e in (e for e in events if e["family"] == family.name):
             figures = area(area_code(e, level))
             seconds = int((now - e["event_time"]).total_seconds())
             figures[age] = seconds if figures[age] is None else min(figures[age], seconds)
     return expected
+
+
+def latest_steps(alerts: list[dict]) -> dict[str, dict]:
+    """Each alert's latest step: by event_time, then by lifecycle order of the action."""
+    latest: dict[str, dict] = {}
+    for step in alerts:
+        key = (step["event_time"], ACTION_CODES[step["action"]])
+        seen = latest.get(step["alert_id"])
+        if seen is None or key > (seen["event_time"], ACTION_CODES[seen["action"]]):
+            latest[step["alert_id"]] = step
+    return latest
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +255,7 @@ def loaded(tmp_path_factory):
     rng = random.Random(4)
     records = state_versions(rng)
     events = source_events(rng)
+    alerts = alert_steps(rng)
     # Merges stopped and one insert per version, as when the loader sees versions in different
     # batches: every version stays a row of its own, so only the query can collapse them
     client.command("SYSTEM STOP MERGES household_state")
@@ -130,26 +268,37 @@ def loaded(tmp_path_factory):
     client.insert("events", event_rows, column_names=EVENT_COLUMNS + KAFKA_COLUMNS)
     # a re-delivered event (another batch, so not dropped by the insert token) must not count
     client.insert("events", event_rows[:20], column_names=EVENT_COLUMNS + KAFKA_COLUMNS)
+    # alert steps in shuffled batches, a fifth of them delivered twice
+    client.command("SYSTEM STOP MERGES alerts")
+    shuffled = rng.sample(alerts, len(alerts)) + rng.sample(alerts, len(alerts) // 5)
+    for start in range(0, len(shuffled), 50):
+        chunk = shuffled[start:start + 50]
+        rows = [ALERTS.row(a) + ("t", 1, start + i) for i, a in enumerate(chunk)]
+        client.insert("alerts", rows, column_names=ALERTS.insert_columns)
+    refresh_figures(client)
     latest = {r["household_key"]: r for r in records}
-    yield client, list(latest.values()), events
+    yield client, list(latest.values()), events, alerts
     client.close()
 
 
 def test_versions_are_stored_as_rows_and_collapsed_by_the_query(loaded):
-    client, latest, _ = loaded
+    client, latest, _, alerts = loaded
     assert client.command("SELECT count() FROM household_state") > len(latest) == 200
     assert client.command("SELECT uniqExact(household_key) FROM household_state") == 200
     [national] = level_summary(client, "national")
     assert national["households"] == 200 and national["code"] == "TH"
+    assert client.command("SELECT count() FROM alerts") > len(alerts)
+    open_alerts = sum(national[f"open_alerts_{s.lower()}"] for s in SEVERITIES)
+    assert 0 < open_alerts < len(latest_steps(alerts))
 
 
 @pytest.mark.parametrize("level", LEVELS)
 def test_every_level_matches_the_python_reference(loaded, level):
-    client, latest, events = loaded
+    client, latest, events, alerts = loaded
     rows = level_summary(client, level)
     now = datetime.now(UTC)
-    expected = reference(latest, events, level, now)
-    used = {row["code"]: row for row in rows if row["households"] or any(row[a] is not None for a in AGES)}
+    expected = reference(latest, events, alerts, level, now)
+    used = {row["code"]: row for row in rows if any(row[k] for k in COUNTS) or any(row[a] is not None for a in AGES)}
     assert sorted(used) == sorted(expected)
     for code, figures in expected.items():
         assert {k: used[code][k] for k in COUNTS} == {k: figures[k] for k in COUNTS}, code
@@ -160,9 +309,9 @@ def test_every_level_matches_the_python_reference(loaded, level):
 
 
 def test_children_add_up_to_their_parent(loaded):
-    client, _, _ = loaded
+    client, _, _, _ = loaded
     for parent_level, child_level in pairwise(LEVELS):
-        used = [row for row in level_summary(client, parent_level) if row["households"] or row["tpmap_age_s"] is not None]
+        used = [row for row in level_summary(client, parent_level) if any(row[k] for k in COUNTS) or row["tpmap_age_s"] is not None]
         for parent in used:
             within = None if parent_level == "national" else parent["code"]
             children = level_summary(client, child_level, within)
@@ -175,7 +324,7 @@ def test_children_add_up_to_their_parent(loaded):
 
 
 def test_village_level_keeps_households_without_a_village_under_their_subdistrict(loaded):
-    client, latest, _ = loaded
+    client, latest, _, _ = loaded
     villages = {row["code"]: row for row in level_summary(client, "village", "1001")}
     no_village = [r for r in latest if r["village"] is None and r["subdistrict"] == "100101"]
     assert villages["100101"]["households"] == len(no_village) > 0
@@ -183,7 +332,7 @@ def test_village_level_keeps_households_without_a_village_under_their_subdistric
 
 
 def test_unused_areas_show_zeros_and_level_views_match(loaded):
-    client, _, _ = loaded
+    client, _, _, _ = loaded
     districts = {row["code"]: row for row in level_summary(client, "district", "30")}
     assert len(districts) == len([code for code in districts if code.startswith("30")]) > 30
     assert districts["3004"]["households"] == 0 and districts["3004"]["tpmap_age_s"] is None
@@ -196,6 +345,14 @@ def test_unused_areas_show_zeros_and_level_views_match(loaded):
 
 
 def test_latest_data_year_defines_completeness(loaded):
-    client, latest, _ = loaded
+    client, latest, _, _ = loaded
     [national] = level_summary(client, "national")
     assert national["assessed_households"] == sum(r["data_year"] == LATEST_YEAR for r in latest) < 200
+
+
+def test_every_figure_is_exercised_and_recent(loaded):
+    # a figure that stays 0 everywhere would pass the reference comparison without being checked
+    client, _, _, _ = loaded
+    [national] = level_summary(client, "national")
+    assert [key for key in COUNTS if not national[key]] == []
+    assert 0 <= national["figures_age_s"] <= 60

@@ -41,3 +41,22 @@ def test_dry_run_for_a_cluster_prints_the_replicated_form(client):
     assert len(statements) == sum(len(m.statements()) for m in available_migrations())
     assert all(" ON CLUSTER povhub" in s for s in statements)
     assert any("ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/events'" in s for s in statements)
+
+
+def schema(client) -> list[tuple]:
+    return client.query(
+        "SELECT t.name, t.create_table_query, groupArray((c.name, c.type, c.default_kind, c.default_expression)) "
+        "FROM system.tables AS t LEFT JOIN system.columns AS c ON c.database = t.database AND c.table = t.name "
+        "WHERE t.database = currentDatabase() GROUP BY t.name, t.create_table_query ORDER BY t.name"
+    ).result_rows
+
+
+def test_every_statement_run_again_changes_nothing(client):
+    # a file that failed half-way is retried from its first statement (sinks/migrations/__init__.py)
+    migrate(client)
+    before = schema(client)
+    assert {"alerts", "area_figures", "area_figures_mv"} <= {row[0] for row in before}
+    for migration in available_migrations():
+        for statement in migration.statements():
+            client.command(statement)
+    assert schema(client) == before

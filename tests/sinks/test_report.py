@@ -1,12 +1,22 @@
 import asyncio
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
 import unicodedata
+from pathlib import Path
 
 import pytest
 
 from sinks.areas import load_areas
 from sinks.batch_insert import KafkaSpan, insert_batch
+from sinks.clickhouse import connect
+from sinks.figures import refresh_figures
 from sinks.household_state import HOUSEHOLD_STATE
-from sinks.report import format_table, level_summary
+from sinks.migrate import migrate
+from sinks.report import FOLLOW_UP_COLUMNS, format_report, format_table, level_summary
 from tests.sinks.helpers import state_record
 
 TOPIC = "povhub.household.state.v1"
@@ -43,6 +53,8 @@ def reported(db):
         span = KafkaSpan(TOPIC, version, 0, len(chunk) - 1, "d")
         asyncio.run(insert_batch(db, "household_state", HOUSEHOLD_STATE.insert_columns, rows, span.dedup_token))
     assert db.command("SELECT count() FROM household_state") == len(records) > len(latest)
+    # the level figures are recomputed every 10 s (migrations/0007): now, for the tests
+    refresh_figures(db)
     return db, list(latest.values())
 
 
@@ -88,6 +100,7 @@ def test_codes_missing_from_areas_still_count(reported):
         [HOUSEHOLD_STATE.row(state_record(9999, 1, "509901")) + (TOPIC, 1, 0)],
         column_names=HOUSEHOLD_STATE.insert_columns,
     )
+    refresh_figures(db)
     after = level_summary(db, "district", "50")
     assert after[-1]["code"] == "5099" and after[-1]["name_th"] is None and after[-1]["households"] == 1
     assert totals(after) == tuple(a + b for a, b in zip(totals(before), (1, 1 + 9999 % 5, 0, 9999 % 3)))
@@ -114,3 +127,62 @@ def test_format_table_shows_ages_as_durations():
     row |= {"thaiqm_age_s": 7_300, "localgov_age_s": None}
     lines = format_table([row]).splitlines()
     assert lines[1].split()[-3:] == ["3d", "2h", "-"] and "1,234" in lines[1]
+
+
+def test_figures_follow_the_data_at_the_next_refresh(reported):
+    db, latest = reported
+    [before] = level_summary(db, "national")
+    assert 0 <= before["figures_age_s"] <= 60
+    # a new version of one household: counted at the next refresh, and still once
+    moved = next(r for r in latest if r["subdistrict"] != "100101")
+    newer = state_record(int(moved["household_key"]), moved["version"] + 1, "100101", members=9)
+    db.command("SYSTEM STOP VIEW area_figures_mv")  # no scheduled refresh in between
+    db.insert("household_state", [HOUSEHOLD_STATE.row(newer) + (TOPIC, 0, 999)], column_names=HOUSEHOLD_STATE.insert_columns)
+    assert level_summary(db, "national")[0]["persons"] == before["persons"]
+    db.command("SYSTEM START VIEW area_figures_mv")
+    refresh_figures(db)
+    [after] = level_summary(db, "national")
+    assert after["households"] == before["households"]
+    assert after["persons"] == before["persons"] - moved["members"] + 9
+
+
+def test_format_report_adds_the_follow_up_table():
+    row = dict.fromkeys(("code", "name_th", "name_en"), "x") | {"households": 3, "stage_survive": 2, "assistance_baht": 12345.5}
+    summary, follow_up = format_report([row]).split("\n\n")
+    assert summary == format_table([row])
+    assert follow_up.splitlines()[0].split()[:3] == ["code", "name", "survive"]
+    assert "12,346" in follow_up and len(follow_up.splitlines()[1].split()) == len(FOLLOW_UP_COLUMNS)
+
+
+def test_report_command_prints_table_json_and_csv(tmp_path):
+    dsn = f"chdb://{tmp_path}/chdb"
+    client = connect(dsn)
+    try:
+        migrate(client)
+        load_areas(client)
+        records = [state_record(h, 1, "500101", stage="SUSTAINABLE") for h in range(3)]
+        client.insert("household_state", [HOUSEHOLD_STATE.row(r) + (TOPIC, 0, i) for i, r in enumerate(records)],
+                      column_names=HOUSEHOLD_STATE.insert_columns)
+        refresh_figures(client)
+    finally:
+        client.close()  # chdb: one process per folder, and the command runs in another
+
+    def report(fmt: str) -> str:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("POVHUB_", "KAFKA_", "CLICKHOUSE_"))}
+        out = subprocess.run(
+            [sys.executable, "-m", "povhub", "report", "--level", "district", "--code", "50", "--format", fmt],
+            env=env | {"CLICKHOUSE_URL": dsn}, cwd=Path(__file__).resolve().parents[2],
+            capture_output=True, text=True, timeout=120,
+        )
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    [muang] = [row for row in json.loads(report("json")) if row["code"] == "5001"]
+    assert (muang["households"], muang["stage_sustainable"], muang["open_alerts_critical"]) == (3, 3, 0)
+    [from_csv] = [row for row in csv.DictReader(io.StringIO(report("csv"))) if row["code"] == "5001"]
+    assert {k: str(v) if v is not None else "" for k, v in muang.items() if not k.endswith("age_s")} == {
+        k: v for k, v in from_csv.items() if not k.endswith("age_s")
+    }
+    summary, follow_up = report("table").strip().split("\n\n")
+    assert [line.split()[0] for line in summary.splitlines()[1:]] == [f"50{n:02d}" for n in range(1, 26)]
+    assert follow_up.splitlines()[1].split()[:5] == ["5001", "เมืองเชียงใหม่", "0", "0", "3"]

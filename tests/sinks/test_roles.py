@@ -46,3 +46,23 @@ def test_chdb_refuses_access_control(client):
     # why `povhub migrate --roles --apply` needs a server
     with pytest.raises(Exception, match="Not enough privileges"):
         client.command(role_statements("default", ["10"])[0])
+
+
+def test_every_table_with_province_rows_has_a_row_policy(db):
+    # a table added later with a `province` column must be listed, or every province sees it
+    tables = db.query(
+        "SELECT DISTINCT c.table FROM system.columns AS c JOIN system.tables AS t ON t.database = c.database AND t.name = c.table "
+        "WHERE c.database = currentDatabase() AND c.name = 'province' AND t.engine NOT IN ('View', 'MaterializedView')"
+    ).result_rows
+    assert sorted(name for (name,) in tables) == sorted(t for t in PROVINCE_FILTERS if t != "areas")
+    assert {"alerts", "area_figures"} <= set(PROVINCE_FILTERS)
+    statements = role_statements("povhub", ["50"])
+    assert "CREATE ROW POLICY OR REPLACE povhub_province_50 ON povhub.alerts USING province = '50' TO povhub_province_50" in statements
+    assert "GRANT SELECT ON povhub.area_figures TO povhub_province_50" in statements
+
+
+def test_analysts_may_read_every_view(db):
+    views = db.query(
+        "SELECT name FROM system.tables WHERE database = currentDatabase() AND engine = 'View'"
+    ).result_rows
+    assert sorted(name for (name,) in views) == sorted(VIEWS)

@@ -1,0 +1,52 @@
+"""Rows of `alerts` from `povhub.alert.v1` records (as fastavro decodes them)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sinks.area_codes import check_nested
+from sinks.table_mapping import ENVELOPE, Row, TableMapping
+
+# Must match the Enum8 columns of migrations/0006_alerts.sql. Codes are sent instead of names
+# because clickhouse-connect silently stores an unknown name as an invalid code; the lookup
+# rejects it (KeyError -> bad record, to the dead-letter topic) instead.
+ACTION_CODES = {"RAISED": 1, "ESCALATED": 2, "ACKNOWLEDGED": 3, "RESOLVED": 4}
+LEVEL_CODES = {"subdistrict": 1, "district": 2, "province": 3, "national": 4}
+SEVERITY_CODES = {"LOW": 1, "MEDIUM": 2, "HIGH": 3, "CRITICAL": 4}
+
+COLUMNS = ENVELOPE + (
+    "alert_id",
+    "rule_id",
+    "rule_version",
+    "action",
+    "level",
+    "severity",
+    "reason",
+    "title_th",
+    "title_en",
+    "due_time",
+)
+
+
+def alert_row(record: Mapping[str, Any]) -> Row:
+    # Nested codes: the open-alert figures group alerts by their area code like households
+    check_nested(record)
+    return (
+        # the same type for uuid.UUID and str, as in household_state
+        str(record["event_id"]),
+        *(record[name] for name in ENVELOPE[1:]),
+        record["alert_id"],
+        record["rule_id"],
+        record["rule_version"],
+        ACTION_CODES[record["action"]],
+        LEVEL_CODES[record["level"]],
+        SEVERITY_CODES[record["severity"]],
+        record["reason"],
+        record["title_th"],
+        record["title_en"],
+        record["due_time"],
+    )
+
+
+ALERTS = TableMapping(table="alerts", columns=COLUMNS, row=alert_row)
