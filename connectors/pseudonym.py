@@ -14,7 +14,19 @@ class Pseudonymiser:
     def __init__(self, secret: str) -> None:
         if len(secret) < 16:
             raise ValueError("the pseudonym secret must be at least 16 characters")
-        self._key = secret.encode("utf-8")
+        self._secret = secret
+        # Keyed once: each pseudonym copies this state instead of keying a new HMAC (an import
+        # computes one per person). The value is hmac.new(key, id, sha256)'s, as tests check.
+        self._keyed = hmac.new(secret.encode("utf-8"), digestmod=hashlib.sha256)
+
+    def __reduce__(self) -> tuple[type[Pseudonymiser], tuple[str]]:
+        # to the process that prepares a large import's events (connectors/tpmap_prepare.py)
+        return Pseudonymiser, (self._secret,)
+
+    def __repr__(self) -> str:
+        return "Pseudonymiser(<secret>)"  # never the secret, in a log or a traceback
 
     def person_id(self, citizen_id: str) -> str:
-        return hmac.new(self._key, citizen_id.encode("ascii"), hashlib.sha256).hexdigest()
+        h = self._keyed.copy()
+        h.update(citizen_id.encode("ascii"))
+        return h.hexdigest()

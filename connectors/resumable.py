@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kafka.producer.future import RecordMetadata
+from kafka.producer.future import FutureRecordMetadata
 
 from connectors.checkpoint import DONE, Checkpoint
 from connectors.publisher import Publisher
@@ -36,7 +36,7 @@ class ResumablePublisher:
         self.skipped = 0  # acknowledged in an earlier run, per the checkpoint
         self.already_on_topic = 0  # sent by an earlier run after its last checkpoint
         self._next = 0
-        self._acked_ends: dict[tuple[str, int], int] = {}
+        self._unacked: list[FutureRecordMetadata] = []  # sent since the last commit
         self._family_of = {publisher.topics.name(f): f for f in families}
         if checkpoint.offsets:
             self._on_topic = event_ids_after(bootstrap, checkpoint.offsets, self._event_id)
@@ -62,25 +62,23 @@ class ResumablePublisher:
         if record["event_id"] in self._on_topic:
             self.already_on_topic += 1
         else:
-            future = (self.publisher.dead_letter(record) if fam is DEAD_LETTER
-                      else self.publisher.publish(fam, key, record))
-            future.add_callback(self._acked)
+            self._unacked.append(self.publisher.dead_letter(record) if fam is DEAD_LETTER
+                                 else self.publisher.publish(fam, key, record))
         if self._next - self.checkpoint.position >= self.chunk:
             self.commit()
 
-    def _acked(self, meta: RecordMetadata) -> None:
-        # runs on the producer's I/O thread; commit() reads the dict only after flush() returned
-        tp = (meta.topic, meta.partition)
-        if meta.offset >= self._acked_ends.get(tp, 0):
-            self._acked_ends[tp] = meta.offset + 1
-
     def commit(self) -> None:
         """Wait for Kafka's acknowledgement of everything sent, then move the checkpoint."""
-        self.publisher.flush()
+        self.publisher.flush()  # raises unless every event sent was acknowledged
+        # the offsets are read here, not in a callback per event on the producer's I/O thread,
+        # where that work would contend with the import for the GIL
         offsets = self.checkpoint.offsets
-        for (topic, partition), end in self._acked_ends.items():
-            parts = offsets.setdefault(topic, {})
-            parts[partition] = max(parts.get(partition, 0), end)
+        for future in self._unacked:
+            meta = future.value
+            parts = offsets.setdefault(meta.topic, {})
+            if meta.offset >= parts.get(meta.partition, 0):
+                parts[meta.partition] = meta.offset + 1
+        self._unacked.clear()
         self.checkpoint.position = self._next
         self.checkpoint.save()
 

@@ -21,12 +21,13 @@ from connectors.pseudonym import Pseudonymiser
 from connectors.tpmap_files import BadRecord, read_export
 from connectors.tpmap_rows import (
     HOUSEHOLD_COLUMNS,
-    HouseholdFields,
-    PersonFields,
+    HouseholdPart,
+    PersonPart,
     Raw,
     RowError,
+    household_part,
     masked,
-    parse_part,
+    person_part,
 )
 from connectors.tpmap_state import Area
 from schemas.dead_letter import dead_letter
@@ -52,15 +53,15 @@ class Rejected:
         return dead_letter(
             source=SOURCE, stage=STAGE, reason=self.reason, detail=self.detail,
             source_record_id=f"{file_name}:{self.line}", household_key=self.house_code,
-            original=masked(self.raw) if isinstance(self.raw, dict) else self.raw,
+            original=masked(self.raw),
             origin_file=file_name, origin_line=self.line)
 
 
 @dataclass
 class Household:
     first_line: int
-    fields: HouseholdFields  # as on its first row
-    members: list[PersonFields]
+    fields: HouseholdPart  # as on its first row
+    members: list[PersonPart]
     failed_indicators: set[int]  # of all its rows: some จปฐ. indicators are assessed per person
 
     @property
@@ -69,22 +70,23 @@ class Household:
         return f.province_code, f.district_code, f.subdistrict_code, f.village_code or ""
 
 
-def _shared(f: HouseholdFields) -> tuple:
+def _shared(f: HouseholdPart) -> tuple:
     """What every row of one household must agree on."""
     return f.province_code, f.district_code, f.subdistrict_code, f.village_code, f.income_per_person_baht
 
 
-def read_households(path: Path, data_year: int | None = None) -> Iterator[Household | Rejected]:
+def read_households(path: Path, data_year: int | None = None, fast: bool = True) -> Iterator[Household | Rejected]:
     """Yield households (with their valid member rows) and rejected rows, in file order.
 
     The file's data year is `data_year`, or else that of its first valid row; rows of another
     year are rejected. Raises ExportError (before yielding anything) for a file of the wrong type
-    or with a required column missing.
+    or with a required column missing. `fast=False` validates with the pydantic models alone
+    (the reference the fast checks are compared with; see connectors/tpmap_rows.py).
     """
     seen: set[str] = set()
     current: Household | None = None
     last_cells: tuple | None = None  # household cells of the last row whose household part was valid
-    hh: HouseholdFields | None = None
+    hh: HouseholdPart | None = None
     for line, raw in read_export(path):
         if isinstance(raw, BadRecord):
             yield Rejected(line, raw.text, raw.reason, raw.detail)
@@ -92,10 +94,10 @@ def read_households(path: Path, data_year: int | None = None) -> Iterator[Househ
         cells = tuple(map(raw.get, HOUSEHOLD_COLUMNS))
         try:
             if cells != last_cells:  # members' rows repeat these: validate them once per household
-                parsed = parse_part(HouseholdFields, raw)
+                parsed = household_part(raw, fast)
                 _check_area(parsed.province_code, parsed.district_code, parsed.subdistrict_code, parsed.village_code)
                 hh, last_cells = parsed, cells
-            person = parse_part(PersonFields, raw)
+            person = person_part(raw, fast)
         except RowError as e:
             yield Rejected(line, raw, e.reason, e.detail, raw.get("house_code"))
             continue
@@ -131,17 +133,14 @@ def read_households(path: Path, data_year: int | None = None) -> Iterator[Househ
         yield current
 
 
-_MEMBER_FIELDS = ("person_id", "id_flag", "age", "sex", "welfare_card", "disabled", "bedridden", "chronic_illness")
-
-
 def household_event(h: Household, pseudonyms: Pseudonymiser, event_time: int) -> dict[str, Any]:
     head = h.fields
     mapping = mapping_for(head.data_year)
     failed = sorted(h.failed_indicators)
     dimensions = mapping.dimensions(h.failed_indicators)
-    members = tuple((pseudonyms.person_id(r.citizen_id.citizen_id),
-                     _ID_FLAG[r.citizen_id.flag] if r.citizen_id.flag else None,
-                     r.age, r.sex, r.welfare_card, r.disabled, r.bedridden, r.chronic_illness) for r in h.members)
+    pseudonym = pseudonyms.person_id
+    # (person_id, id_flag, then PersonPart's fields after citizen_id: age, sex, the four flags)
+    members = tuple((pseudonym(p.citizen_id.citizen_id), _ID_FLAG.get(p.citizen_id.flag), *p[1:]) for p in h.members)
     target_poor = sum(m[4] for m in members) if dimensions else 0
     area = (head.province_code, head.district_code, head.subdistrict_code, head.village_code)
     # the id is a digest of everything the event says (repr of plain tuples: deterministic, and
@@ -160,7 +159,9 @@ def household_event(h: Household, pseudonyms: Pseudonymiser, event_time: int) ->
         "province": province, "district": district, "subdistrict": subdistrict, "village": village,
         "data_year": head.data_year,
         "change": "SNAPSHOT",
-        "members": [dict(zip(_MEMBER_FIELDS, m)) for m in members],
+        "members": [{"person_id": person, "id_flag": flag, "age": age, "sex": sex, "welfare_card": card,
+                     "disabled": disabled, "bedridden": bedridden, "chronic_illness": ill}
+                    for person, flag, age, sex, card, disabled, bedridden, ill in members],
         "income_per_person_baht": head.income_per_person_baht,
         "failed_indicators": failed,
         "failed_dimensions": dimensions,

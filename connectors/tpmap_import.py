@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,8 @@ from connectors.checkpoint import file_sha256
 from connectors.pseudonym import Pseudonymiser
 from connectors.publisher import Publisher
 from connectors.resumable import DEFAULT_CHUNK, ResumablePublisher
-from connectors.tpmap import Rejected, household_event, read_households
-from connectors.tpmap_files import check_export
+from connectors.tpmap_files import check_export, estimate_rows
+from connectors.tpmap_prepare import CHILD_FROM_ROWS, prepare, prepare_in_child
 from connectors.tpmap_state import TpmapState
 from schemas.topics import DEAD_LETTER, TPMAP_HOUSEHOLD
 
@@ -63,8 +64,12 @@ class ImportSummary:
 
 def import_tpmap(path: Path, publisher: Publisher, pseudonyms: Pseudonymiser, state: TpmapState,
                  bootstrap: str, data_year: int | None = None, progress: Callable[[int], object] = lambda n: None,
-                 chunk: int = DEFAULT_CHUNK) -> ImportSummary:
-    """Publish every household of a TPMAP export; bad rows go to the dead-letter topic."""
+                 chunk: int = DEFAULT_CHUNK, in_child: bool | None = None) -> ImportSummary:
+    """Publish every household of a TPMAP export; bad rows go to the dead-letter topic.
+
+    `in_child`: prepare the events in a child process (connectors/tpmap_prepare.py); by default
+    for a file of CHILD_FROM_ROWS rows or more.
+    """
     path = Path(path)
     check_export(path)  # a refused file must leave no checkpoint behind
     sha = file_sha256(path)
@@ -77,24 +82,27 @@ def import_tpmap(path: Path, publisher: Publisher, pseudonyms: Pseudonymiser, st
     sink = ResumablePublisher(publisher, checkpoint, bootstrap, (TPMAP_HOUSEHOLD, DEAD_LETTER), chunk)
     summary = ImportSummary(path.name, checkpoint.info["data_year"])
     households = state.household_list(sha)
+    if in_child is None:
+        in_child = (estimate_rows(path) or 0) >= CHILD_FROM_ROWS
+    # events the checkpoint says are on Kafka are not built again (the sink skips them)
+    items = (prepare_in_child if in_child else prepare)(path, data_year, pseudonyms, event_time,
+                                                         skip=checkpoint.position)
     try:
-        for item in read_households(path, data_year):
-            if isinstance(item, Rejected):
-                summary.rows_read += 1
-                summary.rejected[item.reason] += 1
-                sink.send(DEAD_LETTER, item.house_code, lambda item=item: item.dead_letter(path.name))
-                progress(1)
-                continue
-            if summary.data_year is None:
-                summary.data_year = checkpoint.info["data_year"] = item.fields.data_year
-            sink.send(TPMAP_HOUSEHOLD, item.fields.house_code,
-                      lambda item=item: household_event(item, pseudonyms, event_time))
-            households.add(item.fields.house_code, item.area)
-            summary.rows_read += len(item.members)
-            summary.households_published += 1
-            summary.persons_published += len(item.members)
-            summary.households_by_province[item.fields.province_code] += 1
-            progress(len(item.members))
+        with closing(items):
+            for item in items:
+                summary.rows_read += item.rows
+                progress(item.rows)
+                if item.rejected:
+                    summary.rejected[item.rejected] += 1
+                    sink.send(DEAD_LETTER, item.house_code, lambda event=item.event: event)
+                    continue
+                if summary.data_year is None:
+                    summary.data_year = checkpoint.info["data_year"] = item.data_year
+                sink.send(TPMAP_HOUSEHOLD, item.house_code, lambda event=item.event: event)
+                households.add(item.house_code, item.area)
+                summary.households_published += 1
+                summary.persons_published += item.rows
+                summary.households_by_province[item.area[0]] += 1
         summary.resumed_events, summary.already_on_topic = sink.skipped, sink.already_on_topic
         sink.commit()
     except BaseException:

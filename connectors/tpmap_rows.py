@@ -1,18 +1,25 @@
-"""Validation of one TPMAP export row (one person) at the edge, with pydantic.
+"""Validation of one TPMAP export row (one person) at the edge.
 
 A row maps canonical column names to cell text, with None for a blank cell (the file readers do
-that, so pydantic's core validates every field but two without calling back into Python). A row
-is two parts: the household's fields, which every member's row repeats (validated once per
-household), and the person's own.
+that). A row is two parts: the household's fields, which every member's row repeats (validated
+once per household), and the person's own.
+
+The pydantic models are the rule. An export is millions of plainly written rows, so
+``household_part`` and ``person_part`` first try a fast check that accepts only cells written the
+plain way (ASCII digits, "0"/"1", "M"/"F", "|"-separated indicators) and hand every other row to
+the models, which accept what they accept and word every error. The fast check never accepts a
+row the models reject and builds the same values (tests/test_tpmap_rows.py proves both).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, TypeVar
+import re
+
+from typing import Annotated, Literal, NamedTuple, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
-from connectors.citizen_id import CitizenIdCheck, validate_citizen_id
+from connectors.citizen_id import CitizenIdCheck, InvalidCitizenId, validate_citizen_id
 
 HOUSEHOLD_COLUMNS = ("data_year", "house_code", "province_code", "district_code", "subdistrict_code", "village_code",
                      "income_per_person_baht", "failed_indicators")
@@ -22,6 +29,7 @@ TPMAP_COLUMNS = ("data_year", "house_code", "province_code", "district_code", "s
                  "income_per_person_baht", "failed_indicators")
 
 Raw = dict[str, str | None]
+AVRO_LONG_MAX = 2**63 - 1
 
 
 def _split_indicators(v: object) -> object:
@@ -41,7 +49,8 @@ class HouseholdFields(BaseModel):
     district_code: str = Field(pattern=r"^\d{4}$")
     subdistrict_code: str = Field(pattern=r"^\d{6}$")
     village_code: Annotated[str, Field(pattern=r"^\d{8}$")] | None = None
-    income_per_person_baht: Annotated[int, Field(ge=0)] | None = None
+    # the event's field is an Avro long: a larger number must be a bad row, not a failed import
+    income_per_person_baht: Annotated[int, Field(ge=0, le=AVRO_LONG_MAX)] | None = None
     failed_indicators: Annotated[list[Annotated[int, Field(ge=1, le=31)]], BeforeValidator(_split_indicators)] = []
 
 
@@ -63,6 +72,31 @@ class PersonFields(BaseModel):
         if isinstance(v, CitizenIdCheck):
             return v
         return validate_citizen_id("" if v is None else str(v))
+
+
+class HouseholdPart(NamedTuple):
+    """A valid household part of a row (the values of HouseholdFields)."""
+
+    data_year: int
+    house_code: str
+    province_code: str
+    district_code: str
+    subdistrict_code: str
+    village_code: str | None
+    income_per_person_baht: int | None
+    failed_indicators: tuple[int, ...]
+
+
+class PersonPart(NamedTuple):
+    """A valid person part of a row (the values of PersonFields)."""
+
+    citizen_id: CitizenIdCheck
+    age: int | None
+    sex: Literal["M", "F"] | None
+    welfare_card: bool
+    disabled: bool
+    bedridden: bool
+    chronic_illness: bool
 
 
 class RowError(ValueError):
@@ -87,8 +121,84 @@ def parse_part(model: type[Part], raw: Raw) -> Part:
         raise RowError(f"{kind}-{field.replace('_', '-')}", f"{field}: {msg}") from None
 
 
-def masked(raw: Raw) -> Raw:
-    """The row as it may appear in a dead letter: the clear citizen ID replaced by its last digit only."""
+def household_part(raw: Raw, fast: bool = True) -> HouseholdPart:
+    """The row's household part; RowError as from parse_part. `fast=False`: the pydantic model only."""
+    if fast and (part := _plain_household(raw)) is not None:
+        return part
+    m = parse_part(HouseholdFields, raw)
+    return HouseholdPart(m.data_year, m.house_code, m.province_code, m.district_code, m.subdistrict_code,
+                         m.village_code, m.income_per_person_baht, tuple(m.failed_indicators))
+
+
+def person_part(raw: Raw, fast: bool = True) -> PersonPart:
+    """The row's person part; RowError as from parse_part. `fast=False`: the pydantic model only."""
+    if fast and (part := _plain_person(raw)) is not None:
+        return part
+    m = parse_part(PersonFields, raw)
+    return PersonPart(m.citizen_id, m.age, m.sex, m.welfare_card, m.disabled, m.bedridden, m.chronic_illness)
+
+
+# The fast checks. Each returns None for anything not written the plain way: the models decide it.
+_FLAG_CELLS = {"0": False, "1": True}
+_SEXES = frozenset({None, "M", "F"})
+
+
+def _digits(v: object, length: int) -> bool:
+    # ASCII only: pydantic's \d and int() also take Thai and other Unicode digits, left to the models
+    return type(v) is str and len(v) == length and v.isascii() and v.isdigit()
+
+
+def _number(v: object) -> int | None:
+    # at most 18 digits: int() of a huge string raises, and a longer number is the models' to judge
+    return int(v) if type(v) is str and len(v) <= 18 and v.isascii() and v.isdigit() else None
+
+
+def _plain_household(raw: Raw) -> HouseholdPart | None:
+    year, house, province, district, subdistrict, village, income, failed = map(raw.get, HOUSEHOLD_COLUMNS)
+    if not (_digits(house, 11) and _digits(province, 2) and _digits(district, 4) and _digits(subdistrict, 6)
+            and (village is None or _digits(village, 8))):
+        return None
+    year = _number(year)
+    if year is None or not 2500 <= year <= 2700:
+        return None
+    if income is not None and (income := _number(income)) is None:
+        return None
+    indicators: tuple[int, ...] = ()
+    if failed is not None:
+        indicators = tuple(map(_number, failed.split("|")))
+        if not all(i is not None and 1 <= i <= 31 for i in indicators):
+            return None
+    return HouseholdPart(year, house, province, district, subdistrict, village, income, indicators)
+
+
+def _plain_person(raw: Raw) -> PersonPart | None:
+    get = raw.get
+    # an absent column is the model's default ("0"); a blank cell (None) is an error for the model to word
+    flags = (_FLAG_CELLS.get(get("welfare_card", "0")), _FLAG_CELLS.get(get("disabled", "0")),
+             _FLAG_CELLS.get(get("bedridden", "0")), _FLAG_CELLS.get(get("chronic_illness", "0")))
+    age, sex, cid = get("age"), get("sex"), get("citizen_id")
+    if None in flags or sex not in _SEXES or type(cid) is not str:
+        return None
+    if age is not None and ((age := _number(age)) is None or age > 130):
+        return None
+    try:
+        check = validate_citizen_id(cid)
+    except InvalidCitizenId:
+        return None
+    return PersonPart(check, age, sex, *flags)
+
+
+# 13 digits, bare or written 1-2345-67890-12-3 (or with spaces): a citizen ID in text that is not a row
+_ID_IN_TEXT = re.compile(r"(?<!\d)\d(?:[- ]?\d){12}(?!\d)")
+
+
+def masked(raw: Raw | str) -> Raw | str:
+    """The record as it may appear in a dead letter: clear citizen IDs replaced by their last digit only.
+
+    Text that is not a row (a line that is not JSON) may still hold an ID anywhere: every run of
+    13 digits in it is masked."""
+    if isinstance(raw, str):
+        return _ID_IN_TEXT.sub(lambda m: "*" * 12 + m.group()[-1], raw)
     out = dict(raw)
     if out.get("citizen_id"):
         out["citizen_id"] = "*" * 12 + str(out["citizen_id"]).strip()[-1:]
