@@ -42,18 +42,14 @@ def ms(t: Any) -> int:
     return t if isinstance(t, int) else int(t.timestamp() * 1000)
 
 
-def _order(event: Record) -> tuple[int, str]:
-    return (ms(event["event_time"]), event["event_id"])
-
-
-def _keep_latest(records: dict[str, Record], key: str, event: Record, body: Record) -> str:
+def _keep_latest(records: dict[str, Record], key: str, event: Record, event_ms: int, body: Record) -> str:
     current = records.get(key)
     if current is not None:
         if current["event_id"] == event["event_id"]:
             return DUPLICATE
-        if (current["event_time"], current["event_id"]) > _order(event):
+        if (current["event_time"], current["event_id"]) > (event_ms, event["event_id"]):
             return STALE
-    records[key] = {"event_id": event["event_id"], "event_time": ms(event["event_time"]), **body}
+    records[key] = {"event_id": event["event_id"], "event_time": event_ms, **body}
     return APPLIED
 
 
@@ -61,15 +57,15 @@ def _area(event: Record) -> dict[str, str | None]:
     return {k: event[k] for k in AREA_FIELDS}
 
 
-def _note_area(state: State, event: Record) -> None:
+def _note_area(state: State, event: Record, event_ms: int) -> None:
     current = state["area"]
-    if current is None or tuple(current[:2]) < _order(event):
-        state["area"] = [*_order(event), _area(event)]
+    if current is None or (current[0], current[1]) < (event_ms, event["event_id"]):
+        state["area"] = [event_ms, event["event_id"], _area(event)]
 
 
 def apply_tpmap(state: State, event: Record) -> str:
     members = [[m["person_id"], m["age"], m["welfare_card"], m["disabled"], m["bedridden"]] for m in event["members"]]
-    return _keep_latest(state["tpmap"], str(event["data_year"]), event, {
+    return _keep_latest(state["tpmap"], str(event["data_year"]), event, ms(event["event_time"]), {
         "change": event["change"],
         "members": members,
         "income": event["income_per_person_baht"],
@@ -87,9 +83,10 @@ def apply_thaiqm(state: State, event: Record) -> str:
         reported = event["reported_at"]
         body = {"kind": "problem", "dimension": event["dimension"], "problem_code": event["problem_code"],
                 "status": event["status"], "reported_at": None if reported is None else ms(reported)}
-    outcome = _keep_latest(state["thaiqm"], event["source_record_id"], event, body)
+    event_ms = ms(event["event_time"])
+    outcome = _keep_latest(state["thaiqm"], event["source_record_id"], event, event_ms, body)
     if outcome == APPLIED:
-        _note_area(state, event)
+        _note_area(state, event, event_ms)
     return outcome
 
 
@@ -112,9 +109,10 @@ def _localgov_record(event: Record) -> tuple[str, Record]:
 
 def apply_localgov(state: State, event: Record) -> str:
     key, body = _localgov_record(event)
-    outcome = _keep_latest(state["localgov"], key, event, body)
+    event_ms = ms(event["event_time"])
+    outcome = _keep_latest(state["localgov"], key, event, event_ms, body)
     if outcome == APPLIED:
-        _note_area(state, event)
+        _note_area(state, event, event_ms)
     return outcome
 
 

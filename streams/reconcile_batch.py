@@ -17,7 +17,7 @@ from schemas.codec import DecodeError
 from schemas.topics import SOURCE_FAMILIES
 from streams.household import (APPLIED, DUPLICATE, State, apply_event, copy_state, members_named, ms, new_state,
                                state_record)
-from streams.household_view import View, project
+from streams.household_view import project
 from streams.person_index import (NO_PERSON, PENDING_FULL, Entry, PendingLimits, RawMessage, is_newer,
                                   membership_entry, pending_item, raw_of, waits, with_pending)
 from streams.routing import memberships_record, partition_of, rekeyed_record
@@ -56,7 +56,7 @@ class ReconcileBatch:
                  limits: PendingLimits, count: PendingCount, now_ms: int) -> None:
         self._get = {"states": states, "index": index, "pending": pending}
         self.rules, self.partitions, self.limits, self.count, self.now_ms = rules, partitions, limits, count, now_ms
-        self._states: dict[str, tuple[State, View | None]] = {}
+        self._states: dict[str, tuple[State, State | None]] = {}  # household -> (folded copy, as stored)
         self._dirty: set[str] = set()
         self._index: dict[str, Entry | None] = {}
         self._pending: dict[str, Entry | None] = {}
@@ -69,8 +69,7 @@ class ReconcileBatch:
     def _state(self, household: str) -> State:
         if household not in self._states:
             stored = self._get["states"](household)
-            state = new_state() if stored is None else copy_state(stored)
-            self._states[household] = (state, None if stored is None else project(stored, self.rules))
+            self._states[household] = (new_state() if stored is None else copy_state(stored), stored)
         return self._states[household][0]
 
     def _cached(self, table: str, cache: dict[str, Entry | None], person: str) -> Entry | None:
@@ -103,8 +102,9 @@ class ReconcileBatch:
         if outcome != APPLIED:
             return
         self._dirty.add(household)
+        event_ms = ms(event["event_time"])
         for person in members_named(family, event):
-            fact = {"person_id": person, "household_key": household, "event_time": ms(event["event_time"]),
+            fact = {"person_id": person, "household_key": household, "event_time": event_ms,
                     "event_id": event["event_id"]}
             self._facts.setdefault(partition_of(person, self.partitions), []).append(fact)
 
@@ -161,9 +161,10 @@ class ReconcileBatch:
     def finish(self) -> Outputs:
         """Version and emit every household whose view changed; collect the table writes."""
         for household in sorted(self._dirty):
-            state, before = self._states[household]
+            state, stored = self._states[household]
             after = project(state, self.rules)
-            if after is not None and after != before:
+            # a stored state is never changed in place: its projection is the view published last
+            if after is not None and (stored is None or after != project(stored, self.rules)):
                 state["version"] += 1
                 self.out.states.append((household, state_record(household, state, after)))
             self.out.state_writes[household] = state

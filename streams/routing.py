@@ -7,6 +7,7 @@ must not cost four messages); a matched person-only event travels, unchanged, to
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from aiokafka.partitioner import murmur2
@@ -14,6 +15,7 @@ from aiokafka.partitioner import murmur2
 from schemas.ids import now_ms, stable_id
 
 
+@lru_cache(maxsize=1 << 16)  # murmur2 is pure Python; a household's members recur in its later events
 def partition_of(key: str, partitions: int) -> int:
     """The partition Kafka's default partitioner (murmur2, as kafka-python and aiokafka use) picks."""
     return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
