@@ -44,7 +44,7 @@ from streams.alert_rules import LEVELS, SEVERITIES, AlertRules
 from streams.app import exit_on_failure
 from streams.dead_letters import dead_letter_message
 from streams.durable_table import durable_table, know_changelog_partitions
-from streams.rebalance_guard import Generation, follow_offsets, tables_ready
+from streams.rebalance_guard import Generation, commit_batch, follow_offsets, tables_ready
 from streams.reconcile import raw_topic
 
 log = logging.getLogger(__name__)
@@ -300,8 +300,7 @@ def register_alerts(app: faust.App, topics: Topics, codec: Codec, cfg: AlertConf
             if sent is None:
                 continue  # a rebalance began: the events are consumed again
             count_events(sent)
-            for event in events:
-                await stream.ack(event)
+            await commit_batch(app, "alerts", events)
 
     @app.timer(interval=cfg.check_interval_s, name="alerts-check")
     @exit_on_failure

@@ -77,6 +77,11 @@ def follow_offsets(app: faust.App, agent: str, topics: Sequence[str]) -> None:
     LEDGERS[app].follow(agent, topics)
 
 
+async def commit_batch(app: faust.App, agent: str, events: Sequence[EventT]) -> None:
+    """Commit a finished batch of an agent that follows its offsets (instead of acking its events)."""
+    await LEDGERS[app].commit(agent, events)
+
+
 def offset_checked(app: faust.App, agent: str, topics: Sequence[str]) -> Callable[[Sequence[EventT]], Awaitable[list[EventT]]]:
     """For an agent that writes no table (a loader): its batches, settled and passed through its offset ledger."""
     follow_offsets(app, agent, topics)

@@ -7,8 +7,9 @@ to the household's partition through the routing topic, which also carries the m
 the household side publishes to the persons' partitions.
 
 Batches with ``noack_take`` and writes each table key once per batch (every table write is a
-changelog message). Events are acked only after the batch is done, its changelog messages included: ``take_events`` would ack a
-batch in its ``finally`` even when a stop or rebalance interrupts it. Everything a batch produces
+changelog message). A batch's offsets are committed (through the offset ledger, not faust's acks)
+only after the batch is done, its changelog messages included: ``take_events`` would ack a batch in
+its ``finally`` even when a stop or rebalance interrupts it. Everything a batch produces
 (state versions, routing records, dead letters) is acknowledged by Kafka *before* the tables are
 written: after a crash the batch is replayed and re-emits the same records instead of losing them.
 A batch never reads or writes the tables across a rebalance (streams/rebalance_guard.py).
@@ -31,7 +32,7 @@ from streams.app import exit_on_failure
 from streams.dead_letters import dead_letter_message, send_dead_letter
 from streams.durable_table import durable_table, know_changelog_partitions
 from streams.person_index import PendingLimits, RawMessage
-from streams.rebalance_guard import Generation, follow_offsets
+from streams.rebalance_guard import Generation, commit_batch, follow_offsets
 from streams.reconcile_batch import Outputs, PendingCount, ReconcileBatch
 from streams.state_rules import StateRules
 from streams.unmatched import register_expiry
@@ -144,7 +145,6 @@ def register_reconcile(app: faust.App, topics: Topics, codec: Codec, cfg: Reconc
             for (family, outcome), n in batch.outcomes.items():
                 RECONCILE_EVENTS.labels(family, outcome).inc(n)
             PENDING_EVENTS.set(count.total)
-            for event in events:
-                await stream.ack(event)
+            await commit_batch(app, "reconcile", events)
 
     return reconcile

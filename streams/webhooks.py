@@ -52,7 +52,7 @@ from streams.alert_rules import LEVELS, AlertRulesError
 from streams.app import exit_on_failure
 from streams.dead_letters import dead_letter_message, send_dead_letter
 from streams.person_index import RawMessage
-from streams.rebalance_guard import Generation, follow_offsets
+from streams.rebalance_guard import Generation, commit_batch, follow_offsets
 from streams.reconcile import raw_topic
 from streams.state_rules import read_json_file
 
@@ -270,10 +270,8 @@ def register_webhooks(app: faust.App, topics: Topics, codec: Codec, targets: tup
                     raw = RawMessage(msg.key, event.value, msg.topic, msg.partition, msg.offset)
                     jobs.append(dispatcher.dispatch(record, raw))
                 await asyncio.gather(*jobs)
-                for event in events:
-                    await stream.ack(event)
-                # Commit now rather than at the next commit interval: a rebalance seeks back to the
+                # Committed now rather than at faust's commit interval: a rebalance seeks back to the
                 # committed offsets, and everything delivered after them would be delivered again.
-                await app.consumer.commit({alert_name})
+                await commit_batch(app, "alert-webhooks", events)
 
     return alert_webhooks
