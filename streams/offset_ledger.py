@@ -110,9 +110,7 @@ class Ledgers:
         self._by_agent[agent] = Ledger(agent)
 
     async def admit(self, agent: str, events: Sequence[EventT]) -> list[EventT]:
-        ledger = self._by_agent.get(agent)
-        if ledger is None:
-            return list(events)
+        ledger = self._by_agent[agent]  # every agent that settles its batches follows its offsets
         await self._follow_generation(agent, ledger)
         passed, seeks = ledger.admit(events, time.monotonic())
         await self._seek(agent, seeks)

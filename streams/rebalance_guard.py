@@ -2,12 +2,12 @@
 
 The agents set ``stream_wait_empty=False`` (streams/app.py), so faust does not wait for a batch
 in flight when a rebalance starts. Such a batch could read tables that are still being recovered
-and write entries that recovery then overwrites with older changelog values, and its acks after
-the rebalance would commit offsets whose effects are gone from the table: with two workers on
+and write entries that recovery then overwrites with older changelog values, and its commit after
+the rebalance would cover offsets whose effects are gone from the table: with two workers on
 Apache Kafka, person-only events went missing this way.
 
 So a batch waits out a rebalance before it starts, drops the events fetched in an earlier
-generation, and gives up without writing or acking when a rebalance began while it ran: its
+generation, and gives up without writing or committing when a rebalance began while it ran: its
 events are redelivered and the state tables deduplicate them by event id.
 
 The dropped events leave a hole in their partition's offsets that the agent's offset ledger
@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-
 from weakref import WeakKeyDictionary
 
 import faust
@@ -57,9 +56,8 @@ class Generation:
         return gen, current if ledgers is None else await ledgers.admit(agent, current)
 
     def holds(self) -> bool:
-        """No rebalance started since the batch began: its table writes and acks are safe."""
+        """No rebalance started since the batch began: its table writes and commit are safe."""
         return tables_ready(self.app) and self.app.consumer_generation_id == self.id
-
 
 
 def register_ledgers(app: faust.App, committed: CommittedOffsets) -> None:
