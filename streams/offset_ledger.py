@@ -126,6 +126,9 @@ class Ledgers:
             return  # a rebalance began: the next owner starts from the last commit
         offsets = {tp: ledger.expected[tp] for tp in {e.message.tp for e in events} if tp in ledger.expected}
         if offsets:
+            # As faust does before it commits: table changelog writes and published events must be
+            # on the broker before the offsets that produced them are committed (kill -9 test).
+            await self.app.producer.flush()
             await self.app.consumer._commit(offsets)  # aiokafka commit, limited to the assignment
 
     async def _follow_generation(self, agent: str, ledger: Ledger) -> None:

@@ -270,7 +270,10 @@ format_storage() {
         fi
     fi
     local cluster_id
-    cluster_id="$(python3 -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
+    # Like Kafka's Uuid.randomUuid: an id starting with "-" would be read as an option by the tool.
+    cluster_id="$(python3 -c 'import base64,uuid
+while (i := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")).startswith("-"): pass
+print(i)')"
     log "formatting $KRAFT (cluster id $cluster_id)"
     java_args
     if ! "${JAVA_ARGS[@]}" kafka.tools.StorageTool format -t "$cluster_id" -c "$PROPS" \
