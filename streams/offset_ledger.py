@@ -12,9 +12,14 @@ have no holes of their own, and a compacted topic's holes survive a refetch. A l
 partition's offsets in order from the group's committed offset (or the partition's first offset)
 on: it passes events that continue the run, drops the ones already passed (a seek back delivers
 some twice), and on a hole seeks back to the expected offset and drops what lies beyond until the
-refetch arrives. If no refetch comes within ``REFETCH_GRACE_S`` (records deleted by retention
-meanwhile) the hole is accepted with a warning. A watchdog seeks back a partition whose tail was
-dropped, which no later event reveals.
+refetch arrives. A partition's events come in offset order, so every event still queued from
+before the seek lies beyond the one that showed the hole, and the refetch starts at or before it:
+the first event at or before that offset is the refetch, and offsets it skips are not in the log
+(compacted). No clock decides this: a loaded worker may take long to drain its queue, and
+accepting a hole by time there skipped real events (a kill -9 test lost one on CI). A watchdog
+seeks back a partition that passes nothing while it has unread records: a dropped tail, which no
+later event reveals, or a refetch that starts beyond the hole (records deleted by retention
+meanwhile), which the next seek then accepts.
 """
 
 from __future__ import annotations
@@ -29,7 +34,6 @@ import faust
 from faust.types import TP, EventT
 
 log = logging.getLogger(__name__)
-REFETCH_GRACE_S = 10.0
 # A partition with unread records and no event for this long is sought back to its expected offset.
 STALL_S = 10.0
 WATCH_INTERVAL_S = 1.0
@@ -44,13 +48,15 @@ class Ledger:
     agent: str
     generation: int | None = None
     expected: dict[TP, int] = field(default_factory=dict)
-    # tp -> (offset that showed the hole, monotonic time of the seek back)
-    refetching: dict[TP, tuple[int, float]] = field(default_factory=dict)
+    # tp -> the offset that showed the hole: the refetch starts at or before it
+    refetching: dict[TP, int] = field(default_factory=dict)
+    observed: dict[TP, int] = field(default_factory=dict)  # the highest offset delivered, passed or not
     last_event: dict[TP, float] = field(default_factory=dict)
 
     def start(self, generation: int, first_offsets: Mapping[TP, int]) -> None:
         self.generation, self.expected = generation, dict(first_offsets)
         self.refetching.clear()
+        self.observed.clear()
         now = time.monotonic()
         self.last_event = {tp: now for tp in first_offsets}
 
@@ -60,24 +66,21 @@ class Ledger:
         seeks: dict[TP, int] = {}
         for event in events:
             tp, offset = event.message.tp, event.message.offset
+            if offset > self.observed.get(tp, -1):
+                self.observed[tp] = offset
             want = self.expected.get(tp)
             if tp in seeks or (want is not None and offset < want):
                 continue  # beyond a hole found in this batch, or delivered again after a seek back
             if want is not None and offset > want:
-                refetch = self.refetching.get(tp)
-                if refetch is None:
+                seen = self.refetching.get(tp)
+                if seen is None:
                     seeks[tp] = want
-                    self.refetching[tp] = (offset, now)
-                    continue
-                seen, since = refetch
-                # Events still queued from before the seek lie beyond the one that showed the hole;
-                # the refetch starts at or before it. An offset skipped by the refetch too is not
-                # there any more (a compacted topic).
-                if offset > seen and now - since < REFETCH_GRACE_S:
+                    self.refetching[tp] = offset
                     continue
                 if offset > seen:
-                    log.warning("%s: offsets %d..%d of %s never arrived; going on from %d", self.agent, want,
-                                offset - 1, tp, offset)
+                    continue  # queued from before the seek back
+                log.warning("%s: offsets %d..%d of %s are not in the log; going on from %d", self.agent, want,
+                            offset - 1, tp, offset)
             self.refetching.pop(tp, None)
             self.expected[tp] = offset + 1
             self.last_event[tp] = now
@@ -85,14 +88,17 @@ class Ledger:
         return passed, seeks
 
     def stalled(self, highwaters: Mapping[TP, int | None], now: float) -> dict[TP, int]:
-        """Partitions whose unread records have not come for STALL_S: seek them back."""
+        """Partitions with unread records that passed no event for STALL_S: seek them back.
+
+        The refetch is accepted up to the highest offset delivered so far: a refetch that was
+        dropped for starting beyond a hole (retention) is accepted this time."""
         seeks = {}
         for tp, want in self.expected.items():
             end = highwaters.get(tp)
             if end is not None and end > want and now - self.last_event.get(tp, now) >= STALL_S:
                 seeks[tp] = want
                 self.last_event[tp] = now
-                self.refetching[tp] = (end - 1, now)
+                self.refetching[tp] = max(self.observed.get(tp, want), want)
         return seeks
 
 

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 from faust.types import TP
 
-from streams.offset_ledger import REFETCH_GRACE_S, STALL_S, Ledger, Ledgers
+from streams.offset_ledger import STALL_S, Ledger, Ledgers
 
 A, B = TP("t", 0), TP("t", 1)
 
@@ -53,12 +53,22 @@ def test_a_hole_the_refetch_skips_too_is_a_compacted_one():
     assert offsets(passed) == [(0, 9)] and seeks == {}
 
 
-def test_a_hole_nothing_refills_is_accepted_after_the_grace_period():
+def test_events_queued_before_the_seek_are_dropped_however_long_the_refetch_takes():
     ledger = started()
     ledger.admit([ev(A, 0), ev(A, 5)], now=0)
-    assert ledger.admit([ev(A, 6)], now=1)[0] == []
-    passed, _ = ledger.admit([ev(A, 7)], now=1 + REFETCH_GRACE_S)
-    assert offsets(passed) == [(0, 7)]
+    for offset in range(6, 40):  # a loaded worker drains a long queue: none of it may skip offsets 1..4
+        assert ledger.admit([ev(A, offset)], now=offset * 100)[0] == []
+    passed, _ = ledger.admit([ev(A, 1), ev(A, 2)], now=5000)
+    assert offsets(passed) == [(0, 1), (0, 2)]
+
+
+def test_a_refetch_that_starts_beyond_the_hole_is_accepted_at_the_next_stall():
+    ledger = started()
+    ledger.admit([ev(A, 0), ev(A, 5)], now=0)  # seek back to 1; then retention deletes offsets 1..6
+    assert ledger.admit([ev(A, 7), ev(A, 8)], now=1)[0] == []  # the refetch, dropped as if queued
+    assert ledger.stalled({A: 9}, now=STALL_S + 1) == {A: 1}
+    passed, _ = ledger.admit([ev(A, 7), ev(A, 8)], now=STALL_S + 2)
+    assert offsets(passed) == [(0, 7), (0, 8)]
 
 
 def test_a_dropped_tail_is_sought_back_once_the_partition_stalls():
