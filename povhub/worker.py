@@ -32,7 +32,7 @@ from sinks.report import LEVELS, level_summary
 from streams.app import STORES, AppConfig, make_app
 from streams.dead_letters import dead_letter_message
 from streams.person_index import PendingLimits
-from streams.rebalance_guard import offset_checked
+from streams.rebalance_guard import OffsetChecked
 from streams.reconcile import ReconcileConfig, raw_topic, register_reconcile
 from streams.state_rules import DEFAULT_RULES_FILE, RulesError, StateRules, load_rules
 
@@ -76,7 +76,7 @@ def build_app(s: Settings, client: Client, codec: Codec | None = None) -> faust.
     loads += [(fam, events_mapping(fam)) for fam in SOURCE_FAMILIES]
     for fam, mapping in loads:
         topic = s.topics.name(fam)
-        register_loader(app, topic, client, mapping, admit=offset_checked(app, loader_name(topic), [topic]),
+        register_loader(app, topic, client, mapping, offsets=OffsetChecked(app, loader_name(topic), [topic]),
                         decode=partial(codec.decode, fam=fam.name),
                         on_bad=loader_dead_letter, batch_size=s.loader_batch_size,
                         batch_seconds=s.loader_batch_seconds)

@@ -8,10 +8,10 @@ Acknowledgement (read in faust-streaming 0.15.3, faust/streams.py):
   `Stream.on_stop` calls `aclose()` on it) therefore acks a batch that was never inserted,
   and the consumer commits acked offsets on stop: that batch would be lost.
 - `Stream.noack_take()` buffers the same way and yields the events themselves (so each
-  carries its partition and offset) but never acks: the agent acks each event with
-  `stream.ack(event)` after the insert returned. Used here. faust commits an offset only
-  when every offset below it in that partition is acked, so a crash before the acks means
-  the batch is redelivered, never skipped.
+  carries its partition and offset) but never acks. Used here: after the insert returned, the
+  worker's loaders commit the batch through their offset ledger (streams/offset_ledger.py: faust
+  counts a jump in fetched offsets as a gap it may commit past); an agent without one acks each
+  event with `stream.ack(event)`. A crash before that means the batch is redelivered, never skipped.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import faust
 from clickhouse_connect.driver.client import Client
@@ -34,8 +34,14 @@ Decode = Callable[[bytes], Mapping[str, Any]]
 # Receives each record that cannot be decoded, mapped or encoded (e.g. to send it to the DLQ).
 # It may be async; its event is acked after it returns, so it must not lose the record.
 BadRecordHandler = Callable[[EventT, Exception], Awaitable[None] | None]
-# Filters a fetched batch before it is loaded (the worker's offset ledger: streams/offset_ledger.py).
-Admit = Callable[[Sequence[EventT]], Awaitable[Sequence[EventT]]]
+
+
+class Offsets(Protocol):
+    """Which fetched events a batch loads, and its commit once loaded (streams/rebalance_guard.OffsetChecked)."""
+
+    async def admit(self, events: Sequence[EventT]) -> Sequence[EventT]: ...
+
+    async def commit(self, events: Sequence[EventT]) -> None: ...
 
 
 def loader_name(topic: str) -> str:
@@ -55,7 +61,7 @@ def register_loader(
     batch_seconds: float = 1.0,
     backoff: Backoff = Backoff(),
     on_retry: RetryHook | None = None,
-    admit: Admit | None = None,
+    offsets: Offsets | None = None,
 ) -> AgentT:
     """Register an agent on `app` that inserts `topic` into `mapping.table` in batches.
 
@@ -67,8 +73,11 @@ def register_loader(
 
     async def load(stream: StreamT) -> None:
         async for fetched in stream.noack_take(batch_size, within=batch_seconds):
-            events = fetched if admit is None else await admit(fetched)
+            events = fetched if offsets is None else await offsets.admit(fetched)
             await load_events(client, mapping, decode, events, on_bad, backoff=backoff, on_retry=on_retry)
+            if offsets is not None:
+                await offsets.commit(events)
+                continue
             for event in events:
                 await stream.ack(event)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from weakref import WeakKeyDictionary
 
 import faust
@@ -80,11 +80,16 @@ async def commit_batch(app: faust.App, agent: str, events: Sequence[EventT]) -> 
     await LEDGERS[app].commit(agent, events)
 
 
-def offset_checked(app: faust.App, agent: str, topics: Sequence[str]) -> Callable[[Sequence[EventT]], Awaitable[list[EventT]]]:
-    """For an agent that writes no table (a loader): its batches, settled and passed through its offset ledger."""
-    follow_offsets(app, agent, topics)
+class OffsetChecked:
+    """For an agent that writes no table (a loader): settles its batches through its offset ledger
+    and commits them there, as the table-writing agents do."""
 
-    async def admit(events: Sequence[EventT]) -> list[EventT]:
-        return (await Generation.settle(app, events, agent))[1]
+    def __init__(self, app: faust.App, agent: str, topics: Sequence[str]) -> None:
+        self.app, self.agent = app, agent
+        follow_offsets(app, agent, topics)
 
-    return admit
+    async def admit(self, events: Sequence[EventT]) -> list[EventT]:
+        return (await Generation.settle(self.app, events, self.agent))[1]
+
+    async def commit(self, events: Sequence[EventT]) -> None:
+        await commit_batch(self.app, self.agent, events)

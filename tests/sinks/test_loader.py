@@ -65,12 +65,47 @@ def test_async_on_bad_is_awaited(db):
     assert handled == ["UnpicklingError"]
 
 
-def loader_agent(client, on_bad):
+def loader_agent(client, on_bad, offsets=None):
     # The broker is never contacted: test_context feeds the agent through a local channel
     app = faust.App("povhub-test-loader", broker="kafka://127.0.0.1:1", store="memory://")
     return register_loader(
-        app, TOPIC, client, HOUSEHOLD_STATE, decode, on_bad, batch_size=4, batch_seconds=0.05, backoff=FAST
+        app, TOPIC, client, HOUSEHOLD_STATE, decode, on_bad, batch_size=4, batch_seconds=0.05, backoff=FAST,
+        offsets=offsets,
     )
+
+
+class RecordingOffsets:
+    """Admits every other event (as a ledger drops a hole) and records the commits."""
+
+    def __init__(self, db):
+        self.db, self.committed, self.rows_at_commit = db, [], []
+
+    async def admit(self, events):
+        return [e for e in events if e.message.offset % 2 == 0]
+
+    async def commit(self, events):
+        self.rows_at_commit.append(self.db.command("SELECT count() FROM household_state"))
+        self.committed += [e.message.offset for e in events]
+
+
+def test_agent_with_offsets_loads_what_they_admit_and_commits_it_after_the_insert(db):
+    flaky = FlakyClient(db, down=True)
+    offsets = RecordingOffsets(db)
+    agent = loader_agent(flaky, lambda event, error: None, offsets)
+
+    async def scenario():
+        async with agent.test_context() as test_agent:
+            sent = [await test_agent.put(encode(state_record(i)), wait=False) for i in range(6)]
+            await wait_for(lambda: flaky.attempts >= 3)
+            assert offsets.committed == []
+            flaky.down = False
+            await wait_for(lambda: len(offsets.committed) == 3)
+        return sent
+
+    sent = asyncio.run(scenario())
+    assert sorted(offsets.committed) == [e.message.offset for e in sent if e.message.offset % 2 == 0]
+    assert offsets.rows_at_commit[0] > 0 and not any(e.message.acked for e in sent)
+    assert db.command("SELECT count() FROM household_state") == 3
 
 
 def test_agent_acks_only_after_the_insert(db):
