@@ -93,8 +93,8 @@ def run_child(mode: str, bootstrap: str, prefix: str, app_id: str, port: int, pa
     worker.execute_from_commandline()
 
 
-def measure(mode: str, bootstrap: str, events: list, partitions: int, workdir: Path) -> tuple[float, int, float]:
-    """(events/s, events, seconds) from the worker's first reconciled event to its last."""
+def measure(mode: str, bootstrap: str, events: list, partitions: int, workdir: Path) -> tuple[float, int, float, float]:
+    """(events/s, events, seconds, worker CPU share) from the worker's first reconciled event to its last."""
     run = uuid.uuid4().hex[:8]
     prefix, port = f"bench{run}.", free_port()
     topics = Topics(prefix)
@@ -111,12 +111,12 @@ def measure(mode: str, bootstrap: str, events: list, partitions: int, workdir: P
                 raise SystemExit(f"{mode} worker stopped or timed out; see {log.name}")
             seen = metric(port, "povhub_reconcile_events_total")
             if seen and first is None:
-                first = (time.monotonic(), seen)
+                first = (time.monotonic(), seen, metric(port, "process_cpu_seconds_total"))
             time.sleep(0.1)
         assert first is not None
         took = time.monotonic() - first[0]
         counted = int(seen - first[1])
-        return counted / took, counted, took
+        return counted / took, counted, took, (metric(port, "process_cpu_seconds_total") - first[2]) / took
     finally:
         child.kill()
         child.wait()
@@ -143,11 +143,11 @@ def main() -> None:
             where = configured or "embedded Tansu"
             print(f"reconcile throughput, {len(events):,} events of {args.households:,} households, "
                   f"{args.partitions} partitions, broker {where}\n")
-            print(f"| {'agent':<62} | {'events/s':>9} | {'events':>8} | {'seconds':>7} |")
-            print(f"|{'-' * 64}|{'-' * 11}|{'-' * 10}|{'-' * 9}|")
+            print(f"| {'agent':<62} | {'events/s':>9} | {'events':>8} | {'seconds':>7} | {'worker CPU':>10} |")
+            print(f"|{'-' * 64}|{'-' * 11}|{'-' * 10}|{'-' * 9}|{'-' * 12}|")
             for mode, title in MODES.items():
-                rate, counted, took = measure(mode, bootstrap, events, args.partitions, workdir)
-                print(f"| {title:<62} | {rate:>9,.0f} | {counted:>8,} | {took:>7.1f} |", flush=True)
+                rate, counted, took, cpu = measure(mode, bootstrap, events, args.partitions, workdir)
+                print(f"| {title:<62} | {rate:>9,.0f} | {counted:>8,} | {took:>7.1f} | {cpu:>10.0%} |", flush=True)
         finally:
             if broker is not None:
                 broker.stop()

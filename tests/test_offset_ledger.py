@@ -81,10 +81,7 @@ def test_a_dropped_tail_is_sought_back_once_the_partition_stalls():
     assert ledger.stalled({A: 5, B: 0}, now=3 * STALL_S) == {}
 
 
-def test_commit_puts_the_batch_s_writes_on_the_broker_before_its_offsets():
-    """Faust flushes its producer before a commit; a kill -9 after the commit must not lose a changelog write."""
-    calls = []
-
+def ledgers_of(calls, *agents):
     async def flush():
         calls.append("flush")
 
@@ -94,9 +91,35 @@ def test_commit_puts_the_batch_s_writes_on_the_broker_before_its_offsets():
     app = SimpleNamespace(consumer_generation_id=1, producer=SimpleNamespace(flush=flush),
                           consumer=SimpleNamespace(_commit=commit))
     ledgers = Ledgers(app, committed=dict)
-    ledgers.follow("test", ["t"])
+    for agent in agents:
+        ledgers.follow(agent, ["t"])
+    return ledgers
+
+
+def test_commit_puts_the_batch_s_writes_on_the_broker_before_its_offsets():
+    """Faust flushes its producer before a commit; a kill -9 after the commit must not lose a changelog write."""
+    calls = []
+    ledgers = ledgers_of(calls, "test")
     ledgers._by_agent["test"].start(1, {A: 0})
     events = [ev(A, 0), ev(A, 1)]
     ledgers._by_agent["test"].admit(events, now=0)
     asyncio.run(ledgers.commit("test", events))
     assert calls == ["flush", ("commit", {A: 2})]
+
+
+def test_two_agents_on_one_topic_commit_the_offset_both_have_passed():
+    calls = []
+    ledgers = ledgers_of(calls, "reconcile", "loader")
+    reconcile, loader = ledgers._by_agent["reconcile"], ledgers._by_agent["loader"]
+    reconcile.start(1, {A: 0, B: 0})
+    loaded = [ev(A, 0), ev(A, 1), ev(A, 2), ev(B, 0)]
+    asyncio.run(ledgers.commit("loader", loaded))
+    assert calls == []  # reconcile has not started in this generation: nothing is committed yet
+    loader.start(1, {A: 0, B: 0})
+    loader.admit(loaded, now=0)
+    asyncio.run(ledgers.commit("loader", loaded))
+    assert calls[-1] == ("commit", {A: 0, B: 0})  # the loader is ahead; reconcile has passed nothing
+    reconciled = [ev(A, 0), ev(B, 0), ev(B, 1)]
+    reconcile.admit(reconciled, now=0)
+    asyncio.run(ledgers.commit("reconcile", reconciled))
+    assert calls[-1] == ("commit", {A: 1, B: 1})
