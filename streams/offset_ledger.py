@@ -162,8 +162,16 @@ class Ledgers:
         mine = self.app.consumer.assignment()
         for tp, offset in seeks.items():
             if tp in mine:
-                await self.app.consumer.seek(tp, offset)
+                await self.app.consumer.seek(tp, self._lowest_need(tp, offset))
         log.info("%s: fetching again from %s", agent, {f"{tp.topic}/{tp.partition}": o for tp, o in seeks.items()})
+
+    def _lowest_need(self, tp: TP, offset: int) -> int:
+        """Where to seek ``tp`` back to: the agents reading its topic share one fetch position, so a
+        seek for one that lands past another's expected offset would skip records for that one."""
+        generation = self.app.consumer_generation_id
+        return min([offset] + [ledger.expected[tp] for name, ledger in self._by_agent.items()
+                               if ledger.generation == generation and tp in ledger.expected
+                               and tp.topic in self._topics[name]])
 
     async def watch(self) -> None:
         """One watchdog round over every ledger of the current generation."""
