@@ -55,12 +55,6 @@ def test_kill_9_mid_stream_then_restart_gives_the_states_of_an_uninterrupted_run
     assert got == want, differences(got, want)
 
 
-# Issue 4: one clean-clone CI run on Apache Kafka lost 2 of 150 households here after the rebalance
-# guard and the offset ledger: faust had committed offsets it dropped (it counts a jump in fetched
-# offsets as a gap it may commit). The agents now commit through their offset ledgers instead of
-# faust's acks (streams/offset_ledger.py); this stays a non-strict xfail until enough CI runs on
-# Apache Kafka show that closed it.
-@pytest.mark.xfail(strict=False, reason="watching for faust committing offsets it dropped in a rebalance (issue 4)")
 def test_two_workers_one_stopped_mid_stream_every_household_ends_right(hub_env, tmp_path):
     topics, bootstrap = Topics(hub_env["POVHUB_TOPIC_PREFIX"]), hub_env["KAFKA_BOOTSTRAP_SERVERS"]
     events = household_events(HOUSEHOLDS, seed=4)
