@@ -33,7 +33,8 @@ from streams.app import AppConfig, make_app
 from streams.household import APPLIED, apply_event, copy_state, new_state, state_record
 from streams.household_view import project
 from streams.person_index import PendingLimits
-from streams.reconcile import ReconcileConfig, raw_topic, register_reconcile
+from streams.raw_sender import RawSender
+from streams.reconcile import ReconcileConfig, register_reconcile
 from streams.state_rules import load_rules
 from tests.conftest import free_port
 from tests.household_events import household_events, metric, produce
@@ -46,7 +47,7 @@ def register_naive(app: faust.App, topics: Topics, codec: Codec, partitions: int
     family_of = {topics.name(f): f.name for f in SOURCE_FAMILIES}
     source = app.topic(*family_of, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
                        partitions=partitions)
-    state_topic = raw_topic(app, topics.name(HOUSEHOLD_STATE), partitions)
+    state_topic = RawSender(app, topics.name(HOUSEHOLD_STATE))
     table = app.Table("household-state-naive", default=None, partitions=partitions, key_type=str)
     rules = load_rules()
 

@@ -33,7 +33,8 @@ from streams.app import STORES, AppConfig, make_app
 from streams.dead_letters import dead_letter_message
 from streams.person_index import PendingLimits
 from streams.rebalance_guard import OffsetChecked
-from streams.reconcile import ReconcileConfig, raw_topic, register_reconcile
+from streams.raw_sender import RawSender
+from streams.reconcile import ReconcileConfig, register_reconcile
 from streams.state_rules import DEFAULT_RULES_FILE, RulesError, StateRules, load_rules
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ def build_app(s: Settings, client: Client, codec: Codec | None = None) -> faust.
         limits=PendingLimits(ttl_ms=int(s.pending_ttl_s * 1000), max_per_person=s.pending_max_per_person,
                              max_total=s.pending_max_total)))
     register_alerting(app, s, codec)
-    dlq = raw_topic(app, s.topics.name(DEAD_LETTER), s.partitions)
+    dlq = RawSender(app, s.topics.name(DEAD_LETTER))
 
     async def loader_dead_letter(event: faust.EventT, error: Exception) -> None:
         reason = "undecodable" if isinstance(error, DecodeError) else "unloadable"

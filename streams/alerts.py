@@ -45,6 +45,7 @@ from streams.app import exit_on_failure
 from streams.dead_letters import dead_letter_message
 from streams.durable_table import durable_table, know_changelog_partitions
 from streams.rebalance_guard import Generation, commit_batch, follow_offsets, tables_ready
+from streams.raw_sender import RawSender
 from streams.reconcile import raw_topic
 
 log = logging.getLogger(__name__)
@@ -217,9 +218,9 @@ def recount_open(entries: Iterable[Entry]) -> None:
 # ----------------------------------------------------------------------------- Kafka
 
 class KafkaAlertLog:
-    def __init__(self, topic: faust.TopicT, codec: Codec, bootstrap_servers: str, timeout_s: float = 60.0) -> None:
+    def __init__(self, topic: RawSender, codec: Codec, bootstrap_servers: str, timeout_s: float = 60.0) -> None:
         self.topic, self.codec, self.bootstrap, self.timeout_s = topic, codec, bootstrap_servers, timeout_s
-        self.name = topic.get_topic_name()
+        self.name = topic.name
 
     async def send(self, household: str, partition: int, event: Event) -> Awaitable[Any]:
         return await self.topic.send(key=household.encode(), partition=partition,
@@ -269,8 +270,8 @@ class KafkaAlertLog:
 def register_alerts(app: faust.App, topics: Topics, codec: Codec, cfg: AlertConfig) -> Callable[..., Any]:
     state_name = topics.name(HOUSEHOLD_STATE)
     state_topic = raw_topic(app, state_name, cfg.partitions)
-    alert_topic = raw_topic(app, topics.name(ALERT), cfg.partitions)
-    dlq_topic = raw_topic(app, topics.name(DEAD_LETTER), cfg.partitions)
+    alert_topic = RawSender(app, topics.name(ALERT))
+    dlq_topic = RawSender(app, topics.name(DEAD_LETTER))
     table = durable_table(app, TABLE_NAME, cfg.partitions, "open crisis alerts and alert-relevant state per household")
     engine = AlertEngine(table, KafkaAlertLog(alert_topic, codec, cfg.bootstrap_servers), cfg.rules)
     # The timer and the agent both write households' entries; neither may interleave with the other.

@@ -11,9 +11,10 @@ from schemas.dead_letter import dead_letter
 from schemas.metrics import DEAD_LETTERS
 from schemas.topics import DEAD_LETTER
 from streams.person_index import RawMessage
+from streams.raw_sender import RawSender
 
 
-async def send_dead_letter(dlq_topic: faust.TopicT, codec: Codec, stage: str, reason: str, raw: RawMessage,
+async def send_dead_letter(dlq_topic: RawSender, codec: Codec, stage: str, reason: str, raw: RawMessage,
                            detail: str, record_id: str | None = None) -> asyncio.Future:
     """Hand the dead letter to the producer; await the returned future for the broker's ack.
 
@@ -26,7 +27,7 @@ async def send_dead_letter(dlq_topic: faust.TopicT, codec: Codec, stage: str, re
     return await dlq_topic.send(key=raw.key, value=codec.encode(DEAD_LETTER.name, record))
 
 
-async def dead_letter_message(dlq_topic: faust.TopicT, codec: Codec, stage: str, reason: str,
+async def dead_letter_message(dlq_topic: RawSender, codec: Codec, stage: str, reason: str,
                               event: faust.EventT, error: BaseException) -> None:
     """Publish and wait for the broker's ack, so the caller may then ack the original event."""
     msg = event.message

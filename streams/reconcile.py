@@ -32,6 +32,7 @@ from streams.app import exit_on_failure
 from streams.dead_letters import dead_letter_message, send_dead_letter
 from streams.durable_table import durable_table, know_changelog_partitions
 from streams.person_index import PendingLimits, RawMessage
+from streams.raw_sender import RawSender
 from streams.rebalance_guard import Generation, commit_batch, follow_offsets
 from streams.reconcile_batch import Outputs, PendingCount, ReconcileBatch
 from streams.state_rules import StateRules
@@ -64,9 +65,9 @@ def register_reconcile(app: faust.App, topics: Topics, codec: Codec, cfg: Reconc
     routing_name = topics.name(RECONCILE_ROUTING)
     source = app.topic(*family_of, routing_name, key_type=bytes, value_type=bytes, key_serializer="raw",
                        value_serializer="raw", partitions=cfg.partitions)
-    routing_topic = raw_topic(app, routing_name, cfg.partitions)
-    state_topic = raw_topic(app, topics.name(HOUSEHOLD_STATE), cfg.partitions)
-    dlq_topic = raw_topic(app, topics.name(DEAD_LETTER), cfg.partitions)
+    routing_topic = RawSender(app, routing_name)
+    state_topic = RawSender(app, topics.name(HOUSEHOLD_STATE))
+    dlq_topic = RawSender(app, topics.name(DEAD_LETTER))
 
     states = durable_table(app, TABLE_NAME, cfg.partitions, "reconciled state per household key")
     index = durable_table(app, INDEX_TABLE, cfg.partitions,

@@ -53,6 +53,7 @@ from streams.app import exit_on_failure
 from streams.dead_letters import dead_letter_message, send_dead_letter
 from streams.person_index import RawMessage
 from streams.rebalance_guard import Generation, commit_batch, follow_offsets
+from streams.raw_sender import RawSender
 from streams.reconcile import raw_topic
 from streams.state_rules import read_json_file
 
@@ -243,7 +244,7 @@ def register_webhooks(app: faust.App, topics: Topics, codec: Codec, targets: tup
                       batch_size: int = 200, batch_seconds: float = 0.5) -> Callable[..., Any]:
     alert_name = topics.name(ALERT)
     alert_topic = raw_topic(app, alert_name, partitions)
-    dlq_topic = raw_topic(app, topics.name(DEAD_LETTER), partitions)
+    dlq_topic = RawSender(app, topics.name(DEAD_LETTER))
 
     async def to_dlq(target: Target, event: Mapping[str, Any], detail: str, raw: RawMessage) -> None:
         await (await send_dead_letter(dlq_topic, codec, STAGE, REASON, raw, detail,
