@@ -17,9 +17,9 @@ before the seek lies beyond the one that showed the hole, and the refetch starts
 the first event at or before that offset is the refetch, and offsets it skips are not in the log
 (compacted). No clock decides this: a loaded worker may take long to drain its queue, and
 accepting a hole by time there skipped real events (a kill -9 test lost one on CI). A watchdog
-seeks back a partition that passes nothing while it has unread records: a dropped tail, which no
-later event reveals, or a refetch that starts beyond the hole (records deleted by retention
-meanwhile), which the next seek then accepts.
+seeks back a partition that is delivered nothing while it has unread records: a dropped tail,
+which no later event reveals, or a refetch that starts beyond the hole (records deleted by
+retention meanwhile), which the next seek then accepts.
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ class Ledger:
         seeks: dict[TP, int] = {}
         for event in events:
             tp, offset = event.message.tp, event.message.offset
+            self.last_event[tp] = now
             if offset > self.observed.get(tp, -1):
                 self.observed[tp] = offset
             want = self.expected.get(tp)
@@ -83,12 +84,13 @@ class Ledger:
                             offset - 1, tp, offset)
             self.refetching.pop(tp, None)
             self.expected[tp] = offset + 1
-            self.last_event[tp] = now
             passed.append(event)
         return passed, seeks
 
     def stalled(self, highwaters: Mapping[TP, int | None], now: float) -> dict[TP, int]:
-        """Partitions with unread records that passed no event for STALL_S: seek them back.
+        """Partitions with unread records that were delivered nothing for STALL_S: seek them back.
+
+        Delivered, not passed: an agent dropping a long replay (another agent's seek back) is not stalled.
 
         The refetch is accepted up to the highest offset delivered so far: a refetch that was
         dropped for starting beyond a hole (retention) is accepted this time."""

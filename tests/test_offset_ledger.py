@@ -140,3 +140,12 @@ def test_a_seek_back_for_one_agent_does_not_skip_records_another_agent_still_nee
     loader.admit([ev(A, 0), ev(A, 1), ev(A, 2)], now=0)
     asyncio.run(ledgers._seek("loader", {A: 3}))
     assert calls == [("seek", A, 1)]
+
+
+def test_a_partition_dropping_a_long_replay_is_not_stalled():
+    ledger = started()
+    ledger.admit([ev(A, 0), ev(A, 1), ev(A, 2)], now=0)
+    ledger.expected[A] = 1_000  # passed far more than another agent's seek back replays
+    for second in range(1, 3 * int(STALL_S)):
+        ledger.admit([ev(A, second)], now=second)
+        assert ledger.stalled({A: 2_000}, now=second) == {}
