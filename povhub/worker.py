@@ -32,8 +32,8 @@ from sinks.report import LEVELS, level_summary
 from streams.app import STORES, AppConfig, make_app
 from streams.dead_letters import dead_letter_message
 from streams.person_index import PendingLimits
-from streams.rebalance_guard import OffsetChecked
 from streams.raw_sender import RawSender
+from streams.rebalance_guard import OffsetChecked
 from streams.reconcile import ReconcileConfig, register_reconcile
 from streams.state_rules import DEFAULT_RULES_FILE, RulesError, StateRules, load_rules
 

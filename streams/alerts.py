@@ -44,8 +44,8 @@ from streams.alert_rules import LEVELS, SEVERITIES, AlertRules
 from streams.app import exit_on_failure
 from streams.dead_letters import dead_letter_message
 from streams.durable_table import durable_table, know_changelog_partitions
-from streams.rebalance_guard import Generation, commit_batch, follow_offsets, tables_ready
 from streams.raw_sender import RawSender
+from streams.rebalance_guard import Generation, commit_batch, follow_offsets, tables_ready
 from streams.reconcile import raw_topic
 
 log = logging.getLogger(__name__)

@@ -132,13 +132,11 @@ class Ledgers:
         the consumer group, so a topic two agents read (a source topic: reconcile and its loader)
         has one committed offset: the lowest of theirs, or a restart would skip events for the
         agent that was behind (a kill -9 test lost a household's TPMAP records that way)."""
-        generation = self.app.consumer_generation_id
-        if self._by_agent[agent].generation != generation:
+        if self._by_agent[agent].generation != self.app.consumer_generation_id:
             return  # a rebalance began: the next owner starts from the last commit
         offsets = {}
         for tp in {e.message.tp for e in events}:
-            done = [ledger.expected.get(tp) if ledger.generation == generation else None
-                    for name, ledger in self._by_agent.items() if tp.topic in self._topics[name]]
+            done = self._readers_expected(tp)
             if None not in done:  # an agent that has not started on tp yet commits it later
                 offsets[tp] = min(done)
         if offsets:
@@ -167,13 +165,17 @@ class Ledgers:
                 await self.app.consumer.seek(tp, self._lowest_need(tp, offset))
         log.info("%s: fetching again from %s", agent, {f"{tp.topic}/{tp.partition}": o for tp, o in seeks.items()})
 
+    def _readers_expected(self, tp: TP) -> list[int | None]:
+        """The expected offset in ``tp`` of each agent reading its topic; None for one that has not
+        started on ``tp`` in this generation."""
+        generation = self.app.consumer_generation_id
+        return [ledger.expected.get(tp) if ledger.generation == generation else None
+                for name, ledger in self._by_agent.items() if tp.topic in self._topics[name]]
+
     def _lowest_need(self, tp: TP, offset: int) -> int:
         """Where to seek ``tp`` back to: the agents reading its topic share one fetch position, so a
         seek for one that lands past another's expected offset would skip records for that one."""
-        generation = self.app.consumer_generation_id
-        return min([offset] + [ledger.expected[tp] for name, ledger in self._by_agent.items()
-                               if ledger.generation == generation and tp in ledger.expected
-                               and tp.topic in self._topics[name]])
+        return min([offset] + [o for o in self._readers_expected(tp) if o is not None])
 
     async def watch(self) -> None:
         """One watchdog round over every ledger of the current generation."""

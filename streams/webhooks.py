@@ -52,8 +52,8 @@ from streams.alert_rules import LEVELS, AlertRulesError
 from streams.app import exit_on_failure
 from streams.dead_letters import dead_letter_message, send_dead_letter
 from streams.person_index import RawMessage
-from streams.rebalance_guard import Generation, commit_batch, follow_offsets
 from streams.raw_sender import RawSender
+from streams.rebalance_guard import Generation, commit_batch, follow_offsets
 from streams.reconcile import raw_topic
 from streams.state_rules import read_json_file
 
