@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     pseudonym_secret: str | None = Field(None, min_length=16, validation_alias=AliasChoices("POVHUB_PSEUDONYM_SECRET"),
                                          description="HMAC key for citizen-ID pseudonyms; keep it in a secret store")
     app_id: str = Field("povhub", pattern=r"^[A-Za-z0-9._-]+$", validation_alias=AliasChoices("POVHUB_APP_ID"))
+    worker_id: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]+$", validation_alias=AliasChoices("POVHUB_WORKER_ID"),
+                                  description="stable per worker across restarts (transactional ids); "
+                                              "unset = host name and web port")
     web_port: int = Field(6066, ge=1, le=65535, validation_alias=AliasChoices("POVHUB_WEB_PORT"))
     web_host: str = Field("127.0.0.1", validation_alias=AliasChoices("POVHUB_WEB_HOST"))
     ingest_host: str = Field("127.0.0.1", min_length=1, validation_alias=AliasChoices("POVHUB_INGEST_HOST"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from functools import partial
 from typing import Any
 
@@ -34,7 +35,9 @@ from streams.dead_letters import dead_letter_message
 from streams.person_index import PendingLimits
 from streams.raw_sender import RawSender
 from streams.rebalance_guard import OffsetChecked
-from streams.reconcile import ReconcileConfig, register_reconcile
+from streams.reconcile import ReconcileConfig, ReconcileFold, reconcile_stage
+from streams.stage import StageRunner
+from streams.stage_thread import StageThreads
 from streams.state_rules import DEFAULT_RULES_FILE, RulesError, StateRules, load_rules
 
 log = logging.getLogger(__name__)
@@ -61,10 +64,6 @@ def build_app(s: Settings, client: Client, codec: Codec | None = None) -> faust.
         replication_factor=s.replication_factor, session_timeout_s=s.session_timeout_s,
         web_host=s.web_host, web_port=s.web_port, single_record_batches=s.single_record_batches,
         store=STORES[s.store], data_dir=str(s.data_dir / "faust")))
-    register_reconcile(app, s.topics, codec, ReconcileConfig(
-        partitions=s.partitions, rules=state_rules(s), expiry_interval_s=s.pending_check_s,
-        limits=PendingLimits(ttl_ms=int(s.pending_ttl_s * 1000), max_per_person=s.pending_max_per_person,
-                             max_total=s.pending_max_total)))
     register_alerting(app, s, codec)
     dlq = RawSender(app, s.topics.name(DEAD_LETTER))
 
@@ -101,6 +100,20 @@ def build_app(s: Settings, client: Client, codec: Codec | None = None) -> faust.
     return app
 
 
+def worker_id(s: Settings) -> str:
+    return s.worker_id or f"{socket.gethostname()}-{s.web_port}"
+
+
+def reconcile_runner(s: Settings, codec: Codec | None = None) -> StageRunner:
+    cfg = ReconcileConfig(
+        partitions=s.partitions, rules=state_rules(s), expiry_interval_s=s.pending_check_s,
+        limits=PendingLimits(ttl_ms=int(s.pending_ttl_s * 1000), max_per_person=s.pending_max_per_person,
+                             max_total=s.pending_max_total))
+    stage = reconcile_stage(s.app_id, require_bootstrap(s), worker_id(s), s.topics, cfg,
+                            session_timeout_s=s.session_timeout_s, replication_factor=s.replication_factor)
+    return StageRunner(stage, ReconcileFold(s.topics, codec or codec_from(s), cfg))
+
+
 def run_worker(s: Settings) -> int:
     state_rules(s)  # a bad rules file stops start-up before anything else happens
     check_alerting(s)  # so do a bad alert rules or webhooks file
@@ -110,5 +123,6 @@ def run_worker(s: Settings) -> int:
     # With a spinner faust sets the root logger to DEBUG (whatever loglevel says), so every
     # aiokafka debug record is built: ~10% of a busy worker's CPU (measured in bench/reconcile.py).
     worker.spinner = None
-    worker.execute_from_commandline()
+    with StageThreads([reconcile_runner(s)]):
+        worker.execute_from_commandline()
     return 0

@@ -43,6 +43,17 @@ INGEST_REQUESTS = Counter(
     "422 refused, 429 rate-limited, 503 Kafka unavailable)",
     ["endpoint", "status"],
 )
+STAGE_TRANSACTIONS = Counter(
+    "povhub_stage_transactions_total",
+    "Kafka transactions of a stage (a batch's outputs, state changes and consumed offsets), by outcome "
+    "(committed; aborted: the stage started over from the committed state)",
+    ["stage", "outcome"],
+)
+STAGE_RESTORED = Counter(
+    "povhub_stage_restored_records_total",
+    "Changelog records a stage read to rebuild its state after partitions were assigned or a transaction failed",
+    ["stage"],
+)
 RECONCILE_EVENTS = Counter(
     "povhub_reconcile_events_total",
     "Source events seen by the reconcile stage, by source family and outcome (applied, duplicate, stale; "

@@ -41,12 +41,11 @@ from schemas.metrics import ALERTS, OPEN_ALERTS
 from schemas.topics import ALERT, DEAD_LETTER, HOUSEHOLD_STATE, Topics
 from streams.alert_lifecycle import Entry, Event, new_entry, open_alerts, step
 from streams.alert_rules import LEVELS, SEVERITIES, AlertRules
-from streams.app import exit_on_failure
+from streams.app import exit_on_failure, raw_topic
 from streams.dead_letters import dead_letter_message
 from streams.durable_table import durable_table, know_changelog_partitions
 from streams.raw_sender import RawSender
 from streams.rebalance_guard import Generation, commit_batch, follow_offsets, tables_ready
-from streams.reconcile import raw_topic
 
 log = logging.getLogger(__name__)
 STAGE = "alerts"

@@ -94,6 +94,11 @@ def make_app(cfg: AppConfig) -> faust.App:
     return app
 
 
+def raw_topic(app: faust.App, name: str, partitions: int) -> faust.TopicT:
+    return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+                     partitions=partitions)
+
+
 def exit_on_failure(agent_body: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
     """Stop the whole worker process when an agent body raises.
 

@@ -1,47 +1,40 @@
-"""The reconcile agent: three source topics -> one versioned state per household -> povhub.household.state.v1.
+"""The reconcile stage: three source topics -> one versioned state per household -> povhub.household.state.v1.
 
-One stream over the co-partitioned source topics and the internal routing topic, dispatching by
-topic. Household-keyed events fold into the household's state. Person-only events arrive on their
-person's partition, where the person->household index and the pending store live; a match goes on
-to the household's partition through the routing topic, which also carries the membership facts
-the household side publishes to the persons' partitions.
+A transactional stage (streams/stage.py) over the co-partitioned source topics and the internal
+routing topic. Household-keyed events fold into the household's state. Person-only events arrive
+on their person's partition, where the person->household index and the pending store live; a match
+goes on to the household's partition through the routing topic, which also carries the membership
+facts the household side publishes to the persons' partitions. The batch logic is
+streams/reconcile_batch.py; the pending TTL runs as the stage's tick, in the same transactions.
 
-Batches with ``noack_take`` and writes each table key once per batch (every table write is a
-changelog message). A batch's offsets are committed (through the offset ledger, not faust's acks)
-only after the batch is done, its changelog messages included: ``take_events`` would ack a batch in
-its ``finally`` even when a stop or rebalance interrupts it. Everything a batch produces
-(state versions, routing records, dead letters) is acknowledged by Kafka *before* the tables are
-written: after a crash the batch is replayed and re-emits the same records instead of losing them.
-A batch never reads or writes the tables across a rebalance (streams/rebalance_guard.py).
+Every record a source topic holds either folds or becomes a dead letter with its coordinates:
+a tombstone, a record without a key, a key that is not the body's household (or person), a record
+on another partition than Kafka's default partitioner gives its key, or bytes that are no event.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-import faust
+from kafka.consumer.fetcher import ConsumerRecord
 
 from schemas.codec import Codec, DecodeError
-from schemas.metrics import PENDING_EVENTS, RECONCILE_EVENTS, STATE_CHANGES
+from schemas.metrics import DEAD_LETTERS, PENDING_EVENTS, RECONCILE_EVENTS, STATE_CHANGES
 from schemas.topics import DEAD_LETTER, HOUSEHOLD_STATE, RECONCILE_ROUTING, SOURCE_FAMILIES, Topics
-from streams.app import exit_on_failure
-from streams.dead_letters import dead_letter_message, send_dead_letter
-from streams.durable_table import durable_table, know_changelog_partitions
-from streams.person_index import PendingLimits, RawMessage
-from streams.raw_sender import RawSender
-from streams.rebalance_guard import Generation, commit_batch, follow_offsets
-from streams.reconcile_batch import Outputs, PendingCount, ReconcileBatch
+from streams.dead_letters import dead_letter_value
+from streams.person_index import UNMATCHED, PendingLimits, RawMessage, raw_of, split_expired
+from streams.reconcile_batch import PendingCount, ReconcileBatch
+from streams.routing import partition_of
+from streams.stage import StageConfig, Transaction
 from streams.state_rules import StateRules
-from streams.unmatched import register_expiry
 
 STAGE = "reconcile"
-TABLE_NAME = "household-state"
-INDEX_TABLE = "person-household"
-PENDING_TABLE = "person-pending"
+STORES = ("household-state", "person-household", "person-pending")
+STATES, INDEX, PENDING = STORES
 
 
 @dataclass(frozen=True)
@@ -49,103 +42,137 @@ class ReconcileConfig:
     partitions: int
     rules: StateRules
     limits: PendingLimits
-    batch_size: int = 2000
-    batch_seconds: float = 0.5
+    batch_size: int = 5000
+    batch_seconds: float = 0.2
     expiry_interval_s: float = 60.0
     clock: Callable[[], float] = time.time
 
 
-def raw_topic(app: faust.App, name: str, partitions: int) -> faust.TopicT:
-    return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
-                     partitions=partitions)
+def reconcile_stage(app_id: str, bootstrap_servers: str, worker_id: str, topics: Topics, cfg: ReconcileConfig,
+                    session_timeout_s: float = 10.0, replication_factor: int = 1) -> StageConfig:
+    inputs = (*(topics.name(f) for f in SOURCE_FAMILIES), topics.name(RECONCILE_ROUTING))
+    return StageConfig(bootstrap_servers=bootstrap_servers, group=f"{app_id}-{STAGE}", worker_id=worker_id,
+                       inputs=inputs, partitions=cfg.partitions, stores=STORES, batch_size=cfg.batch_size,
+                       batch_seconds=cfg.batch_seconds, tick_seconds=cfg.expiry_interval_s,
+                       session_timeout_s=session_timeout_s, replication_factor=replication_factor)
 
 
-def register_reconcile(app: faust.App, topics: Topics, codec: Codec, cfg: ReconcileConfig) -> Callable[..., Any]:
-    family_of = {topics.name(f): f.name for f in SOURCE_FAMILIES}
-    routing_name = topics.name(RECONCILE_ROUTING)
-    source = app.topic(*family_of, routing_name, key_type=bytes, value_type=bytes, key_serializer="raw",
-                       value_serializer="raw", partitions=cfg.partitions)
-    routing_topic = RawSender(app, routing_name)
-    state_topic = RawSender(app, topics.name(HOUSEHOLD_STATE))
-    dlq_topic = RawSender(app, topics.name(DEAD_LETTER))
+@dataclass
+class _Stats:
+    """What a transaction did, counted once it committed."""
 
-    states = durable_table(app, TABLE_NAME, cfg.partitions, "reconciled state per household key")
-    index = durable_table(app, INDEX_TABLE, cfg.partitions,
-                          "household of each person (newest membership), keyed by person pseudonym")
-    pending = durable_table(app, PENDING_TABLE, cfg.partitions, "person-only events waiting for their person's household")
-    tables = (states, index, pending)
-    # The expiry timer and the agent both change the pending store; neither may interleave with the other.
-    lock = asyncio.Lock()
-    count = PendingCount()
-    register_expiry(app, pending, lock, count, cfg.limits.ttl_ms, cfg.expiry_interval_s, cfg.clock,
-                    tracked_topic=next(iter(family_of)),
-                    dead_letter=lambda raw, detail: send_dead_letter(dlq_topic, codec, STAGE, "unmatched-person",
-                                                                     raw, detail))
+    outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
+    dead: Counter[str] = field(default_factory=Counter)
+    emitted: int = 0
+    pending: int | None = None
 
-    async def feed(batch: ReconcileBatch, event: faust.EventT) -> None:
-        msg = event.message
-        family = family_of.get(msg.topic)
-        try:
-            if family is None:
-                batch.routing(codec.decode(event.value, RECONCILE_ROUTING.name), codec.decode)
-            else:
-                batch.source_event(family, codec.decode(event.value, family),
-                                   RawMessage(msg.key, event.value, msg.topic, msg.partition, msg.offset))
-        except DecodeError as exc:
-            await dead_letter_message(dlq_topic, codec, STAGE, "undecodable", event, exc)
 
-    async def publish(out: Outputs) -> int:
-        sent = [await send_dead_letter(dlq_topic, codec, STAGE, d.reason, d.raw, d.detail) for d in out.dead_letters]
-        for key, partition, record in out.routed:
-            sent.append(await routing_topic.send(key=key.encode() if key else None, partition=partition,
-                                                 value=codec.encode(RECONCILE_ROUTING.name, record)))
-        for household, record in out.states:
-            sent.append(await state_topic.send(key=household.encode(),
-                                               value=codec.encode(HOUSEHOLD_STATE.name, record)))
-        for fut in sent:
-            await fut
-        return len(out.states)
+def _stats(tx: Transaction) -> _Stats:
+    return tx.meta.setdefault(STAGE, _Stats())
 
-    async def write_tables(out: Outputs) -> None:
-        for household, state in out.state_writes.items():
-            states[household] = state
-        for person, entry in out.index_writes.items():
-            index[person] = entry
-        for person, waiting in out.pending_writes.items():
-            if waiting is not None:
-                pending[person] = waiting
-            elif person in pending:
-                del pending[person]
-        for t in tables:
-            await t.changelog_acked()
 
-    follow_offsets(app, "reconcile", [*family_of, routing_name])
+def _raw(r: ConsumerRecord) -> RawMessage:
+    return RawMessage(r.key, r.value if r.value is not None else b"", r.topic, r.partition, r.offset)
 
-    @app.agent(source, name="reconcile")
-    @exit_on_failure
-    async def reconcile(stream: faust.StreamT) -> None:
-        await know_changelog_partitions(app, tables)
-        async for fetched in stream.noack_take(cfg.batch_size, within=cfg.batch_seconds):
-            generation, events = await Generation.settle(app, fetched, "reconcile")
-            async with lock:
-                waiting_before = count.total
-                batch = ReconcileBatch(states=states.get, index=index.get, pending=pending.get, rules=cfg.rules,
-                                       partitions=cfg.partitions, limits=cfg.limits, count=count,
-                                       now_ms=int(cfg.clock() * 1000))
-                for event in events:
-                    await feed(batch, event)
-                out = batch.finish()
-                emitted = await publish(out)
-                if not generation.holds():
-                    count.total = waiting_before
+
+class ReconcileFold:
+    def __init__(self, topics: Topics, codec: Codec, cfg: ReconcileConfig) -> None:
+        self.codec, self.cfg = codec, cfg
+        self.family_of = {topics.name(f): f.name for f in SOURCE_FAMILIES}
+        self.routing_topic = topics.name(RECONCILE_ROUTING)
+        self.state_topic = topics.name(HOUSEHOLD_STATE)
+        self.dlq_topic = topics.name(DEAD_LETTER)
+        self.count = PendingCount()
+
+    def fold(self, records: list[ConsumerRecord], tx: Transaction) -> None:
+        count = PendingCount(self.count.total)
+        batch = ReconcileBatch(states=lambda k: tx.get(STATES, k), index=lambda k: tx.get(INDEX, k),
+                               pending=lambda k: tx.get(PENDING, k), rules=self.cfg.rules,
+                               partitions=self.cfg.partitions, limits=self.cfg.limits, count=count, now_ms=tx.now_ms)
+        decode = self.codec.decode
+        for r in records:
+            family = self.family_of.get(r.topic)
+            try:
+                if family is None:
+                    if r.value is None:
+                        raise DecodeError("a null value (tombstone) on the routing topic")
+                    batch.routing(decode(r.value, RECONCILE_ROUTING.name), decode)
                     continue
-                await write_tables(out)
-            if not generation.holds():
-                continue
-            STATE_CHANGES.inc(emitted)
-            for (family, outcome), n in batch.outcomes.items():
-                RECONCILE_EVENTS.labels(family, outcome).inc(n)
-            PENDING_EVENTS.set(count.total)
-            await commit_batch(app, "reconcile", events)
+                poison = self._poison(r)
+                if poison is None:
+                    event = decode(r.value, family)
+                    poison = self._mismatch(r, event)
+                if poison is None:
+                    batch.source_event(family, event, RawMessage(r.key, r.value, r.topic, r.partition, r.offset))
+                    continue
+                self._dead_letter(tx, poison[0], _raw(r), poison[1])
+            except DecodeError as exc:
+                self._dead_letter(tx, "undecodable", _raw(r), str(exc))
+            if family is not None:
+                _stats(tx).outcomes[(family, "dead_letter")] += 1
+        out = batch.finish()
+        for d in out.dead_letters:
+            self._dead_letter(tx, d.reason, d.raw, d.detail)
+        encode = self.codec.encode
+        for key, partition, record in out.routed:
+            tx.send(self.routing_topic, key.encode() if key else None, encode(RECONCILE_ROUTING.name, record), partition)
+        for household, record in out.states:
+            tx.send(self.state_topic, household.encode(), encode(HOUSEHOLD_STATE.name, record))
+        for household, state in out.state_writes.items():
+            tx.put(STATES, household, state)
+        for person, entry in out.index_writes.items():
+            tx.put(INDEX, person, entry)
+        for person, waiting in out.pending_writes.items():
+            tx.put(PENDING, person, waiting)
+        stats = _stats(tx)
+        stats.outcomes.update(batch.outcomes)
+        stats.emitted = len(out.states)
+        stats.pending = count.total
 
-    return reconcile
+    def _poison(self, r: ConsumerRecord) -> tuple[str, str] | None:
+        if r.value is None:
+            return "tombstone", "a null value (tombstone) on a source topic: events are never deleted this way"
+        if r.key is None:
+            return "no-key", "a source event without a Kafka key (its household_key, or person_id if it has none)"
+        return None
+
+    def _mismatch(self, r: ConsumerRecord, event: dict[str, Any]) -> tuple[str, str] | None:
+        subject = event["household_key"] or event.get("person_id")
+        if subject is None:
+            return None  # the batch dead-letters it as naming neither household nor person
+        if r.key != subject.encode():
+            what = "household_key" if event["household_key"] else "person_id"
+            return "key-mismatch", f"the Kafka key is not the event's {what}"
+        if r.partition != partition_of(subject, self.cfg.partitions):
+            return "misrouted", (f"on partition {r.partition}, but Kafka's default partitioner (murmur2) puts "
+                                 f"its key on {partition_of(subject, self.cfg.partitions)}: producers must use it")
+        return None
+
+    def _dead_letter(self, tx: Transaction, reason: str, raw: RawMessage, detail: str) -> None:
+        tx.send(self.dlq_topic, raw.key, dead_letter_value(self.codec, STAGE, reason, raw, detail))
+        _stats(tx).dead[reason] += 1
+
+    def tick(self, tx: Transaction) -> None:
+        """Person-only events that waited longer than the TTL leave for the dead-letter topic; recount the rest."""
+        ttl = self.cfg.limits.ttl_ms
+        waiting = 0
+        for person, entry in list(tx.items(PENDING)):
+            kept, gone = split_expired(entry, tx.now_ms, ttl)
+            waiting += 0 if kept is None else len(kept["events"])
+            if gone:
+                tx.put(PENDING, person, kept)
+            for item in gone:
+                self._dead_letter(tx, UNMATCHED, raw_of(item), f"no household known for the person after "
+                                                               f"{ttl / 1000:g} s ({item['family']} event {item['event_id']})")
+        _stats(tx).pending = waiting
+
+    def committed(self, tx: Transaction) -> None:
+        stats = _stats(tx)
+        if stats.pending is not None:
+            self.count.total = stats.pending
+        STATE_CHANGES.inc(stats.emitted)
+        for (family, outcome), n in stats.outcomes.items():
+            RECONCILE_EVENTS.labels(family, outcome).inc(n)
+        for reason, n in stats.dead.items():
+            DEAD_LETTERS.labels(STAGE, reason).inc(n)
+        PENDING_EVENTS.set(self.count.total)

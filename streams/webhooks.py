@@ -49,12 +49,11 @@ from schemas.metrics import WEBHOOK_DELIVERIES, WEBHOOK_REQUESTS
 from schemas.topics import ALERT, DEAD_LETTER, Topics
 from streams.alert_lifecycle import plain
 from streams.alert_rules import LEVELS, AlertRulesError
-from streams.app import exit_on_failure
+from streams.app import exit_on_failure, raw_topic
 from streams.dead_letters import dead_letter_message, send_dead_letter
 from streams.person_index import RawMessage
 from streams.raw_sender import RawSender
 from streams.rebalance_guard import Generation, commit_batch, follow_offsets
-from streams.reconcile import raw_topic
 from streams.state_rules import read_json_file
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,8 @@ def read_topic(bootstrap: str, topic: str, expect_at_least: int = 0, settle_s: f
     Does not trust end offsets (the embedded broker under-reports them).
     """
     consumer = KafkaConsumer(bootstrap_servers=bootstrap.split(","), enable_auto_commit=False,
-                             auto_offset_reset="earliest", consumer_timeout_ms=int(settle_s * 1000))
+                             auto_offset_reset="earliest", consumer_timeout_ms=int(settle_s * 1000),
+                             isolation_level="read_committed")
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
         consumer.assign([TopicPartition(topic, p) for p in partitions])

@@ -1,0 +1,330 @@
+"""A stage that commits what it produces and what it consumed as one Kafka transaction.
+
+Kafka Streams' exactly-once (v2) written out on kafka-python, as a chain that ends in a commit:
+fetch a batch (read_committed) -> the stage's pure fold -> in ONE transaction: its output records,
+its state changes (to compacted changelog topics) and the consumed offsets -> commit. A crash at
+any point leaves either all of a batch's effects or none of them visible to read_committed
+readers; a restarted worker (same transactional id) aborts what its predecessor left open.
+
+State lives in memory, per store and key, for the partitions this worker owns; on assignment it is
+rebuilt from the store's changelog. A store key lives on the partition Kafka's default
+partitioner gives it, which is why inputs must be keyed and partitioned that way
+(``misrouted`` dead letters otherwise, in the stages). Timers (``Fold.tick``) run inside the same
+transactions as the batches, so they are inputs of the loop like records.
+
+After any failure of a transaction the stage starts over from what Kafka holds: a new producer
+(which fences and aborts the old one's transaction), stores rebuilt from their changelogs,
+positions back at the committed offsets. KIP-447 group metadata fences a worker that lost its
+partitions in a rebalance but still tries to commit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.coordinator.assignors.range import RangePartitionAssignor
+from kafka.errors import TopicAlreadyExistsError
+from kafka.structs import OffsetAndMetadata
+
+from connectors.publisher import KeyPartitioner
+from schemas.metrics import STAGE_RESTORED, STAGE_TRANSACTIONS
+from streams.routing import partition_of
+
+log = logging.getLogger(__name__)
+
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    bootstrap_servers: str
+    group: str  # the stage's consumer group; its changelog topics are named after it
+    worker_id: str  # stable across restarts of one worker: its transactional id aborts what a crash left open
+    inputs: tuple[str, ...]
+    partitions: int
+    stores: tuple[str, ...] = ()
+    batch_size: int = 5000
+    batch_seconds: float = 0.2
+    tick_seconds: float | None = None
+    session_timeout_s: float = 10.0
+    # A killed worker's open transaction holds back read_committed readers until it times out
+    # (or the worker restarts with the same id): short, since batches take well under a second.
+    transaction_timeout_s: float = 20.0
+    replication_factor: int = 1
+
+    def changelog(self, store: str) -> str:
+        return f"{self.group}-{store}-changelog"
+
+
+class Stores:
+    """Committed state: store -> key -> JSON-able value, for the partitions this worker owns."""
+
+    def __init__(self, names: Iterable[str], partitions: int) -> None:
+        self.partitions = partitions
+        self.data: dict[str, dict[str, Any]] = {name: {} for name in names}
+
+    def drop(self, partitions: set[int]) -> None:
+        for values in self.data.values():
+            for key in [k for k in values if partition_of(k, self.partitions) in partitions]:
+                del values[key]
+
+    def apply(self, store: str, key: str, value: Any) -> None:
+        if value is None:
+            self.data[store].pop(key, None)
+        else:
+            self.data[store][key] = value
+
+
+class Transaction:
+    """What one batch produces: records to send and store changes, applied to memory only once committed."""
+
+    def __init__(self, stores: Stores, now_ms: int) -> None:
+        self.stores, self.now_ms = stores, now_ms
+        self.sends: list[tuple[str, bytes | None, bytes | None, int | None]] = []
+        self.writes: dict[str, dict[str, Any]] = {name: {} for name in stores.data}
+        self.meta: dict[str, Any] = {}  # the fold's own notes on this transaction (e.g. counts for metrics)
+
+    def send(self, topic: str, key: bytes | None, value: bytes | None, partition: int | None = None) -> None:
+        self.sends.append((topic, key, value, partition))
+
+    def get(self, store: str, key: str) -> Any:
+        value = self.writes[store].get(key, _MISSING)
+        return self.stores.data[store].get(key) if value is _MISSING else value
+
+    def put(self, store: str, key: str, value: Any) -> None:
+        """``None`` deletes (a tombstone on the changelog)."""
+        self.writes[store][key] = value
+
+    def items(self, store: str) -> Iterator[tuple[str, Any]]:
+        """Every live entry of the store as this transaction sees it."""
+        written = self.writes[store]
+        for key, value in self.stores.data[store].items():
+            if key not in written:
+                yield key, value
+        for key, value in written.items():
+            if value is not None:
+                yield key, value
+
+
+class Fold(Protocol):
+    """The stage's logic: pure but for what it hands the transaction."""
+
+    def fold(self, records: list[ConsumerRecord], tx: Transaction) -> None: ...
+
+    def tick(self, tx: Transaction) -> None: ...
+
+    def committed(self, tx: Transaction) -> None:
+        """Called after the transaction committed (metrics)."""
+
+
+def _encode(value: Any) -> bytes | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def ensure_changelogs(cfg: StageConfig) -> None:
+    if not cfg.stores:
+        return
+    admin = KafkaAdminClient(bootstrap_servers=cfg.bootstrap_servers.split(","), client_id=f"{cfg.group}-admin")
+    try:
+        existing = set(admin.list_topics())
+        missing = [NewTopic(cfg.changelog(s), cfg.partitions, cfg.replication_factor,
+                            topic_configs={"cleanup.policy": "compact"})
+                   for s in cfg.stores if cfg.changelog(s) not in existing]
+        if missing:
+            try:
+                admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass  # another worker created them between list and create
+    finally:
+        admin.close()
+
+
+class StageRunner(ConsumerRebalanceListener):
+    """Runs one stage until ``stop`` is set; every failure of a batch restarts it from Kafka's state."""
+
+    def __init__(self, cfg: StageConfig, fold: Fold, clock: Callable[[], float] = time.time) -> None:
+        self.cfg, self.fold, self.clock = cfg, fold, clock
+        self.stores = Stores(cfg.stores, cfg.partitions)
+        self._buffer: list[ConsumerRecord] = []
+        self._producer: KafkaProducer | None = None
+        self._consumer: KafkaConsumer | None = None
+        self._next_tick = 0.0
+        self.ready = threading.Event()  # set once the first assignment is restored (tests, health)
+
+    # -- Kafka clients ---------------------------------------------------------------------------
+
+    def _bootstrap(self) -> list[str]:
+        return self.cfg.bootstrap_servers.split(",")
+
+    def _new_producer(self) -> KafkaProducer:
+        producer = KafkaProducer(
+            bootstrap_servers=self._bootstrap(), client_id=f"{self.cfg.group}-{self.cfg.worker_id}",
+            transactional_id=f"{self.cfg.group}-{self.cfg.worker_id}",
+            transaction_timeout_ms=int(self.cfg.transaction_timeout_s * 1000),
+            acks="all", linger_ms=5, batch_size=256 * 1024, max_request_size=8 * 1024 * 1024,
+            partitioner=KeyPartitioner())
+        producer.init_transactions()
+        return producer
+
+    def _new_consumer(self) -> KafkaConsumer:
+        session_ms = int(self.cfg.session_timeout_s * 1000)
+        return KafkaConsumer(
+            bootstrap_servers=self._bootstrap(), group_id=self.cfg.group,
+            client_id=f"{self.cfg.group}-{self.cfg.worker_id}", enable_auto_commit=False,
+            isolation_level="read_committed", auto_offset_reset="earliest",
+            max_poll_records=self.cfg.batch_size, session_timeout_ms=session_ms,
+            heartbeat_interval_ms=max(1000, session_ms // 10), max_poll_interval_ms=300_000,
+            # co-partitioning: partition p of every input topic (and store) goes to the same worker
+            partition_assignment_strategy=[RangePartitionAssignor])
+
+    # -- rebalances (called by the consumer inside poll(), never during a transaction) -----------
+
+    def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        lost = {tp.partition for tp in revoked}
+        self._buffer = [r for r in self._buffer if r.partition not in lost]
+        self.stores.drop(lost)
+
+    def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        self._restore({tp.partition for tp in assigned})
+        self.ready.set()
+
+    def _restore(self, partitions: set[int]) -> None:
+        """Rebuild the stores of ``partitions`` from their changelogs, up to the last committed transaction."""
+        if not self.cfg.stores or not partitions:
+            return
+        started = time.perf_counter()
+        self.stores.drop(partitions)
+        reader = KafkaConsumer(bootstrap_servers=self._bootstrap(), group_id=None, enable_auto_commit=False,
+                               isolation_level="read_committed", client_id=f"{self.cfg.group}-restore")
+        try:
+            store_of = {self.cfg.changelog(s): s for s in self.cfg.stores}
+            tps = [TopicPartition(t, p) for t in store_of for p in sorted(partitions)]
+            reader.assign(tps)
+            reader.seek_to_beginning(*tps)
+            end = {tp: o for tp, o in reader.end_offsets(tps).items() if o > 0}
+            restored = 0
+            while True:
+                polled = reader.poll(timeout_ms=500 if end else 100, max_records=50_000)
+                for tp, records in polled.items():
+                    store = store_of[tp.topic]
+                    for r in records:
+                        self.stores.apply(store, r.key.decode(), None if r.value is None else json.loads(r.value))
+                    restored += len(records)
+                for tp in [tp for tp in end if reader.position(tp) >= end[tp]]:
+                    del end[tp]
+                # The embedded broker reports the end of its last record batch too low: read on until nothing comes.
+                if not end and not polled:
+                    break
+        finally:
+            reader.close()
+        STAGE_RESTORED.labels(self.cfg.group).inc(restored)
+        log.info("%s: restored %d changelog records for partitions %s in %.1fs", self.cfg.group, restored,
+                 sorted(partitions), time.perf_counter() - started)
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        ensure_changelogs(self.cfg)
+        self._producer = self._new_producer()
+        self._consumer = self._new_consumer()
+        self._consumer.subscribe(list(self.cfg.inputs), listener=self)
+        try:
+            while not stop.is_set():
+                batch = self._fetch()
+                tick = self._tick_due()
+                if not batch and not tick:
+                    continue
+                try:
+                    self._commit(batch, tick)
+                except Exception as error:  # noqa: BLE001 - any failure: start over from Kafka's state
+                    STAGE_TRANSACTIONS.labels(self.cfg.group, "aborted").inc()
+                    log.warning("%s: transaction of %d records failed, starting over from the committed state: %r",
+                                self.cfg.group, len(batch), error)
+                    self._recover(stop)
+        finally:
+            self._consumer.close(autocommit=False)
+            self._producer.close(timeout=5)
+
+    def _tick_due(self) -> bool:
+        if self.cfg.tick_seconds is None or not self._consumer.assignment():
+            return False
+        now = time.monotonic()
+        if now < self._next_tick:
+            return False
+        self._next_tick = now + self.cfg.tick_seconds
+        return True
+
+    def _fetch(self) -> list[ConsumerRecord]:
+        """Up to batch_size records or what batch_seconds bring, whichever comes first."""
+        self._buffer = []
+        deadline = time.monotonic() + self.cfg.batch_seconds
+        while len(self._buffer) < self.cfg.batch_size:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            polled = self._consumer.poll(timeout_ms=max(1, int(left * 1000)),
+                                         max_records=self.cfg.batch_size - len(self._buffer))
+            for records in polled.values():
+                self._buffer.extend(records)
+        return self._buffer
+
+    def _commit(self, batch: list[ConsumerRecord], tick: bool) -> None:
+        tx = Transaction(self.stores, int(self.clock() * 1000))
+        if batch:
+            self.fold.fold(batch, tx)
+        if tick:
+            self.fold.tick(tx)
+        producer = self._producer
+        producer.begin_transaction()
+        send = producer.send
+        for topic, key, value, partition in tx.sends:
+            send(topic, key=key, value=value, partition=partition)
+        for store, writes in tx.writes.items():
+            changelog = self.cfg.changelog(store)
+            for key, value in writes.items():
+                send(changelog, key=key.encode(), value=_encode(value),
+                     partition=partition_of(key, self.cfg.partitions))
+        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        for r in batch:
+            offsets[TopicPartition(r.topic, r.partition)] = OffsetAndMetadata(r.offset + 1, "", -1)
+        if offsets:
+            producer.send_offsets_to_transaction(offsets, self._consumer.group_metadata())
+        producer.commit_transaction()
+        for store, writes in tx.writes.items():
+            for key, value in writes.items():
+                self.stores.apply(store, key, value)
+        STAGE_TRANSACTIONS.labels(self.cfg.group, "committed").inc()
+        self.fold.committed(tx)
+
+    def _recover(self, stop: threading.Event) -> None:
+        """Back to what Kafka holds; retried (the broker may be restarting) until it works or we stop."""
+        delay = 0.5
+        while not stop.is_set():
+            try:
+                try:
+                    self._producer.close(timeout=0)
+                except Exception:  # noqa: BLE001 - a broken producer is replaced either way
+                    pass
+                self._producer = self._new_producer()  # fences the old id: its open transaction is aborted
+                assigned = self._consumer.assignment()
+                self._restore({tp.partition for tp in assigned})
+                for tp in assigned:
+                    committed = self._consumer.committed(tp)
+                    if committed is None:
+                        self._consumer.seek_to_beginning(tp)
+                    else:
+                        self._consumer.seek(tp, committed)
+                return
+            except Exception as error:  # noqa: BLE001
+                log.warning("%s: cannot start over yet (%r); again in %.1fs", self.cfg.group, error, delay)
+                stop.wait(delay)
+                delay = min(delay * 2, 10.0)

@@ -1,0 +1,43 @@
+"""Runs transactional stages (streams/stage.py) in threads of the worker process.
+
+A stage that fails outside its own recovery is a bug: the whole worker exits (as a failed faust
+agent does, streams/app.exit_on_failure) so its supervisor restarts it from Kafka's state.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Sequence
+
+from streams.app import AGENT_FAILED_EXIT
+from streams.stage import StageRunner
+
+log = logging.getLogger(__name__)
+
+
+class StageThreads:
+    def __init__(self, runners: Sequence[StageRunner]) -> None:
+        self.runners = runners
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._run, args=(r,), name=r.cfg.group, daemon=True) for r in runners]
+
+    def _run(self, runner: StageRunner) -> None:
+        try:
+            runner.run(self.stop)
+        except Exception as exc:  # noqa: BLE001
+            log.critical("stage %s failed, stopping the worker: %r", runner.cfg.group, exc, exc_info=True)
+            logging.shutdown()
+            os._exit(AGENT_FAILED_EXIT)
+
+    def __enter__(self) -> StageThreads:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # leave the consumer groups now rather than when the session times out: the partitions move at once
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=15)
