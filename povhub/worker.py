@@ -14,6 +14,7 @@ from typing import Any
 
 import faust
 from clickhouse_connect.driver.client import Client
+from kafka.consumer.fetcher import ConsumerRecord
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from povhub.alerting import check_alerting, register_alerting
@@ -24,17 +25,16 @@ from schemas.codec import Codec, DecodeError
 from schemas.topics import ALERT, DEAD_LETTER, HOUSEHOLD_STATE, SOURCE_FAMILIES
 from sinks.alerts import ALERTS as ALERTS_TABLE
 from sinks.areas import load_areas
+from sinks.batch_insert import CLIENT_LOCK
 from sinks.clickhouse import connect
 from sinks.events import events_mapping
 from sinks.household_state import HOUSEHOLD_STATE as STATE_TABLE
-from sinks.loader import loader_name, register_loader
+from sinks.loader import LoaderConfig, LoaderRunner
 from sinks.migrate import migrate
 from sinks.report import LEVELS, level_summary
 from streams.app import STORES, AppConfig, make_app
-from streams.dead_letters import dead_letter_message
-from streams.person_index import PendingLimits
-from streams.raw_sender import RawSender
-from streams.rebalance_guard import OffsetChecked
+from streams.dead_letters import DeadLetterProducer
+from streams.person_index import PendingLimits, RawMessage
 from streams.reconcile import ReconcileConfig, ReconcileFold, reconcile_stage
 from streams.stage import StageRunner
 from streams.stage_thread import StageThreads
@@ -65,28 +65,12 @@ def build_app(s: Settings, client: Client, codec: Codec | None = None) -> faust.
         web_host=s.web_host, web_port=s.web_port, single_record_batches=s.single_record_batches,
         store=STORES[s.store], data_dir=str(s.data_dir / "faust")))
     register_alerting(app, s, codec)
-    dlq = RawSender(app, s.topics.name(DEAD_LETTER))
-
-    async def loader_dead_letter(event: faust.EventT, error: Exception) -> None:
-        reason = "undecodable" if isinstance(error, DecodeError) else "unloadable"
-        await dead_letter_message(dlq, codec, "loader", reason, event, error)
-
-    # household_state from the state topic, alert steps into `alerts`; the raw source events into `events`
-    loads = [(HOUSEHOLD_STATE, STATE_TABLE), (ALERT, ALERTS_TABLE)]
-    loads += [(fam, events_mapping(fam)) for fam in SOURCE_FAMILIES]
-    for fam, mapping in loads:
-        topic = s.topics.name(fam)
-        register_loader(app, topic, client, mapping, offsets=OffsetChecked(app, loader_name(topic), [topic]),
-                        decode=partial(codec.decode, fam=fam.name),
-                        on_bad=loader_dead_letter, batch_size=s.loader_batch_size,
-                        batch_seconds=s.loader_batch_seconds)
-
     @app.page("/report")
     async def report(web: Any, request: Any) -> Any:
         level = request.query.get("level", "province")
         if level not in LEVELS:
             return web.json({"error": f"level must be one of {', '.join(LEVELS)}"}, status=400)
-        rows = await asyncio.to_thread(level_summary, client, level, request.query.get("code"))
+        rows = await asyncio.to_thread(locked_summary, client, level, request.query.get("code"))
         return web.json(rows)
 
     @app.page("/metrics")
@@ -98,6 +82,29 @@ def build_app(s: Settings, client: Client, codec: Codec | None = None) -> faust.
         return web.json({"status": "ok"})
 
     return app
+
+
+def locked_summary(client: Client, level: str, code: str | None) -> list[dict[str, Any]]:
+    with CLIENT_LOCK:
+        return level_summary(client, level, code)
+
+
+def loader_runners(s: Settings, client: Client, codec: Codec) -> list[LoaderRunner]:
+    """household_state from the state topic, alert steps into `alerts`; the raw source events into `events`."""
+    dlq = DeadLetterProducer(require_bootstrap(s), codec, s.topics.name(DEAD_LETTER))
+
+    def dead_letter(record: ConsumerRecord, error: Exception) -> None:
+        reason = "undecodable" if isinstance(error, DecodeError) else "unloadable"
+        raw = RawMessage(record.key, record.value or b"", record.topic, record.partition, record.offset)
+        dlq.send("loader", reason, raw, repr(error))
+
+    loads = [(HOUSEHOLD_STATE, STATE_TABLE), (ALERT, ALERTS_TABLE)]
+    loads += [(fam, events_mapping(fam)) for fam in SOURCE_FAMILIES]
+    return [LoaderRunner(LoaderConfig(require_bootstrap(s), s.app_id, worker_id(s), s.topics.name(fam),
+                                      batch_size=s.loader_batch_size, batch_seconds=s.loader_batch_seconds,
+                                      session_timeout_s=s.session_timeout_s),
+                         client, mapping, partial(codec.decode, fam=fam.name), dead_letter, dlq.flush)
+            for fam, mapping in loads]
 
 
 def worker_id(s: Settings) -> str:
@@ -118,11 +125,13 @@ def run_worker(s: Settings) -> int:
     state_rules(s)  # a bad rules file stops start-up before anything else happens
     check_alerting(s)  # so do a bad alert rules or webhooks file
     ensure_topics(require_bootstrap(s), s.topics, s.partitions, s.replication_factor)
-    app = build_app(s, prepare_clickhouse(s.clickhouse_dsn, s.clickhouse_cluster))
+    client = prepare_clickhouse(s.clickhouse_dsn, s.clickhouse_cluster)
+    codec = codec_from(s)
+    app = build_app(s, client, codec)
     worker = faust.Worker(app, loglevel="WARNING", quiet=True)
     # With a spinner faust sets the root logger to DEBUG (whatever loglevel says), so every
     # aiokafka debug record is built: ~10% of a busy worker's CPU (measured in bench/reconcile.py).
     worker.spinner = None
-    with StageThreads([reconcile_runner(s)]):
+    with StageThreads([reconcile_runner(s, codec), *loader_runners(s, client, codec)]):
         worker.execute_from_commandline()
     return 0

@@ -49,6 +49,11 @@ STAGE_TRANSACTIONS = Counter(
     "(committed; aborted: the stage started over from the committed state)",
     ["stage", "outcome"],
 )
+STAGE_PARTITIONS = Gauge(
+    "povhub_stage_assigned_partitions",
+    "Input topic-partitions a stage (reconcile, each ClickHouse loader) owns on this worker",
+    ["stage"],
+)
 STAGE_RESTORED = Counter(
     "povhub_stage_restored_records_total",
     "Changelog records a stage read to rebuild its state after partitions were assigned or a transaction failed",

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import time
 import logging
+import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import count
@@ -14,9 +14,17 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError, DataError
 
-from schemas.metrics import SINK_INSERT_FAILURES, SINK_INSERT_SECONDS, SINK_LAST_SUCCESS, SINK_ROWS
+from schemas.metrics import (
+    SINK_INSERT_FAILURES,
+    SINK_INSERT_SECONDS,
+    SINK_LAST_SUCCESS,
+    SINK_ROWS,
+)
 
 log = logging.getLogger(__name__)
+
+# The loaders run in threads of one worker; the embedded chdb engine takes one call at a time.
+CLIENT_LOCK = threading.RLock()
 
 # Called after each failed attempt with (table, attempt number, error), e.g. to count retries
 RetryHook = Callable[[str, int, BaseException], None]
@@ -68,7 +76,11 @@ def is_outage(error: BaseException) -> bool:
     return isinstance(error, (DatabaseError, OSError)) and not isinstance(error, DataError)
 
 
-async def insert_batch(
+class Stopped(Exception):
+    """The worker stops while an insert waits for ClickHouse: nothing was loaded, nothing may be committed."""
+
+
+def insert_batch(
     client: Client,
     table: str,
     column_names: Sequence[str],
@@ -77,19 +89,23 @@ async def insert_batch(
     *,
     backoff: Backoff = Backoff(),
     on_retry: RetryHook | None = None,
+    stop: threading.Event | None = None,
 ) -> None:
-    """Insert `rows`, retrying outages forever; return only once ClickHouse has the rows.
+    """Insert `rows`, retrying outages until they succeed or `stop` is set (raises Stopped).
 
-    Holding back is the point: the caller acknowledges the Kafka offsets afterwards, so
-    nothing is dropped and an outage only builds lag. Errors that are not outages (see
-    `is_outage`) are raised at once. The blocking client runs in a worker thread so the
-    event loop (faust's heartbeats and commits) keeps running.
+    Holding back is the point: the caller commits the Kafka offsets afterwards, so nothing is
+    dropped and an outage only builds lag. Errors that are not outages (see `is_outage`) are
+    raised at once.
     """
     settings = {"insert_deduplication_token": dedup_token}
+    stop = stop or threading.Event()
     for attempt in count(1):
+        if stop.is_set():
+            raise Stopped(f"stopped while inserting into {table} ({dedup_token})")
         started = time.perf_counter()
         try:
-            await asyncio.to_thread(client.insert, table, rows, column_names=column_names, settings=settings)
+            with CLIENT_LOCK:
+                client.insert(table, rows, column_names=column_names, settings=settings)
         except Exception as error:
             if not is_outage(error):
                 raise
@@ -100,7 +116,7 @@ async def insert_batch(
             )
             if on_retry is not None:
                 on_retry(table, attempt, error)
-            await asyncio.sleep(delay)
+            stop.wait(delay)
         else:
             SINK_INSERT_SECONDS.labels(table).observe(time.perf_counter() - started)
             SINK_ROWS.labels(table).inc(len(rows))

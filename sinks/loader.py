@@ -1,47 +1,43 @@
-"""A faust agent that loads one topic into one ClickHouse table, at least once.
+"""Loads one topic into one ClickHouse table: its own consumer group, offsets committed after the insert.
 
-Acknowledgement (read in faust-streaming 0.15.3, faust/streams.py):
-
-- `Stream.take()` / `take_events()` ack the events of a batch in the `finally` after their
-  `yield`, i.e. when the agent asks for the next batch *or when the generator is closed*.
-  An exception or a cancellation inside the agent body (worker stop, rebalance: faust's
-  `Stream.on_stop` calls `aclose()` on it) therefore acks a batch that was never inserted,
-  and the consumer commits acked offsets on stop: that batch would be lost.
-- `Stream.noack_take()` buffers the same way and yields the events themselves (so each
-  carries its partition and offset) but never acks. Used here: after the insert returned, the
-  worker's loaders commit the batch through their offset ledger (streams/offset_ledger.py: faust
-  counts a jump in fetched offsets as a gap it may commit past); an agent without one acks each
-  event with `stream.ack(event)`. A crash before that means the batch is redelivered, never skipped.
+Each batch is inserted with a deduplication token made of its Kafka coordinates (and a digest),
+and only then are its offsets committed: a crash in between re-inserts the same batch, which
+ClickHouse drops. Bad records go to the dead-letter topic (flushed before the commit). While
+ClickHouse is down the loader holds its batch and retries: lag builds up, nothing is dropped.
+The topic is read read_committed, so records of aborted stage transactions never load.
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Protocol
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-import faust
 from clickhouse_connect.driver.client import Client
-from faust.types import AgentT, EventT, StreamT
+from kafka import ConsumerRebalanceListener, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import CommitFailedError
+from kafka.structs import OffsetAndMetadata
 
-from sinks.batch_insert import Backoff, KafkaSpan, RetryHook, insert_batch, message_digest
+from schemas.metrics import STAGE_PARTITIONS
+from sinks.batch_insert import (
+    Backoff,
+    KafkaSpan,
+    RetryHook,
+    Stopped,
+    insert_batch,
+    message_digest,
+)
 from sinks.table_mapping import Row, TableMapping
+from streams.stage import BatchFetcher, group_consumer
 
 log = logging.getLogger(__name__)
 
 Decode = Callable[[bytes], Mapping[str, Any]]
 # Receives each record that cannot be decoded, mapped or encoded (e.g. to send it to the DLQ).
-# It may be async; its event is acked after it returns, so it must not lose the record.
-BadRecordHandler = Callable[[EventT, Exception], Awaitable[None] | None]
-
-
-class Offsets(Protocol):
-    """Which fetched events a batch loads, and its commit once loaded (streams/rebalance_guard.OffsetChecked)."""
-
-    async def admit(self, events: Sequence[EventT]) -> Sequence[EventT]: ...
-
-    async def commit(self, events: Sequence[EventT]) -> None: ...
+BadRecordHandler = Callable[[ConsumerRecord, Exception], None]
 
 
 def loader_name(topic: str) -> str:
@@ -49,97 +45,118 @@ def loader_name(topic: str) -> str:
     return f"clickhouse-load-{topic}"
 
 
-def register_loader(
-    app: faust.App,
-    topic: str,
-    client: Client,
-    mapping: TableMapping,
-    decode: Decode,
-    on_bad: BadRecordHandler,
-    *,
-    batch_size: int = 10_000,
-    batch_seconds: float = 1.0,
-    backoff: Backoff = Backoff(),
-    on_retry: RetryHook | None = None,
-    offsets: Offsets | None = None,
-) -> AgentT:
-    """Register an agent on `app` that inserts `topic` into `mapping.table` in batches.
+@dataclass(frozen=True)
+class LoaderConfig:
+    bootstrap_servers: str
+    app_id: str
+    worker_id: str
+    topic: str
+    batch_size: int = 10_000
+    batch_seconds: float = 1.0
+    session_timeout_s: float = 10.0
 
-    A batch closes at `batch_size` events or when `batch_seconds` have passed, whichever
-    comes first. While ClickHouse is down the agent holds its batch and retries, and the
-    buffer stops taking events once full: lag builds up, nothing is dropped.
-    """
-    source = app.topic(topic, key_serializer="raw", value_serializer="raw")
-
-    async def load(stream: StreamT) -> None:
-        async for fetched in stream.noack_take(batch_size, within=batch_seconds):
-            events = fetched if offsets is None else await offsets.admit(fetched)
-            await load_events(client, mapping, decode, events, on_bad, backoff=backoff, on_retry=on_retry)
-            if offsets is not None:
-                await offsets.commit(events)
-                continue
-            for event in events:
-                await stream.ack(event)
-
-    return app.agent(source, name=loader_name(topic))(load)
+    @property
+    def group(self) -> str:
+        return f"{self.app_id}-{loader_name(self.topic)}"
 
 
-async def load_events(
-    client: Client,
-    mapping: TableMapping,
-    decode: Decode,
-    events: Sequence[EventT],
-    on_bad: BadRecordHandler,
-    *,
-    backoff: Backoff = Backoff(),
-    on_retry: RetryHook | None = None,
-) -> None:
-    """Insert the records of `events`, one insert per topic-partition; bad ones go to `on_bad`."""
-    by_partition: dict[tuple[str, int], list[tuple[EventT, Row]]] = {}
-    for event in events:
-        message = event.message
+class LoaderRunner(ConsumerRebalanceListener):
+    def __init__(self, cfg: LoaderConfig, client: Client, mapping: TableMapping, decode: Decode,
+                 on_bad: BadRecordHandler, flush_bad: Callable[[], None], *, backoff: Backoff = Backoff(),
+                 on_retry: RetryHook | None = None) -> None:
+        self.cfg, self.client, self.mapping, self.decode = cfg, client, mapping, decode
+        self.on_bad, self.flush_bad, self.backoff, self.on_retry = on_bad, flush_bad, backoff, on_retry
+        self._fetcher: BatchFetcher | None = None
+
+    def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        self._fetcher.drop(revoked)
+        STAGE_PARTITIONS.labels(self.cfg.group).set(0)
+
+    def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        STAGE_PARTITIONS.labels(self.cfg.group).set(len(assigned))
+
+    def run(self, stop: threading.Event) -> None:
+        consumer = group_consumer(self.cfg.bootstrap_servers, self.cfg.group, self.cfg.worker_id,
+                                  self.cfg.batch_size, self.cfg.session_timeout_s)
+        self._fetcher = BatchFetcher(consumer, self.cfg.batch_size, self.cfg.batch_seconds)
+        consumer.subscribe([self.cfg.topic], listener=self)
         try:
-            row = mapping.row(decode(event.value)) + (message.topic, message.partition, message.offset)
+            while not stop.is_set():
+                batch = self._fetcher.fetch()
+                if not batch:
+                    continue
+                try:
+                    load_events(self.client, self.mapping, self.decode, batch, self.on_bad, backoff=self.backoff,
+                                on_retry=self.on_retry, stop=stop)
+                except Stopped:
+                    return
+                self.flush_bad()
+                offsets = {TopicPartition(r.topic, r.partition): OffsetAndMetadata(r.offset + 1, "", -1) for r in batch}
+                try:
+                    consumer.commit(offsets)
+                except CommitFailedError as error:
+                    # a rebalance while the batch was loading: the new owner loads it again, deduplicated
+                    log.warning("%s: commit after the insert failed (%s); back to the committed offsets",
+                                self.cfg.group, error)
+                    self._fetcher.rewind()
+        finally:
+            consumer.close(autocommit=False)
+
+
+def load_events(
+    client: Client,
+    mapping: TableMapping,
+    decode: Decode,
+    records: Sequence[ConsumerRecord],
+    on_bad: BadRecordHandler,
+    *,
+    backoff: Backoff = Backoff(),
+    on_retry: RetryHook | None = None,
+    stop: threading.Event | None = None,
+) -> None:
+    """Insert `records`, one insert per topic-partition; bad ones go to `on_bad`."""
+    by_partition: dict[tuple[str, int], list[tuple[ConsumerRecord, Row]]] = {}
+    for record in records:
+        try:
+            row = mapping.row(decode(record.value)) + (record.topic, record.partition, record.offset)
         except Exception as error:  # one bad record must not hold back the others
-            await _hand_over(on_bad, event, error)
+            on_bad(record, error)
             continue
-        by_partition.setdefault((message.topic, message.partition), []).append((event, row))
+        by_partition.setdefault((record.topic, record.partition), []).append((record, row))
 
     for (topic, partition), items in by_partition.items():
-        offsets = [event.message.offset for event, _ in items]
-        span = KafkaSpan(topic, partition, min(offsets), max(offsets), message_digest(e.value for e, _ in items))
+        offsets = [record.offset for record, _ in items]
+        span = KafkaSpan(topic, partition, min(offsets), max(offsets), message_digest(r.value for r, _ in items))
         rows = [row for _, row in items]
         try:
-            await insert_batch(
-                client, mapping.table, mapping.insert_columns, rows, span.dedup_token, backoff=backoff, on_retry=on_retry
-            )
+            insert_batch(client, mapping.table, mapping.insert_columns, rows, span.dedup_token, backoff=backoff,
+                         on_retry=on_retry, stop=stop)
+        except Stopped:
+            raise
         except Exception as error:  # not an outage: some row cannot be encoded
             log.warning(
                 "batch %s for %s cannot be encoded (%s); inserting its rows one by one", span.dedup_token, mapping.table, error
             )
-            await _insert_one_by_one(client, mapping, items, on_bad, backoff, on_retry)
+            _insert_one_by_one(client, mapping, items, on_bad, backoff, on_retry, stop)
 
 
-async def _insert_one_by_one(
+def _insert_one_by_one(
     client: Client,
     mapping: TableMapping,
-    items: list[tuple[EventT, Row]],
+    items: list[tuple[ConsumerRecord, Row]],
     on_bad: BadRecordHandler,
     backoff: Backoff,
     on_retry: RetryHook | None,
+    stop: threading.Event | None,
 ) -> None:
     """Find the rows that cannot be encoded; each row gets the token of its own offset."""
-    for event, row in items:
-        message = event.message
-        token = KafkaSpan(message.topic, message.partition, message.offset, message.offset,
-                          message_digest([event.value])).dedup_token
+    for record, row in items:
+        token = KafkaSpan(record.topic, record.partition, record.offset, record.offset,
+                          message_digest([record.value])).dedup_token
         try:
-            await insert_batch(client, mapping.table, mapping.insert_columns, [row], token, backoff=backoff, on_retry=on_retry)
+            insert_batch(client, mapping.table, mapping.insert_columns, [row], token, backoff=backoff,
+                         on_retry=on_retry, stop=stop)
+        except Stopped:
+            raise
         except Exception as error:
-            await _hand_over(on_bad, event, error)
-
-
-async def _hand_over(on_bad: BadRecordHandler, event: EventT, error: Exception) -> None:
-    result = on_bad(event, error)
-    if inspect.isawaitable(result):
-        await result
+            on_bad(record, error)

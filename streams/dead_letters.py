@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import faust
+from kafka import KafkaProducer
+from kafka.producer.future import FutureRecordMetadata
 
 from schemas.codec import Codec
 from schemas.dead_letter import dead_letter
@@ -38,3 +41,32 @@ async def dead_letter_message(dlq_topic: RawSender, codec: Codec, stage: str, re
     msg = event.message
     raw = RawMessage(msg.key, msg.value, msg.topic, msg.partition, msg.offset)
     await (await send_dead_letter(dlq_topic, codec, stage, reason, raw, repr(error)))
+
+
+class DeadLetterProducer:
+    """Dead letters from a thread that is no faust agent (the loaders); ``flush`` raises unless all were acked."""
+
+    def __init__(self, bootstrap_servers: str, codec: Codec, topic: str) -> None:
+        self.codec, self.topic, self.bootstrap_servers = codec, topic, bootstrap_servers
+        self._producer: KafkaProducer | None = None  # made at the first dead letter: most workers never need it
+        self._sent: list[FutureRecordMetadata] = []
+        self._lock = threading.Lock()
+
+    def send(self, stage: str, reason: str, raw: RawMessage, detail: str) -> None:
+        DEAD_LETTERS.labels(stage, reason).inc()
+        with self._lock:
+            if self._producer is None:
+                self._producer = KafkaProducer(bootstrap_servers=self.bootstrap_servers.split(","), acks="all",
+                                               client_id="povhub-dead-letters")
+        future = self._producer.send(self.topic, key=raw.key,
+                                    value=dead_letter_value(self.codec, stage, reason, raw, detail))
+        with self._lock:
+            self._sent.append(future)
+
+    def flush(self) -> None:
+        with self._lock:
+            sent, self._sent = self._sent, []
+        if sent:
+            self._producer.flush()
+            for future in sent:
+                future.get(timeout=0)  # raises the send's error: the caller must not commit past it

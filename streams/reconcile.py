@@ -23,10 +23,27 @@ from typing import Any
 from kafka.consumer.fetcher import ConsumerRecord
 
 from schemas.codec import Codec, DecodeError
-from schemas.metrics import DEAD_LETTERS, PENDING_EVENTS, RECONCILE_EVENTS, STATE_CHANGES
-from schemas.topics import DEAD_LETTER, HOUSEHOLD_STATE, RECONCILE_ROUTING, SOURCE_FAMILIES, Topics
+from schemas.metrics import (
+    DEAD_LETTERS,
+    PENDING_EVENTS,
+    RECONCILE_EVENTS,
+    STATE_CHANGES,
+)
+from schemas.topics import (
+    DEAD_LETTER,
+    HOUSEHOLD_STATE,
+    RECONCILE_ROUTING,
+    SOURCE_FAMILIES,
+    Topics,
+)
 from streams.dead_letters import dead_letter_value
-from streams.person_index import UNMATCHED, PendingLimits, RawMessage, raw_of, split_expired
+from streams.person_index import (
+    UNMATCHED,
+    PendingLimits,
+    RawMessage,
+    raw_of,
+    split_expired,
+)
 from streams.reconcile_batch import PendingCount, ReconcileBatch
 from streams.routing import partition_of
 from streams.stage import StageConfig, Transaction

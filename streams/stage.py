@@ -28,7 +28,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import (
+    ConsumerRebalanceListener,
+    KafkaConsumer,
+    KafkaProducer,
+    TopicPartition,
+)
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.coordinator.assignors.range import RangePartitionAssignor
@@ -36,7 +41,7 @@ from kafka.errors import TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata
 
 from connectors.publisher import KeyPartitioner
-from schemas.metrics import STAGE_RESTORED, STAGE_TRANSACTIONS
+from schemas.metrics import STAGE_PARTITIONS, STAGE_RESTORED, STAGE_TRANSACTIONS
 from streams.routing import partition_of
 
 log = logging.getLogger(__name__)
@@ -148,15 +153,66 @@ def ensure_changelogs(cfg: StageConfig) -> None:
         admin.close()
 
 
+def group_consumer(bootstrap_servers: str, group: str, worker_id: str, batch_size: int,
+                   session_timeout_s: float) -> KafkaConsumer:
+    """A consumer of ``group`` that commits nothing by itself and reads committed transactions only."""
+    session_ms = int(session_timeout_s * 1000)
+    return KafkaConsumer(
+        bootstrap_servers=bootstrap_servers.split(","), group_id=group, client_id=f"{group}-{worker_id}",
+        enable_auto_commit=False, isolation_level="read_committed", auto_offset_reset="earliest",
+        max_poll_records=batch_size, session_timeout_ms=session_ms,
+        heartbeat_interval_ms=max(1000, session_ms // 10), max_poll_interval_ms=300_000,
+        # co-partitioning: partition p of every input topic (and store) goes to the same worker
+        partition_assignment_strategy=[RangePartitionAssignor])
+
+
+class BatchFetcher:
+    """Up to batch_size records or what batch_seconds bring, whichever comes first.
+
+    A rebalance inside ``fetch`` (the consumer calls the listener from poll) drops the records of
+    revoked partitions already fetched: their new owner reads them from the committed offset.
+    """
+
+    def __init__(self, consumer: KafkaConsumer, batch_size: int, batch_seconds: float) -> None:
+        self.consumer, self.batch_size, self.batch_seconds = consumer, batch_size, batch_seconds
+        self.buffer: list[ConsumerRecord] = []
+
+    def drop(self, revoked: Iterable[TopicPartition]) -> None:
+        lost = {(tp.topic, tp.partition) for tp in revoked}
+        self.buffer = [r for r in self.buffer if (r.topic, r.partition) not in lost]
+
+    def fetch(self) -> list[ConsumerRecord]:
+        self.buffer = []
+        deadline = time.monotonic() + self.batch_seconds
+        while len(self.buffer) < self.batch_size:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            polled = self.consumer.poll(timeout_ms=max(1, int(left * 1000)),
+                                        max_records=self.batch_size - len(self.buffer))
+            for records in polled.values():
+                self.buffer.extend(records)
+        return self.buffer
+
+    def rewind(self) -> None:
+        """Back to the committed offsets of every assigned partition (after a commit that failed)."""
+        for tp in self.consumer.assignment():
+            committed = self.consumer.committed(tp)
+            if committed is None:
+                self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, committed)
+
+
 class StageRunner(ConsumerRebalanceListener):
     """Runs one stage until ``stop`` is set; every failure of a batch restarts it from Kafka's state."""
 
     def __init__(self, cfg: StageConfig, fold: Fold, clock: Callable[[], float] = time.time) -> None:
         self.cfg, self.fold, self.clock = cfg, fold, clock
         self.stores = Stores(cfg.stores, cfg.partitions)
-        self._buffer: list[ConsumerRecord] = []
         self._producer: KafkaProducer | None = None
         self._consumer: KafkaConsumer | None = None
+        self._fetcher: BatchFetcher | None = None
         self._next_tick = 0.0
         self.ready = threading.Event()  # set once the first assignment is restored (tests, health)
 
@@ -175,26 +231,16 @@ class StageRunner(ConsumerRebalanceListener):
         producer.init_transactions()
         return producer
 
-    def _new_consumer(self) -> KafkaConsumer:
-        session_ms = int(self.cfg.session_timeout_s * 1000)
-        return KafkaConsumer(
-            bootstrap_servers=self._bootstrap(), group_id=self.cfg.group,
-            client_id=f"{self.cfg.group}-{self.cfg.worker_id}", enable_auto_commit=False,
-            isolation_level="read_committed", auto_offset_reset="earliest",
-            max_poll_records=self.cfg.batch_size, session_timeout_ms=session_ms,
-            heartbeat_interval_ms=max(1000, session_ms // 10), max_poll_interval_ms=300_000,
-            # co-partitioning: partition p of every input topic (and store) goes to the same worker
-            partition_assignment_strategy=[RangePartitionAssignor])
-
     # -- rebalances (called by the consumer inside poll(), never during a transaction) -----------
 
     def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        lost = {tp.partition for tp in revoked}
-        self._buffer = [r for r in self._buffer if r.partition not in lost]
-        self.stores.drop(lost)
+        self._fetcher.drop(revoked)
+        self.stores.drop({tp.partition for tp in revoked})
+        STAGE_PARTITIONS.labels(self.cfg.group).set(0)
 
     def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         self._restore({tp.partition for tp in assigned})
+        STAGE_PARTITIONS.labels(self.cfg.group).set(len(assigned))
         self.ready.set()
 
     def _restore(self, partitions: set[int]) -> None:
@@ -235,11 +281,13 @@ class StageRunner(ConsumerRebalanceListener):
     def run(self, stop: threading.Event) -> None:
         ensure_changelogs(self.cfg)
         self._producer = self._new_producer()
-        self._consumer = self._new_consumer()
+        self._consumer = group_consumer(self.cfg.bootstrap_servers, self.cfg.group, self.cfg.worker_id,
+                                        self.cfg.batch_size, self.cfg.session_timeout_s)
+        self._fetcher = BatchFetcher(self._consumer, self.cfg.batch_size, self.cfg.batch_seconds)
         self._consumer.subscribe(list(self.cfg.inputs), listener=self)
         try:
             while not stop.is_set():
-                batch = self._fetch()
+                batch = self._fetcher.fetch()
                 tick = self._tick_due()
                 if not batch and not tick:
                     continue
@@ -262,20 +310,6 @@ class StageRunner(ConsumerRebalanceListener):
             return False
         self._next_tick = now + self.cfg.tick_seconds
         return True
-
-    def _fetch(self) -> list[ConsumerRecord]:
-        """Up to batch_size records or what batch_seconds bring, whichever comes first."""
-        self._buffer = []
-        deadline = time.monotonic() + self.cfg.batch_seconds
-        while len(self._buffer) < self.cfg.batch_size:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            polled = self._consumer.poll(timeout_ms=max(1, int(left * 1000)),
-                                         max_records=self.cfg.batch_size - len(self._buffer))
-            for records in polled.values():
-                self._buffer.extend(records)
-        return self._buffer
 
     def _commit(self, batch: list[ConsumerRecord], tick: bool) -> None:
         tx = Transaction(self.stores, int(self.clock() * 1000))
@@ -315,14 +349,8 @@ class StageRunner(ConsumerRebalanceListener):
                 except Exception:  # noqa: BLE001 - a broken producer is replaced either way
                     pass
                 self._producer = self._new_producer()  # fences the old id: its open transaction is aborted
-                assigned = self._consumer.assignment()
-                self._restore({tp.partition for tp in assigned})
-                for tp in assigned:
-                    committed = self._consumer.committed(tp)
-                    if committed is None:
-                        self._consumer.seek_to_beginning(tp)
-                    else:
-                        self._consumer.seek(tp, committed)
+                self._restore({tp.partition for tp in self._consumer.assignment()})
+                self._fetcher.rewind()
                 return
             except Exception as error:  # noqa: BLE001
                 log.warning("%s: cannot start over yet (%r); again in %.1fs", self.cfg.group, error, delay)

@@ -37,6 +37,11 @@ def wait_until(predicate, timeout_s: float, what: str, worker: WorkerProcess | N
     raise AssertionError(f"timed out waiting for {what}" + (f"\n{worker.log_tail()}" if worker else ""))
 
 
+def assigned(port: int, env: dict) -> bool:
+    """The worker's reconcile stage owns some partitions, and the two workers own all of them."""
+    return 0 < metric(port, f'povhub_stage_assigned_partitions{{stage="{env["POVHUB_APP_ID"]}-reconcile"}}') < 4 * 4
+
+
 def test_kill_9_mid_stream_then_restart_gives_the_states_of_an_uninterrupted_run(hub_env, tmp_path):
     topics, bootstrap = Topics(hub_env["POVHUB_TOPIC_PREFIX"]), hub_env["KAFKA_BOOTSTRAP_SERVERS"]
     events = household_events(HOUSEHOLDS, seed=3)
@@ -64,8 +69,10 @@ def test_two_workers_one_stopped_mid_stream_every_household_ends_right(hub_env, 
                   "POVHUB_DATA_DIR": str(tmp_path / "data2")}
     second = WorkerProcess(second_env, tmp_path / "second.log").start()
     try:
-        produce(bootstrap, topics, events[: len(events) // 2])
         ports = (int(hub_env["POVHUB_WEB_PORT"]), int(second_env["POVHUB_WEB_PORT"]))
+        # both in the group before any event: one worker alone would finish the first half at once
+        wait_until(lambda: all(assigned(p, hub_env) for p in ports), 90, "both workers owning partitions", first)
+        produce(bootstrap, topics, events[: len(events) // 2])
         wait_until(lambda: all(metric(p, "povhub_reconcile_events_total") > 0 for p in ports), 90,
                    "both workers reconciling", first)
         produce(bootstrap, topics, events[len(events) // 2:])

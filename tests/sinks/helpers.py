@@ -4,6 +4,7 @@ import copy
 import json
 import pickle
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import cache
 from typing import Any
@@ -73,3 +74,15 @@ class FlakyClient:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
+
+
+@dataclass(frozen=True)
+class Record:
+    """The attributes of a kafka-python ConsumerRecord a loader reads."""
+
+    topic: str
+    partition: int
+    offset: int
+    value: bytes | None
+    key: bytes | None = None
+

@@ -1,5 +1,3 @@
-import asyncio
-
 import pytest
 from clickhouse_connect.driver.exceptions import DataError
 from prometheus_client import REGISTRY
@@ -19,7 +17,7 @@ def rows(first_offset: int, n: int) -> list[tuple]:
 
 
 def insert(client, batch, span, **kwargs):
-    asyncio.run(insert_batch(client, "household_state", HOUSEHOLD_STATE.insert_columns, batch, span.dedup_token, **kwargs))
+    insert_batch(client, "household_state", HOUSEHOLD_STATE.insert_columns, batch, span.dedup_token, **kwargs)
 
 
 def test_token_is_topic_partition_offsets_and_digest():

@@ -1,4 +1,4 @@
-import asyncio
+import dataclasses
 import json
 from datetime import UTC, datetime
 from functools import partial
@@ -10,7 +10,7 @@ from schemas.examples import example_paths, load_example
 from schemas.topics import ALERT, HOUSEHOLD_STATE, SOURCE_FAMILIES, Topics
 from sinks.events import COLUMNS, events_mapping, payload_json
 from sinks.loader import load_events
-from tests.sinks.test_loader import Event, Message
+from tests.sinks.helpers import Record
 
 
 def test_mapping_covers_every_written_column(db):
@@ -29,11 +29,11 @@ def test_payload_keeps_thai_text_and_encodes_timestamps_and_bytes():
         payload_json({"x": object()})
 
 
-def examples(codec: Codec, family) -> list[Event]:
+def examples(codec: Codec, family) -> list[Record]:
     """The family's example payloads, Confluent-framed as on the topic."""
     topic = Topics().name(family)
     return [
-        Event(codec.encode(family.name, load_example(path)), Message(topic, 0, offset))
+        Record(topic, 0, offset, codec.encode(family.name, load_example(path)))
         for offset, path in enumerate(example_paths(family.name))
     ]
 
@@ -45,7 +45,7 @@ def test_every_source_family_loads_with_its_whole_record(db, family):
     assert batch, f"no examples for {family.name}"
     bad = []
     decode = partial(codec.decode, fam=family.name)
-    asyncio.run(load_events(db, events_mapping(family), decode, batch, lambda e, err: bad.append(err)))
+    load_events(db, events_mapping(family), decode, batch, lambda e, err: bad.append(err))
     assert bad == []
     stored = list(db.query("SELECT * FROM events ORDER BY _offset").named_results())
     assert [row["_offset"] for row in stored] == list(range(len(batch)))
@@ -62,22 +62,21 @@ def test_a_redelivered_event_is_one_row_after_merging(db):
     codec = Codec()
     family = SOURCE_FAMILIES[0]
     first = examples(codec, family)
-    again = [Event(e.value, Message(e.message.topic, 1, 100 + i)) for i, e in enumerate(first)]
+    again = [dataclasses.replace(e, partition=1, offset=100 + i) for i, e in enumerate(first)]
     decode = partial(codec.decode, fam=family.name)
     for batch in (first, again):
-        asyncio.run(load_events(db, events_mapping(family), decode, batch, lambda e, err: None))
+        load_events(db, events_mapping(family), decode, batch, lambda e, err: None)
     assert db.command("SELECT count() FROM events") == 2 * len(first)
     assert db.command("SELECT count() FROM events FINAL") == len(first)
 
 
 def test_worker_loads_the_state_and_alert_topics_and_every_source_topic(db, tmp_path, monkeypatch):
     from povhub.settings import load_settings
-    from povhub.worker import build_app
+    from povhub.worker import loader_runners
 
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
     monkeypatch.setenv("POVHUB_DATA_DIR", str(tmp_path))
     s = load_settings()
-    app = build_app(s, db)
-    loaders = sorted(name for name in app.agents if name.startswith("clickhouse-load-"))
-    expected = [f"clickhouse-load-{s.topics.name(f)}" for f in (*SOURCE_FAMILIES, HOUSEHOLD_STATE, ALERT)]
+    loaders = sorted(runner.cfg.group for runner in loader_runners(s, db, Codec()))
+    expected = [f"povhub-clickhouse-load-{s.topics.name(f)}" for f in (*SOURCE_FAMILIES, HOUSEHOLD_STATE, ALERT)]
     assert loaders == sorted(expected)

@@ -1,38 +1,27 @@
-import asyncio
-from dataclasses import dataclass
+import threading
+import time
+import uuid
 
-import faust
+import pytest
+from kafka import KafkaAdminClient, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
 
 from sinks.batch_insert import Backoff
 from sinks.household_state import HOUSEHOLD_STATE
-from sinks.loader import load_events, register_loader
-from tests.sinks.helpers import FlakyClient, decode, encode, state_record
+from sinks.loader import LoaderConfig, LoaderRunner, load_events
+from tests.conftest import TEST_SESSION_TIMEOUT_S
+from tests.sinks.helpers import FlakyClient, Record, decode, encode, state_record
 
 TOPIC = "povhub.household.state.v1"
 FAST = Backoff(first=0.01, cap=0.05)
 
 
-@dataclass
-class Message:
-    topic: str
-    partition: int
-    offset: int
-
-
-@dataclass
-class Event:
-    """The two attributes of a faust event the loader reads."""
-
-    value: bytes
-    message: Message
-
-
-def events(partition: int, first_offset: int, values: list[bytes]) -> list[Event]:
-    return [Event(v, Message(TOPIC, partition, first_offset + i)) for i, v in enumerate(values)]
+def records(partition: int, first_offset: int, values: list[bytes]) -> list[Record]:
+    return [Record(TOPIC, partition, first_offset + i, v) for i, v in enumerate(values)]
 
 
 def test_bad_records_go_to_on_bad_and_the_rest_is_loaded(db):
-    batch = events(0, 10, [encode(state_record(i)) for i in range(5)]) + events(
+    batch = records(0, 10, [encode(state_record(i)) for i in range(5)]) + records(
         1,
         70,
         [
@@ -44,109 +33,100 @@ def test_bad_records_go_to_on_bad_and_the_rest_is_loaded(db):
         ],
     )
     bad = []
-
-    def on_bad(event, error):
-        bad.append(event.message.offset)
-
-    asyncio.run(load_events(db, HOUSEHOLD_STATE, decode, batch, on_bad, backoff=FAST))
+    load_events(db, HOUSEHOLD_STATE, decode, batch, lambda record, error: bad.append(record.offset), backoff=FAST)
     assert bad == [70, 71, 72, 73]
     loaded = db.query("SELECT _partition, _offset FROM household_state ORDER BY _offset").result_rows
     assert loaded == [(0, offset) for offset in range(10, 15)] + [(1, 74)]
 
 
-def test_async_on_bad_is_awaited(db):
-    handled = []
-
-    async def to_dead_letters(event, error):
-        await asyncio.sleep(0)
-        handled.append(type(error).__name__)
-
-    asyncio.run(load_events(db, HOUSEHOLD_STATE, decode, events(0, 0, [b"junk"]), to_dead_letters))
-    assert handled == ["UnpicklingError"]
+# -- the runner on a real broker ---------------------------------------------------------------------
 
 
-def loader_agent(client, on_bad, offsets=None):
-    # The broker is never contacted: test_context feeds the agent through a local channel
-    app = faust.App("povhub-test-loader", broker="kafka://127.0.0.1:1", store="memory://")
-    return register_loader(
-        app, TOPIC, client, HOUSEHOLD_STATE, decode, on_bad, batch_size=4, batch_seconds=0.05, backoff=FAST,
-        offsets=offsets,
-    )
+@pytest.fixture
+def state_topic(kafka_bootstrap):
+    name = f"loader-{uuid.uuid4().hex[:8]}"
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap.split(","))
+    admin.create_topics([NewTopic(name, 2, 1)])
+    admin.close()
+    return name
 
 
-class RecordingOffsets:
-    """Admits every other event (as a ledger drops a hole) and records the commits."""
-
-    def __init__(self, db):
-        self.db, self.committed, self.rows_at_commit = db, [], []
-
-    async def admit(self, events):
-        return [e for e in events if e.message.offset % 2 == 0]
-
-    async def commit(self, events):
-        self.rows_at_commit.append(self.db.command("SELECT count() FROM household_state"))
-        self.committed += [e.message.offset for e in events]
+def publish(bootstrap: str, topic: str, values: list[bytes]) -> None:
+    producer = KafkaProducer(bootstrap_servers=bootstrap.split(","), acks="all")
+    for i, v in enumerate(values):
+        producer.send(topic, key=b"%d" % i, value=v, partition=i % 2)
+    producer.flush()
+    producer.close()
 
 
-def test_agent_with_offsets_loads_what_they_admit_and_commits_it_after_the_insert(db):
-    flaky = FlakyClient(db, down=True)
-    offsets = RecordingOffsets(db)
-    agent = loader_agent(flaky, lambda event, error: None, offsets)
+class Running:
+    """A loader in a thread, as the worker runs it."""
 
-    async def scenario():
-        async with agent.test_context() as test_agent:
-            sent = [await test_agent.put(encode(state_record(i)), wait=False) for i in range(6)]
-            await wait_for(lambda: flaky.attempts >= 3)
-            assert offsets.committed == []
-            flaky.down = False
-            await wait_for(lambda: len(offsets.committed) == 3)
-        return sent
+    def __init__(self, bootstrap, topic, client, bad):
+        self.cfg = LoaderConfig(bootstrap, f"test-{uuid.uuid4().hex[:6]}", "w1", topic, batch_size=100,
+                                batch_seconds=0.2, session_timeout_s=TEST_SESSION_TIMEOUT_S)
+        self.flushes = 0
+        self.runner = LoaderRunner(self.cfg, client, HOUSEHOLD_STATE, decode, lambda r, e: bad.append(r.offset),
+                                   self._flush, backoff=FAST)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.runner.run, args=(self.stop,), daemon=True)
 
-    sent = asyncio.run(scenario())
-    assert sorted(offsets.committed) == [e.message.offset for e in sent if e.message.offset % 2 == 0]
-    assert offsets.rows_at_commit[0] > 0 and not any(e.message.acked for e in sent)
-    assert db.command("SELECT count() FROM household_state") == 3
+    def _flush(self):
+        self.flushes += 1
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(30)
+        assert not self.thread.is_alive()
+
+    def committed(self) -> int:
+        from kafka import KafkaConsumer
+
+        consumer = KafkaConsumer(bootstrap_servers=self.cfg.bootstrap_servers.split(","), group_id=self.cfg.group,
+                                 enable_auto_commit=False)
+        try:
+            return sum(consumer.committed(TopicPartition(self.cfg.topic, p)) or 0 for p in (0, 1))
+        finally:
+            consumer.close(autocommit=False)
 
 
-def test_agent_acks_only_after_the_insert(db):
+def wait_for(predicate, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+@pytest.mark.kafka
+def test_offsets_are_committed_only_after_clickhouse_has_the_rows(db, kafka_bootstrap, state_topic):
     flaky = FlakyClient(db, down=True)
     bad = []
-    agent = loader_agent(flaky, lambda event, error: bad.append(event))
-
-    async def scenario():
-        async with agent.test_context() as test_agent:
-            sent = [await test_agent.put(encode(state_record(i)), partition=i % 2, wait=False) for i in range(6)]
-            sent.append(await test_agent.put(b"junk", partition=0, wait=False))
-            await wait_for(lambda: flaky.attempts >= 3)
-            assert not any(event.message.acked for event in sent)
-            flaky.down = False
-            await wait_for(lambda: all(event.message.acked for event in sent))
-        return sent
-
-    sent = asyncio.run(scenario())
+    publish(kafka_bootstrap, state_topic, [encode(state_record(i)) for i in range(6)] + [b"junk"])
+    with Running(kafka_bootstrap, state_topic, flaky, bad) as loader:
+        wait_for(lambda: flaky.attempts >= 3)
+        assert loader.committed() == 0
+        flaky.down = False
+        wait_for(lambda: loader.committed() == 7)
     assert db.command("SELECT count() FROM household_state") == 6
-    assert [event.message.offset for event in bad] == [sent[-1].message.offset]
+    assert bad == [3] and loader.flushes >= 1  # the junk record: offset 3 of partition 0, flushed before the commit
 
 
-def test_agent_stopped_during_an_outage_acks_nothing(db):
-    # With take()/take_events() this fails: closing their generator acks the held batch
+@pytest.mark.kafka
+def test_a_loader_stopped_during_an_outage_commits_nothing_and_the_next_one_loads_once(db, kafka_bootstrap, state_topic):
     flaky = FlakyClient(db, down=True)
-    agent = loader_agent(flaky, lambda event, error: None)
-
-    async def scenario():
-        async with agent.test_context() as test_agent:
-            sent = [await test_agent.put(encode(state_record(i)), wait=False) for i in range(3)]
-            await wait_for(lambda: flaky.attempts >= 2)
-        return sent
-
-    sent = asyncio.run(scenario())
-    assert not any(event.message.acked for event in sent)
-    assert db.command("SELECT count() FROM household_state") == 0
-
-
-async def wait_for(condition, timeout: float = 10.0) -> None:
-    async def poll():
-        while not condition():
-            await asyncio.sleep(0.02)
-
-    await asyncio.wait_for(poll(), timeout)
+    publish(kafka_bootstrap, state_topic, [encode(state_record(i)) for i in range(4)])
+    with Running(kafka_bootstrap, state_topic, flaky, []) as loader:
+        wait_for(lambda: flaky.attempts >= 2)
+    assert loader.committed() == 0 and db.command("SELECT count() FROM household_state") == 0
+    again = Running(kafka_bootstrap, state_topic, db, [])
+    again.cfg = loader.cfg
+    again.runner.cfg = loader.cfg
+    with again:
+        wait_for(lambda: again.committed() == 4)
+    assert db.command("SELECT count() FROM household_state") == 4

@@ -1,4 +1,3 @@
-import asyncio
 import csv
 import io
 import json
@@ -51,7 +50,7 @@ def reported(db):
         chunk = [r for r in records if r["version"] == version]
         rows = [HOUSEHOLD_STATE.row(r) + (TOPIC, version, i) for i, r in enumerate(chunk)]
         span = KafkaSpan(TOPIC, version, 0, len(chunk) - 1, "d")
-        asyncio.run(insert_batch(db, "household_state", HOUSEHOLD_STATE.insert_columns, rows, span.dedup_token))
+        insert_batch(db, "household_state", HOUSEHOLD_STATE.insert_columns, rows, span.dedup_token)
     assert db.command("SELECT count() FROM household_state") == len(records) > len(latest)
     # the level figures are recomputed every 10 s (migrations/0007): now, for the tests
     refresh_figures(db)
