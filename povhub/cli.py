@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from povhub.settings import Settings, SettingsError, load_settings
@@ -73,6 +74,49 @@ def _ingest_api(s: Settings, a: argparse.Namespace) -> int:
     return ingest.run_ingest_api(s)
 
 
+def _dlq(s: Settings, a: argparse.Namespace) -> int:
+    from kafka.errors import KafkaError
+
+    from povhub.dlq import Selection, run_list
+    from povhub.dlq_replay import run_replay
+    if a.dlq_command == "replay" and not (a.stage or a.reason or a.all):
+        print("povhub dlq replay: name --stage or --reason (or --all to replay every dead letter selected)",
+              file=sys.stderr)
+        return 2
+    selection = Selection(stage=a.stage, reason=a.reason, origin_topic=a.topic, since=a.since, limit=a.limit)
+    try:
+        if a.dlq_command == "list":
+            return run_list(s, selection, json_lines=a.json)
+        return run_replay(s, selection, dry_run=a.dry_run)
+    except KafkaError as e:  # e.g. no broker answers at the bootstrap address
+        print(f"povhub dlq: Kafka at {s.kafka_bootstrap_servers}: {e}", file=sys.stderr)
+        return 1
+
+
+def _since(text: str) -> datetime:
+    from povhub.dlq import parse_since
+    try:
+        return parse_since(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
+def _dead_letter_filters(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--stage", help="only this stage (e.g. reconcile, loader, connector:tpmap)")
+    p.add_argument("--reason", help="only this reason (e.g. undecodable, unmatched-person, bad-citizen-id)")
+    p.add_argument("--topic", metavar="TOPIC", help="only dead letters of messages from this topic (full name)")
+    p.add_argument("--since", type=_since, metavar="WHEN",
+                   help="only dead letters written since WHEN: a duration ago (30m, 2h, 7d) or an ISO time (UTC "
+                        "unless it names a zone)")
+    p.add_argument("--limit", type=_positive, metavar="N", help="stop after N dead letters")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="povhub", description=(
         "Povhub: TPMAP, Thai QM and local-authority updates -> Kafka -> household state, "
@@ -135,6 +179,27 @@ def build_parser() -> argparse.ArgumentParser:
     ksub.add_parser("list", help="list keys (never the keys themselves)")
     kr = ksub.add_parser("revoke", help="revoke a key; a running API refuses it at once")
     kr.add_argument("key_id")
+
+    dl = sub.add_parser("dlq", help="list the dead letters, or replay their original messages")
+    dsub = dl.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
+    dls = dsub.add_parser("list", help="print the dead letters (clear citizen IDs masked), then a count per stage "
+                                       "and reason; reads the whole topic, commits nothing")
+    _dead_letter_filters(dls)
+    dls.add_argument("--json", action="store_true", help="one JSON object per line (the counts go to stderr)")
+    dls.set_defaults(run=_dlq)
+    dr = dsub.add_parser("replay", help="send the selected dead letters' original messages back to their source topic",
+                         description=(
+                             "Send each selected dead letter's original key and value back to the source topic "
+                             "it came from (acks=all, idempotent producer). Skipped and reported: dead letters "
+                             "without an original message (rejected rows and requests: fix them at the source), "
+                             "from a topic that is not a source topic, or whose message still does not decode. "
+                             "Safe to repeat: the stages deduplicate by event id, so a message replayed twice "
+                             "changes nothing the second time."))
+    _dead_letter_filters(dr)
+    dr.add_argument("--all", action="store_true", help="replay every dead letter the other filters select "
+                                                       "(without --stage or --reason, replay refuses to run)")
+    dr.add_argument("--dry-run", action="store_true", help="print what would be sent, send nothing")
+    dr.set_defaults(run=_dlq)
     return p
 
 

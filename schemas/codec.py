@@ -80,7 +80,15 @@ class Codec:
                 self._writers[sid] = (known.family, known.parsed)
         return self._writers[sid]
 
-    def decode(self, data: bytes, fam: str) -> dict[str, Any]:
+    def decode(self, data: bytes | None, fam: str) -> dict[str, Any]:
+        """The record in ``data``; DecodeError for anything that is not exactly one framed record.
+
+        A tombstone (None) or empty value has no record to return, and bytes after the record mean
+        the frame is not what it claims (e.g. two values glued together): both are poison, not data.
+        """
+        if not data:
+            raise DecodeError(f"{fam}: no value ({'a tombstone' if data is None else 'empty'}), "
+                              "expected a Confluent-framed Avro message")
         if len(data) < _HEADER.size:
             raise DecodeError(f"{len(data)} bytes is too short for a Confluent-framed Avro message")
         magic, sid = _HEADER.unpack_from(data)
@@ -90,9 +98,14 @@ class Codec:
         if writer_family is not None and writer_family != fam:
             raise DecodeError(f"schema id {sid} belongs to {writer_family}, expected {fam}")
         reader = self._reader(fam)
+        body = io.BytesIO(data)
+        body.seek(_HEADER.size)  # seek, not a slice: no copy of the body on the hot path
         try:
-            return fastavro.schemaless_reader(io.BytesIO(data[_HEADER.size:]), writer,
-                                              None if writer is reader else reader)
+            record = fastavro.schemaless_reader(body, writer, None if writer is reader else reader)
         except Exception as e:  # fastavro raises many types on corrupt bodies
             raise DecodeError(f"{fam}: cannot decode Avro body with schema id {sid}: {e}") from e
-
+        # schemaless_reader stops at the record's end and ignores whatever follows it
+        if body.tell() != len(data):
+            raise DecodeError(f"{fam}: {len(data) - body.tell()} bytes after the Avro record "
+                              f"with schema id {sid}")
+        return record

@@ -23,7 +23,7 @@ def povhub(*args: str, **env: str) -> subprocess.CompletedProcess:
 def test_help_lists_the_commands():
     out = povhub("--help")
     assert out.returncode == 0
-    for command in ("demo", "worker", "connect", "migrate", "report", "topics"):
+    for command in ("demo", "worker", "connect", "migrate", "report", "topics", "dlq"):
         assert command in out.stdout
 
 

@@ -82,6 +82,26 @@ def test_decode_rejects_bad_frames():
         codec.decode(good[:20], "alert")
 
 
+
+@pytest.mark.parametrize(("value", "match"), [
+    (None, "tombstone"),
+    (b"", "empty"),
+    (b"\x00\x00\x00\x00", "too short"),
+])
+def test_decode_rejects_a_missing_or_headless_value(value, match):
+    with pytest.raises(DecodeError, match=match):
+        Codec().decode(value, "alert")
+
+
+def test_decode_rejects_bytes_after_the_record():
+    codec = Codec()
+    good = codec.encode("alert", load_example(example_paths("alert")[0]))
+    # fastavro alone would return the first record and ignore the rest of each of these
+    for poison in (good + b"\x00", good + good[5:], good + good):
+        with pytest.raises(DecodeError, match="bytes after the Avro record"):
+            codec.decode(poison, "alert")
+    assert codec.decode(good, "alert")["event_id"]  # the exact frame still decodes
+
 def test_encode_rejects_a_record_that_does_not_fit():
     record = load_example(example_paths("household.state")[0])
     record["members"] = "three"
