@@ -105,7 +105,7 @@ def test_a_stranger_gets_401_whatever_the_body(api):
 
 
 def test_a_body_over_the_limit_gets_413_before_it_is_read(api):
-    client, auth, link = api
+    link = api[2]
     big = update("big-1", kind="HOME_VISIT", assistance=None, visit={"note": "ก" * 2000})
     batch = {"updates": [{**big, "record_id": f"big-{i}"} for i in range(40)]}  # ~100 KB of \u escapes
     problem = refused(send(api, batch, "/v1/updates:batch"), 413, "body-too-large")
