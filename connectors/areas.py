@@ -6,7 +6,7 @@ import re
 
 import geothai
 
-_VILLAGE = re.compile(r"^\d{8}$")
+_VILLAGE = re.compile(r"^[0-9]{8}$")  # not \d: it matches Thai digits too
 
 
 class AreaError(ValueError):

@@ -31,7 +31,7 @@ def ingest_context(s: Settings) -> IngestContext:
         keys=KeyStore(s.ingest_keys_path), link=KafkaLink(connect), pseudonyms=Pseudonymiser(secret),
         limiter=RateLimiter(s.ingest_rate_per_s, s.ingest_burst),
         idempotency=IdempotencyStore(s.data_dir / "ingest_idempotency.sqlite3"),
-        ack_timeout_s=s.ingest_ack_timeout_s)
+        ack_timeout_s=s.ingest_ack_timeout_s, max_body_bytes=s.ingest_max_body_bytes)
 
 
 def run_ingest_api(s: Settings) -> int:

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     ingest_burst: int = Field(20, ge=1, le=100_000, validation_alias=AliasChoices("POVHUB_INGEST_BURST"))
     ingest_ack_timeout_s: float = Field(10.0, gt=0, le=120, validation_alias=AliasChoices("POVHUB_INGEST_ACK_TIMEOUT_S"),
                                         description="how long a request waits for Kafka's ack before answering 503")
+    ingest_max_body_bytes: int = Field(
+        2 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024, validation_alias=AliasChoices("POVHUB_INGEST_MAX_BODY_BYTES"),
+        description="larger request bodies get 413 before they are read; a full batch of 500 typical updates is ~300 KB")
     session_timeout_s: float = Field(10.0, gt=1, le=300, validation_alias=AliasChoices("POVHUB_SESSION_TIMEOUT_S"))
     single_record_batches: bool = Field(False, validation_alias=AliasChoices("POVHUB_SINGLE_RECORD_BATCHES"),
                                         description="set by the demo for the embedded broker (see streams/app.py)")

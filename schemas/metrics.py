@@ -40,7 +40,7 @@ DEAD_LETTERS = Counter(
 INGEST_REQUESTS = Counter(
     "povhub_ingest_requests_total",
     "Requests to the local-authority ingest API, by endpoint and HTTP status (202 accepted, 401, 403, 409, "
-    "422 refused, 429 rate-limited, 503 Kafka unavailable)",
+    "413, 422 refused, 429 rate-limited, 503 Kafka unavailable)",
     ["endpoint", "status"],
 )
 STAGE_TRANSACTIONS = Counter(
@@ -61,8 +61,9 @@ STAGE_RESTORED = Counter(
 )
 RECONCILE_EVENTS = Counter(
     "povhub_reconcile_events_total",
-    "Source events seen by the reconcile stage, by source family and outcome (applied, duplicate, stale; "
-    "person-only events: rekeyed, pending, dead_letter)",
+    "Source events seen by the reconcile stage, by source family and outcome (applied, duplicate, stale, "
+    "outside_area: an authority's update to a household outside its areas, dead-lettered; person-only events: "
+    "rekeyed, pending, dead_letter)",
     ["family", "outcome"],
 )
 PENDING_EVENTS = Gauge(

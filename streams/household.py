@@ -63,6 +63,14 @@ def _note_area(state: State, event: Record, event_ms: int) -> None:
         state["area"] = [event_ms, event["event_id"], _area(event)]
 
 
+def known_area(state: State) -> dict[str, str | None] | None:
+    """The household's area as reconcile knows it: its TPMAP record of the newest data year, else the
+    area of its newest Thai QM or อปท. event; None for a household no event has reached yet."""
+    if state["tpmap"]:
+        return state["tpmap"][max(state["tpmap"], key=int)]["area"]
+    return state["area"][2] if state["area"] else None
+
+
 def apply_tpmap(state: State, event: Record) -> str:
     members = [[m["person_id"], m["age"], m["welfare_card"], m["disabled"], m["bedridden"]] for m in event["members"]]
     return _keep_latest(state["tpmap"], str(event["data_year"]), event, ms(event["event_time"]), {

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from streams.household import State
+from streams.household import State, known_area
 from streams.state_rules import StateRules
 
 CLOSED_PROBLEM = frozenset({"RESOLVED", "SELF_RESOLVED", "REFERRED"})
@@ -36,7 +36,7 @@ def _tpmap_view(state: State) -> View:
     if not state["tpmap"]:
         return {"data_year": None, "on_target_list": False, "members": 0, "target_poor_persons": 0,
                 "failed_indicators": [], "failed_dimensions": [], "income_per_person_baht": None,
-                "target_list_time": None, "clean_data_years": 0, "_members": [], "_area": None}
+                "target_list_time": None, "clean_data_years": 0, "_members": []}
     year = max(state["tpmap"], key=int)
     latest = state["tpmap"][year]
     on_file = latest["change"] == "SNAPSHOT"
@@ -52,7 +52,6 @@ def _tpmap_view(state: State) -> View:
         "target_list_time": latest["event_time"] if on_list else None,
         "clean_data_years": _clean_years(state["tpmap"]),
         "_members": latest["members"] if on_file else [],
-        "_area": latest["area"],
     }
 
 
@@ -134,7 +133,7 @@ def project(state: State, rules: StateRules) -> View | None:
     """The published fields of a state (without envelope and version); None before any event."""
     tpmap = _tpmap_view(state)
     members = tpmap.pop("_members")
-    area = tpmap.pop("_area") or (state["area"][2] if state["area"] else None)
+    area = known_area(state)
     if area is None:
         return None
     view: View = {**area, **tpmap, **_member_view(members, rules),

@@ -15,12 +15,13 @@ from typing import Any
 
 from schemas.codec import DecodeError
 from schemas.topics import SOURCE_FAMILIES
+from streams.authority_area import OUTSIDE_AREA, outside_authority
 from streams.household import (APPLIED, DUPLICATE, State, apply_event, copy_state, members_named, ms, new_state,
                                state_record)
 from streams.household_view import project
 from streams.person_index import (NO_PERSON, PENDING_FULL, Entry, PendingLimits, RawMessage, is_newer,
                                   membership_entry, pending_item, raw_of, waits, with_pending)
-from streams.routing import memberships_record, partition_of, rekeyed_record
+from streams.routing import memberships_record, origin_of, partition_of, rekeyed_record
 from streams.state_rules import StateRules
 
 Lookup = Callable[[str], Any]
@@ -79,7 +80,7 @@ class ReconcileBatch:
 
     def source_event(self, family: str, event: dict[str, Any], raw: RawMessage) -> None:
         if event["household_key"]:
-            self.household_event(family, event)
+            self.household_event(family, event, raw)
         else:
             self.person_event(family, event, raw)
 
@@ -93,11 +94,18 @@ class ReconcileBatch:
             raise DecodeError(f"re-keyed event of unknown family {routed['family']!r}")
         event = decode(routed["payload"], routed["family"])
         event["household_key"] = routed["household_key"]
-        self.household_event(routed["family"], event)
+        self.household_event(routed["family"], event, origin_of(routed))
 
-    def household_event(self, family: str, event: dict[str, Any]) -> None:
+    def household_event(self, family: str, event: dict[str, Any], raw: RawMessage) -> None:
+        """Fold an event into its household; ``raw`` is the source message, named by its dead letter if refused."""
         household = event["household_key"]
-        outcome = apply_event(self._state(household), family, event)
+        state = self._state(household)
+        outside = outside_authority(state, family, event)
+        if outside is not None:
+            self.outcomes[(family, "outside_area")] += 1
+            self.out.dead_letters.append(DeadLetter(OUTSIDE_AREA, raw, outside))
+            return
+        outcome = apply_event(state, family, event)
         self.outcomes[(family, outcome)] += 1
         if outcome != APPLIED:
             return
@@ -118,7 +126,7 @@ class ReconcileBatch:
         member_of = self._cached("index", self._index, person)
         if member_of is not None:
             self.outcomes[(family, "rekeyed")] += 1
-            self._route(member_of["household"], person, family, raw.value, event["event_id"], ms(event["event_time"]))
+            self._route(member_of["household"], person, family, raw, event["event_id"], ms(event["event_time"]))
             return
         entry = self._cached("pending", self._pending, person)
         if waits(entry, event["event_id"]):
@@ -147,16 +155,15 @@ class ReconcileBatch:
         if entry is None:
             return
         for item in entry["events"]:
-            self._route(candidate["household"], person, item["family"], raw_of(item).value, item["event_id"],
+            self._route(candidate["household"], person, item["family"], raw_of(item), item["event_id"],
                         item["event_time"])
             self.outcomes[(item["family"], "rekeyed")] += 1
         self.count.total -= len(entry["events"])
         self._pending[person] = None
         self._pending_dirty.add(person)
 
-    def _route(self, household: str, person: str, family: str, payload: bytes, event_id: str, event_time: int) -> None:
-        self.out.routed.append((household, None, rekeyed_record(household, person, family, payload, event_id,
-                                                                event_time)))
+    def _route(self, household: str, person: str, family: str, raw: RawMessage, event_id: str, event_time: int) -> None:
+        self.out.routed.append((household, None, rekeyed_record(household, person, family, raw, event_id, event_time)))
 
     def finish(self) -> Outputs:
         """Version and emit every household whose view changed; collect the table writes."""

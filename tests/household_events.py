@@ -32,6 +32,8 @@ def _base(fam: str, stem: str, n: int, house: str, t: int, **fields: Any) -> dic
     e = copy.deepcopy(_example(fam, stem))
     area = {"province": "50", "district": "5001", "subdistrict": "500101", "village": None}
     e.update({"event_id": stable_id("test", fam, house, n), "event_time": t, "household_key": house, **area, **fields})
+    if fam == "localgov.update":
+        e["authority_areas"] = ["5001"]  # the authority of the households' district
     return e
 
 

@@ -14,6 +14,8 @@ from povhub.settings import SettingsError, load_settings
     ("POVHUB_INGEST_RATE_PER_S", "0"),
     ("POVHUB_INGEST_BURST", "0"),
     ("POVHUB_INGEST_ACK_TIMEOUT_S", "600"),
+    ("POVHUB_INGEST_MAX_BODY_BYTES", "100"),
+    ("POVHUB_INGEST_MAX_BODY_BYTES", "1MB"),
 ])
 def test_a_bad_ingest_setting_names_the_variable(monkeypatch, variable, value):
     monkeypatch.setenv(variable, value)

@@ -28,7 +28,7 @@ from schemas.codec import Codec
 from schemas.topics import LOCALGOV_UPDATE
 
 UPDATE = TypeAdapter(LocalGovUpdate)
-AUTHORITY = Authority("6500101", "SAO")
+AUTHORITY = Authority("6500101", "SAO", ("5001",))
 PSEUDONYMS = Pseudonymiser("unit-test-secret-0123456789")
 CID = "110170020345" + str(check_digit("110170020345"))
 
@@ -56,13 +56,20 @@ def test_a_valid_update_becomes_a_pseudonymised_event_that_fits_the_schema():
         event["event_id"]
 
 
+def test_an_event_carries_the_areas_of_its_key_which_do_not_change_its_id():
+    event = update_event(UPDATE.validate_python(body()), AUTHORITY, PSEUDONYMS, ingest_time=1)
+    wider = update_event(UPDATE.validate_python(body()), Authority("6500101", "SAO", ("50", "51")), PSEUDONYMS, 1)
+    assert event["authority_areas"] == ["5001"] and wider["authority_areas"] == ["50", "51"]
+    assert event["event_id"] == wider["event_id"]
+
+
 def test_event_ids_derive_from_content_not_from_arrival():
     same = [update_event(UPDATE.validate_python(body(occurred_at=t)), AUTHORITY, PSEUDONYMS, ingest_time=n)
             for n, t in enumerate(["2024-11-20T10:00:00+07:00", "2024-11-20T03:00:00Z"])]
     assert same[0]["event_id"] == same[1]["event_id"]
     changed = update_event(UPDATE.validate_python(body(assistance={"kind": "CASH", "amount_baht": 3001})),
                            AUTHORITY, PSEUDONYMS, ingest_time=0)
-    other_org = update_event(UPDATE.validate_python(body()), Authority("6500102", "SAO"), PSEUDONYMS, ingest_time=0)
+    other_org = update_event(UPDATE.validate_python(body()), Authority("6500102", "SAO", ("5001",)), PSEUDONYMS, ingest_time=0)
     assert len({same[0]["event_id"], changed["event_id"], other_org["event_id"]}) == 3
 
 

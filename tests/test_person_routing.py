@@ -7,7 +7,7 @@ and back into later batches, as the internal topic would carry them.
 from __future__ import annotations
 
 import copy
-from collections import deque
+from collections import Counter, deque
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -35,7 +35,7 @@ def household_snapshot(n: int, t: int, persons: tuple[str, ...] = ("p1", "p2")) 
 def person_event(n: int, person: str, t: int = 1_000) -> dict:
     e = copy.deepcopy(ALLOWANCE)
     e.update(event_id=f"l{n:04d}", event_time=t, household_key=None, person_id=person,
-             source_record_id=f"allow-{n}")
+             source_record_id=f"allow-{n}", authority_areas=["5001"])  # the district of HOUSE's TPMAP record
     return e
 
 
@@ -51,6 +51,7 @@ class Pipeline:
         self.queue: deque = deque()
         self.emitted: list[tuple[str, dict]] = []
         self.dead: list = []
+        self.outcomes: Counter = Counter()
         self.count = PendingCount()
         self.limits = limits
         self.offset = 0
@@ -75,6 +76,7 @@ class Pipeline:
                 else:
                     batch.routing(CODEC.decode(item[1], RECONCILE_ROUTING.name), CODEC.decode)
             out = batch.finish()
+            self.outcomes += batch.outcomes
             self.queue.extend(("routed", CODEC.encode(RECONCILE_ROUTING.name, r)) for _, _, r in out.routed)
             self.emitted += out.states
             self.dead += out.dead_letters

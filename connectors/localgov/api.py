@@ -1,7 +1,7 @@
 """The อปท. ingest API: authenticate, rate-limit, validate, pseudonymise, publish, and answer 202 only
 once Kafka has acknowledged every event (acks=all).
 
-Each refusal has its own status (401, 403, 409, 422, 429, 503); refused data (403, 422) also goes
+Each refusal has its own status (401, 403, 409, 413, 422, 429, 503); refused data (403, 422) also goes
 to the dead-letter topic with the request id, after the answer is sent, so a DLQ failure never
 turns a 4xx into a 5xx. Kafka calls block, so they run in worker threads, never on the event loop.
 """
@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, Request, Response, Security
+from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response, Security
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -29,6 +29,7 @@ from pydantic import BaseModel
 from starlette.background import BackgroundTask
 
 from connectors.localgov.api_keys import ApiKey, KeyStore
+from connectors.localgov.body_limit import BodyLimit
 from connectors.localgov.events import kafka_key, update_event
 from connectors.localgov.idempotency import Accepted, IdempotencyStore
 from connectors.localgov.kafka_link import KafkaLink, KafkaUnavailable
@@ -56,6 +57,7 @@ class IngestContext:
     limiter: RateLimiter
     idempotency: IdempotencyStore
     ack_timeout_s: float
+    max_body_bytes: int
     in_flight: set[tuple[str, str]] = field(default_factory=set)  # (org code, Idempotency-Key) being served
 
 
@@ -91,6 +93,7 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "no valid X-API-Key"},
     403: {"model": Problem, "description": "an update's area is outside the areas of the key's local authority"},
     409: {"model": Problem, "description": "a request with this Idempotency-Key is still being served; retry"},
+    413: {"model": Problem, "description": "the body is over the size limit (POVHUB_INGEST_MAX_BODY_BYTES): split the batch"},
     422: {"model": Problem, "description": "invalid fields (see errors), or an Idempotency-Key reused for another body"},
     429: {"model": Problem, "description": "rate limit of this key exceeded; retry after Retry-After seconds"},
     503: {"model": Problem, "description": "Kafka did not acknowledge: nothing is accepted; retry after Retry-After seconds"},
@@ -111,9 +114,17 @@ def _original(body: bytes) -> dict[str, Any]:
     """The refused body as dead_letter() takes it: JSON when it parses, else the bytes; IDs masked."""
     safe = masked(body)
     try:
-        return {"original": json.loads(safe)}
-    except ValueError:
+        parsed = json.loads(safe)
+        # A lone surrogate ("\ud800") parses but cannot be written as UTF-8: such a body stays bytes.
+        json.dumps(parsed, ensure_ascii=False).encode()
+        return {"original": parsed}
+    except (ValueError, RecursionError):  # UnicodeEncodeError included; RecursionError: nested too deeply
         return {"original_value": safe}
+
+
+def printable(text: str) -> str:
+    """`text` safe to log and to answer with: a lone surrogate from the body becomes its escape."""
+    return text.encode("utf-8", "backslashreplace").decode()
 
 
 def create_app(ctx: IngestContext) -> FastAPI:
@@ -134,6 +145,13 @@ def create_app(ctx: IngestContext) -> FastAPI:
     api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
                                   description="the key printed by `povhub ingest-api keys add`")
     paths = {"/v1/updates", "/v1/updates:batch", "/health", "/metrics", "/docs", "/openapi.json"}
+
+    async def too_large(request: Request) -> Response:
+        return refused(request, Refusal(413, "body-too-large", f"the body is over {ctx.max_body_bytes} bytes: "
+                                        "send fewer updates per batch"))
+
+    # Added before the request-id middleware, so it runs inside it: a 413 has its request id and is counted.
+    app.add_middleware(BodyLimit, limit=ctx.max_body_bytes, refuse=too_large)
 
     @app.middleware("http")
     async def request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -179,22 +197,32 @@ def create_app(ctx: IngestContext) -> FastAPI:
     async def on_refusal(request: Request, r: Refusal) -> JSONResponse:
         return refused(request, r)
 
-    @app.exception_handler(RequestValidationError)
-    async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid(request: Request, errors: list[FieldError]) -> JSONResponse:
         # FastAPI parses JSON before running dependencies: authenticate here so a stranger gets 401, not 422.
         if getattr(request.state, "api_key", None) is None:
             try:
                 admit(request, request.headers.get("X-API-Key"))
             except Refusal as r:
                 return refused(request, r)
-        # No "input" or "ctx": they would echo a citizen ID back and into the dead letter's detail.
-        errors = [FieldError(loc=list(e["loc"]), msg=e["msg"].removeprefix("Value error, "), type=e["type"])
-                  for e in exc.errors()]
         detail = "; ".join(f"{'.'.join(map(str, e.loc))}: {e.msg}" for e in errors[:5])
-        body = exc.body if isinstance(exc.body, (str, bytes)) else json.dumps(exc.body, ensure_ascii=False)
-        raw = body.encode() if isinstance(body, str) else body
+        # The bytes as sent (FastAPI has read them already), not the parsed body written out again.
         return refused(request, Refusal(422, "invalid-request", f"{len(errors)} invalid field(s): {detail}",
-                                        errors=errors, original=raw))
+                                        errors=errors, original=await request.body()))
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # No "input" or "ctx": they would echo a citizen ID back and into the dead letter's detail.
+        return await invalid(request, [
+            FieldError(loc=[printable(p) if isinstance(p, str) else p for p in e["loc"]],
+                       msg=printable(e["msg"].removeprefix("Value error, ")), type=e["type"])
+            for e in exc.errors()])
+
+    @app.exception_handler(400)
+    async def on_unreadable(request: Request, exc: HTTPException) -> JSONResponse:
+        # FastAPI's one 400: a body json.loads gives up on (not UTF-8, nested too deeply), as invalid as
+        # malformed JSON (422).
+        return await invalid(request, [FieldError(loc=["body"], msg="the body cannot be read as JSON: it is not "
+                                                  "UTF-8, or nested too deeply", type="json_invalid")])
 
     async def publish(events: list[dict[str, Any]]) -> None:
         try:

@@ -48,7 +48,7 @@ class ApiKey:
 
     @property
     def authority(self) -> Authority:
-        return Authority(self.org_code, self.org_type)
+        return Authority(self.org_code, self.org_type, self.areas)
 
     def serves(self, subdistrict: str) -> bool:
         return any(subdistrict.startswith(area) for area in self.areas)

@@ -11,7 +11,7 @@ from connectors.localgov.updates import AnyUpdate
 from connectors.pseudonym import Pseudonymiser
 from schemas.ids import stable_id
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _ID_FLAG = {"no-thai-status": "NO_THAI_STATUS", "special-9": "SPECIAL_9"}
 # Which optional record of the event carries the details of each kind.
 DETAIL_FIELD = {"ASSISTANCE": "assistance", "HOME_VISIT": "visit", "REFERRAL": "referral", "ALLOWANCE": "allowance"}
@@ -23,6 +23,7 @@ class Authority:
 
     org_code: str
     org_type: str  # PAO | MUNICIPALITY | SAO | SPECIAL (the Avro OrgType symbols)
+    areas: tuple[str, ...]  # DOPA codes it serves: the reconcile stage checks the household's real area against them
 
     @property
     def source(self) -> str:
@@ -54,7 +55,9 @@ def update_event(update: AnyUpdate, authority: Authority, pseudonyms: Pseudonymi
     detail = DETAIL_FIELD[update.kind]
     body[detail] = getattr(update, detail).model_dump()
     content = hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-    return {"event_id": stable_id(authority.source, update.record_id, content), "ingest_time": ingest_time, **body}
+    # The areas belong to the key, not to the update: a key whose areas change keeps its updates' ids.
+    return {"event_id": stable_id(authority.source, update.record_id, content), "ingest_time": ingest_time, **body,
+            "authority_areas": list(authority.areas)}
 
 
 def kafka_key(event: dict[str, Any]) -> str | None:

@@ -7,10 +7,12 @@ agree field by field. Errors never echo a citizen ID (they end up in logs and th
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -46,7 +48,26 @@ _PARENT = {"district": ("province", check_district), "subdistrict": ("district",
            "village": ("subdistrict", check_village)}
 
 Baht = Annotated[float, Field(ge=0, le=100_000_000, allow_inf_nan=False)]
-Text = Annotated[str, Field(min_length=1, max_length=500)]
+# Lone surrogates cannot be encoded as UTF-8 (on the bus, in ClickHouse); control characters other
+# than tab and line breaks are binary garbage or a mis-decoded file, never what an officer typed.
+_NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _plain_text(v: str) -> str:
+    bad = _NOT_TEXT.search(v)
+    if bad:
+        raise ValueError(f"text holds U+{ord(bad.group()):04X} at position {bad.start()}: control characters "
+                         "(other than tab and line breaks) and lone surrogates are not text")
+    return v
+
+
+Text = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_plain_text)]
+Note = Annotated[str, Field(max_length=2000), AfterValidator(_plain_text)]
+
+
+def _code(digits: int) -> str:
+    # [0-9], not \d: \d also matches Thai (and other) digits, which would pass as codes that match no area
+    return f"^[0-9]{{{digits}}}$"
 
 
 def _citizen_id(v: object) -> CitizenIdCheck:
@@ -73,7 +94,7 @@ class HomeVisit(_Detail):
     """A Knock Knock home visit."""
 
     findings: list[VisitFinding] = Field(default_factory=list, max_length=len(VisitFinding.__args__))
-    note: Annotated[str, Field(max_length=2000)] | None = None
+    note: Note | None = None
     visitor_role: Text | None = Field(None, description="e.g. อสม., นักพัฒนาชุมชน")
 
 
@@ -94,12 +115,12 @@ class UpdateBase(BaseModel):
     record_id: str = Field(pattern=r"^[A-Za-z0-9._:/-]{1,100}$",
                            description="your system's id for this record: sending it again yields the same event id")
     occurred_at: AwareDatetime = Field(description="when it happened, ISO 8601 with a time zone")
-    house_code: str | None = Field(None, pattern=r"^\d{11}$", description="11-digit DOPA house code (รหัสบ้าน)")
+    house_code: str | None = Field(None, pattern=_code(11), description="11-digit DOPA house code (รหัสบ้าน)")
     citizen_id: CitizenId | None = Field(None, description="13-digit citizen ID; pseudonymised on arrival")
-    province: str = Field(pattern=r"^\d{2}$")
-    district: str = Field(pattern=r"^\d{4}$")
-    subdistrict: str = Field(pattern=r"^\d{6}$")
-    village: str | None = Field(None, pattern=r"^\d{8}$", description="sub-district + หมู่ที่, when known")
+    province: str = Field(pattern=_code(2))
+    district: str = Field(pattern=_code(4))
+    subdistrict: str = Field(pattern=_code(6))
+    village: str | None = Field(None, pattern=_code(8), description="sub-district + หมู่ที่, when known")
 
     @field_validator("occurred_at")
     @classmethod
