@@ -1,12 +1,13 @@
-"""Reconcile throughput: the batched agent (streams/reconcile.py) beside a naive agent that writes
-the table once per event, on the same events in the same run.
+"""Reconcile throughput: the transactional stage (streams/reconcile.py) beside today's faust agent
+(the batched agent of commit 4ed0276, run from a `git archive` of that commit) and the raw limit
+(consume, decode, encode and produce one record per event, no state), on the same events in one run.
 
-    python bench/reconcile.py [--households 10000] [--partitions 4]
+    python bench/reconcile.py [--households 10000] [--partitions 4] [--modes stage,faust,raw]
 
-Uses KAFKA_BOOTSTRAP_SERVERS when set, else an embedded Tansu broker. Each agent runs in its own
+Uses KAFKA_BOOTSTRAP_SERVERS when set, else an embedded Tansu broker. Each mode runs in its own
 worker process (its own topics and consumer group); the rate is taken from the worker's
 ``povhub_reconcile_events_total`` from the first event seen to the last, so start-up and the group
-join are not counted. Person-only events are left out: the naive agent cannot re-key them.
+join are not counted. Person-only events are left out: the raw mode cannot re-key them.
 """
 
 from __future__ import annotations
@@ -16,82 +17,77 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
 
-import faust
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from kafka import KafkaProducer, TopicPartition
+from kafka.structs import OffsetAndMetadata
+from prometheus_client import start_http_server
 
 from povhub.embedded import EmbeddedKafka
 from povhub.kafka_admin import ensure_topics
 from schemas.codec import Codec
-from schemas.metrics import RECONCILE_EVENTS, STATE_CHANGES
+from schemas.metrics import RECONCILE_EVENTS
 from schemas.topics import HOUSEHOLD_STATE, SOURCE_FAMILIES, Topics
-from streams.app import AppConfig, make_app
-from streams.household import APPLIED, apply_event, copy_state, new_state, state_record
-from streams.household_view import project
 from streams.person_index import PendingLimits
-from streams.raw_sender import RawSender
-from streams.reconcile import ReconcileConfig, register_reconcile
+from streams.reconcile import ReconcileConfig, ReconcileFold, reconcile_stage
+from streams.stage import BatchFetcher, StageRunner, group_consumer
 from streams.state_rules import load_rules
 from tests.conftest import free_port
-from tests.household_events import household_events, metric, produce
+from tests.household_events import expected_states, household_events, metric, produce
 
-MODES = {"batched": "batched agent: noack_take, one table write per key and batch",
-         "naive": "naive agent: one table write per event"}
+ROOT = Path(__file__).resolve().parent.parent
+TODAY = "4ed0276"  # the last commit whose reconcile was a faust agent
+MODES = {"stage": "transactional stage (kafka-python, one transaction per batch)",
+         "faust": f"faust agent of {TODAY} (noack_take, offset ledger)",
+         "raw": "raw limit: consume, decode, encode, produce; no state"}
 
 
-def register_naive(app: faust.App, topics: Topics, codec: Codec, partitions: int) -> None:
+def run_stage(bootstrap: str, prefix: str, app_id: str, partitions: int) -> None:
+    topics = Topics(prefix)
+    cfg = ReconcileConfig(partitions=partitions, rules=load_rules(), limits=PendingLimits(3_600_000, 100, 200_000))
+    stage = reconcile_stage(app_id, bootstrap, "bench", topics, cfg, session_timeout_s=6)
+    StageRunner(stage, ReconcileFold(topics, Codec(topics=topics), cfg)).run(threading.Event())
+
+
+def run_raw(bootstrap: str, prefix: str, app_id: str, partitions: int) -> None:
+    topics = Topics(prefix)
+    codec = Codec(topics=topics)
     family_of = {topics.name(f): f.name for f in SOURCE_FAMILIES}
-    source = app.topic(*family_of, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
-                       partitions=partitions)
-    state_topic = RawSender(app, topics.name(HOUSEHOLD_STATE))
-    table = app.Table("household-state-naive", default=None, partitions=partitions, key_type=str)
-    rules = load_rules()
-
-    @app.agent(source, name="reconcile-naive")
-    async def naive(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            fam = family_of[event.message.topic]
-            record = codec.decode(event.value, fam)
-            key = record["household_key"]
-            stored = table.get(key)
-            state = new_state() if stored is None else copy_state(stored)
-            outcome = apply_event(state, fam, record)
-            RECONCILE_EVENTS.labels(fam, outcome).inc()
-            if outcome == APPLIED:
-                after = project(state, rules)
-                if after != (None if stored is None else project(stored, rules)):
-                    state["version"] += 1
-                    await state_topic.send(key=key.encode(), value=codec.encode(HOUSEHOLD_STATE.name,
-                                                                                 state_record(key, state, after)))
-                    STATE_CHANGES.inc()
-                table[key] = state
+    state_topic = topics.name(HOUSEHOLD_STATE)
+    example = next(iter(expected_states(household_events(1), load_rules()).values()))
+    consumer = group_consumer(bootstrap, f"{app_id}-raw", "bench", 5000, 6)
+    consumer.subscribe(list(family_of))
+    fetcher = BatchFetcher(consumer, 5000, 0.2)
+    producer = KafkaProducer(bootstrap_servers=bootstrap.split(","), acks="all", linger_ms=5, batch_size=256 * 1024)
+    while True:
+        batch = fetcher.fetch()
+        for r in batch:
+            event = codec.decode(r.value, family_of[r.topic])
+            record = {**example, "event_id": event["event_id"], "household_key": event["household_key"],
+                      "version": 1, "ingest_time": event["ingest_time"]}
+            producer.send(state_topic, key=r.key, value=codec.encode(HOUSEHOLD_STATE.name, record))
+        producer.flush()
+        if batch:
+            consumer.commit({TopicPartition(r.topic, r.partition): OffsetAndMetadata(r.offset + 1, "", -1)
+                             for r in batch})
+            RECONCILE_EVENTS.labels("raw", "applied").inc(len(batch))
 
 
-def run_child(mode: str, bootstrap: str, prefix: str, app_id: str, port: int, partitions: int, data_dir: str) -> None:
-    app = make_app(AppConfig(app_id=app_id, bootstrap_servers=bootstrap, partitions=partitions,
-                             session_timeout_s=6, web_port=port, data_dir=data_dir))
-    topics, codec = Topics(prefix), Codec(topics=Topics(prefix))
-    if mode == "batched":
-        register_reconcile(app, topics, codec, ReconcileConfig(
-            partitions=partitions, rules=load_rules(), limits=PendingLimits(3_600_000, 100, 200_000)))
-    else:
-        register_naive(app, topics, codec, partitions)
-
-    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-    @app.page("/metrics")
-    async def metrics(web, request):  # type: ignore[no-untyped-def]
-        return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
-
-    sys.argv = [sys.argv[0], "worker", "-l", "warn"]
-    worker = faust.Worker(app, loglevel="WARNING", quiet=True)
-    # faust's terminal spinner sets the root logger to DEBUG, so every aiokafka debug record would be built
-    worker.spinner = None
-    worker.execute_from_commandline()
+def child_command(mode: str, args: list[str], workdir: Path) -> tuple[list[str], dict[str, str]]:
+    if mode != "faust":
+        return [sys.executable, __file__, "--child", mode, *args], dict(os.environ)
+    old = workdir / TODAY
+    if not old.exists():
+        old.mkdir()
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", TODAY], check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
+    return ([sys.executable, str(old / "bench/reconcile.py"), "--child", "batched", *args, str(workdir / "faust")],
+            {**os.environ, "PYTHONPATH": str(old)})
 
 
 def measure(mode: str, bootstrap: str, events: list, partitions: int, workdir: Path) -> tuple[float, int, float, float]:
@@ -102,8 +98,8 @@ def measure(mode: str, bootstrap: str, events: list, partitions: int, workdir: P
     ensure_topics(bootstrap, topics, partitions)
     produce(bootstrap, topics, events)
     log = (workdir / f"{mode}.log").open("wb")
-    child = subprocess.Popen([sys.executable, __file__, "--child", mode, bootstrap, prefix, f"bench-{run}",
-                              str(port), str(partitions), str(workdir / "faust")], stdout=log, stderr=subprocess.STDOUT)
+    command, env = child_command(mode, [bootstrap, prefix, f"bench-{run}", str(port), str(partitions)], workdir)
+    child = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         seen, first = 0.0, None
         deadline = time.monotonic() + 600
@@ -127,12 +123,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--households", type=int, default=10_000)
     parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated: " + ", ".join(MODES))
     parser.add_argument("--child", nargs=6, metavar=("MODE", "BOOTSTRAP", "PREFIX", "APP", "PORT", "PARTITIONS"))
-    parser.add_argument("data_dir", nargs="?")
     args = parser.parse_args()
     if args.child:
         mode, bootstrap, prefix, app_id, port, partitions = args.child
-        run_child(mode, bootstrap, prefix, app_id, int(port), int(partitions), args.data_dir)
+        start_http_server(int(port), addr="127.0.0.1")
+        (run_stage if mode == "stage" else run_raw)(bootstrap, prefix, app_id, int(partitions))
         return
     events = [e for e in household_events(args.households, seed=1) if e[2]["household_key"] is not None]
     with tempfile.TemporaryDirectory() as tmp:
@@ -146,7 +143,8 @@ def main() -> None:
                   f"{args.partitions} partitions, broker {where}\n")
             print(f"| {'agent':<62} | {'events/s':>9} | {'events':>8} | {'seconds':>7} | {'worker CPU':>10} |")
             print(f"|{'-' * 64}|{'-' * 11}|{'-' * 10}|{'-' * 9}|{'-' * 12}|")
-            for mode, title in MODES.items():
+            for mode in args.modes.split(","):
+                title = MODES[mode]
                 rate, counted, took, cpu = measure(mode, bootstrap, events, args.partitions, workdir)
                 print(f"| {title:<62} | {rate:>9,.0f} | {counted:>8,} | {took:>7.1f} | {cpu:>10.0%} |", flush=True)
         finally:

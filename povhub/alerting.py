@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import time
 
-import faust
-
 from povhub.settings import Settings, SettingsError
 from povhub.wiring import require_bootstrap
 from schemas.codec import Codec
@@ -15,8 +13,16 @@ from streams.alert_rules import (
     AlertRulesError,
     load_alert_rules,
 )
-from streams.alerts import AlertConfig, Clock, offset_clock, register_alerts
-from streams.webhooks import Target, WebhookError, load_targets, register_webhooks
+from streams.alerts import AlertConfig, AlertFold, Clock, alerts_stage, offset_clock
+from streams.dead_letters import DeadLetterProducer
+from streams.stage import StageRunner
+from streams.webhooks import (
+    Target,
+    WebhookConfig,
+    WebhookError,
+    WebhookRunner,
+    load_targets,
+)
 
 
 def alert_rules(s: Settings) -> AlertRules:
@@ -45,10 +51,16 @@ def alert_clock(s: Settings) -> Clock:
     return offset_clock(s.clock_offset_file) if s.clock_offset_file else time.time
 
 
-def register_alerting(app: faust.App, s: Settings, codec: Codec) -> None:
-    register_alerts(app, s.topics, codec, AlertConfig(
-        partitions=s.partitions, rules=alert_rules(s), bootstrap_servers=require_bootstrap(s),
-        check_interval_s=s.alert_check_s, clock=alert_clock(s)))
+def alerts_runner(s: Settings, codec: Codec, worker_id: str) -> StageRunner:
+    cfg = AlertConfig(partitions=s.partitions, rules=alert_rules(s), check_interval_s=s.alert_check_s)
+    stage = alerts_stage(s.app_id, require_bootstrap(s), worker_id, s.topics, cfg,
+                         session_timeout_s=s.session_timeout_s, replication_factor=s.replication_factor)
+    return StageRunner(stage, AlertFold(s.topics, codec, cfg.rules), clock=alert_clock(s))
+
+
+def webhook_runners(s: Settings, codec: Codec, worker_id: str, dlq: DeadLetterProducer) -> list[WebhookRunner]:
     targets = webhook_targets(s)
-    if targets:
-        register_webhooks(app, s.topics, codec, targets, s.partitions)
+    if not targets:
+        return []
+    cfg = WebhookConfig(require_bootstrap(s), s.app_id, worker_id, s.topics, session_timeout_s=s.session_timeout_s)
+    return [WebhookRunner(cfg, codec, targets, dlq)]

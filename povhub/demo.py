@@ -51,13 +51,11 @@ def run_demo(s: Settings, sample: Path | None = None, keep_running: bool = False
     with contextlib.ExitStack() as stack:
         bootstrap = s.kafka_bootstrap_servers
         session_timeout = s.session_timeout_s
-        single_record_batches = s.single_record_batches
         state = None  # the import checkpoints of the configured deployment
         if bootstrap is None:
             broker = stack.enter_context(EmbeddedKafka(data_dir / "logs"))
             bootstrap = broker.bootstrap_servers
             session_timeout = EMBEDDED_SESSION_TIMEOUT_S
-            single_record_batches = True  # Tansu's end offsets are exact only then (streams/app.py)
             # the broker forgets its topics when it stops, so the import checkpoints must go with it
             state = TpmapState(Path(stack.enter_context(tempfile.TemporaryDirectory())))
             print(f"embedded Kafka-compatible broker (Tansu, memory-only) on {bootstrap}")
@@ -67,7 +65,7 @@ def run_demo(s: Settings, sample: Path | None = None, keep_running: bool = False
         worker = WorkerProcess({
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "CLICKHOUSE_URL": s.clickhouse_dsn,
             "POVHUB_WEB_PORT": str(web_port), "POVHUB_SESSION_TIMEOUT_S": str(session_timeout),
-            "POVHUB_DATA_DIR": str(data_dir), "POVHUB_SINGLE_RECORD_BATCHES": str(int(single_record_batches)),
+            "POVHUB_DATA_DIR": str(data_dir),
         }, data_dir / "logs" / "worker.log").start()
         stack.callback(worker.stop)
         started = time.monotonic()

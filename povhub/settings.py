@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
 
 from pydantic import (
     AliasChoices,
@@ -64,10 +63,6 @@ class Settings(BaseSettings):
         2 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024, validation_alias=AliasChoices("POVHUB_INGEST_MAX_BODY_BYTES"),
         description="larger request bodies get 413 before they are read; a full batch of 500 typical updates is ~300 KB")
     session_timeout_s: float = Field(10.0, gt=1, le=300, validation_alias=AliasChoices("POVHUB_SESSION_TIMEOUT_S"))
-    single_record_batches: bool = Field(False, validation_alias=AliasChoices("POVHUB_SINGLE_RECORD_BATCHES"),
-                                        description="set by the demo for the embedded broker (see streams/app.py)")
-    store: Literal["memory", "rocksdict"] = Field("memory", validation_alias=AliasChoices("POVHUB_STORE"),
-                                                  description="faust table store: memory, or RocksDB on disk (extra 'rocksdb')")
     pending_ttl_s: float = Field(7 * 24 * 3600.0, gt=0, validation_alias=AliasChoices("POVHUB_PENDING_TTL_S"),
                                  description="how long a person-only event waits for its person's household")
     pending_check_s: float = Field(60.0, gt=0, le=3600, validation_alias=AliasChoices("POVHUB_PENDING_CHECK_S"))
@@ -81,6 +76,8 @@ class Settings(BaseSettings):
                                  description="how often the worker re-checks time-based alert rules and SLAs")
     webhooks_file: Path | None = Field(None, validation_alias=AliasChoices("POVHUB_WEBHOOKS_FILE"),
                                        description="alert webhook targets per level and area; unset = no webhooks")
+    clickhouse_off_file: Path | None = Field(None, validation_alias=AliasChoices("POVHUB_CLICKHOUSE_OFF_FILE"),
+                                             description="TEST ONLY: inserts fail as in an outage while this file exists")
     clock_offset_file: Path | None = Field(None, validation_alias=AliasChoices("POVHUB_CLOCK_OFFSET_FILE"),
                                            description="TEST ONLY: seconds added to the alert clock, read from this file")
     loader_batch_size: int = Field(20_000, ge=1, validation_alias=AliasChoices("POVHUB_LOADER_BATCH_SIZE"))

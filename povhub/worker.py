@@ -1,4 +1,4 @@
-"""``povhub worker``: the faust worker with every stream processor and the HTTP endpoint.
+"""``povhub worker``: every stage (reconcile, alerts, the ClickHouse loaders, webhooks) and the HTTP endpoint.
 
 The worker owns the ClickHouse client. With an embedded ``chdb://`` folder no other process may
 open it, so reports are served from here (``GET /report``) and ``povhub report`` asks the worker.
@@ -7,17 +7,20 @@ open it, so reports are served from here (``GET /report``) and ``povhub report``
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import socket
 from functools import partial
+from pathlib import Path
 from typing import Any
 
-import faust
+from aiohttp import web
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import OperationalError
 from kafka.consumer.fetcher import ConsumerRecord
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from povhub.alerting import check_alerting, register_alerting
+from povhub.alerting import alerts_runner, check_alerting, webhook_runners
 from povhub.kafka_admin import ensure_topics
 from povhub.settings import Settings, SettingsError
 from povhub.wiring import codec_from, require_bootstrap
@@ -32,7 +35,6 @@ from sinks.household_state import HOUSEHOLD_STATE as STATE_TABLE
 from sinks.loader import LoaderConfig, LoaderRunner
 from sinks.migrate import migrate
 from sinks.report import LEVELS, level_summary
-from streams.app import STORES, AppConfig, make_app
 from streams.dead_letters import DeadLetterProducer
 from streams.person_index import PendingLimits, RawMessage
 from streams.reconcile import ReconcileConfig, ReconcileFold, reconcile_stage
@@ -50,6 +52,22 @@ def prepare_clickhouse(dsn: str, cluster: str | None = None) -> Client:
     return client
 
 
+class SwitchedOff:
+    """TEST ONLY (POVHUB_CLICKHOUSE_OFF_FILE): inserts fail as in an outage while the file exists,
+    so a test can take an embedded ClickHouse down under a running worker."""
+
+    def __init__(self, client: Client, path: Path) -> None:
+        self._client, self._path = client, path
+
+    def insert(self, *args: Any, **kwargs: Any) -> Any:
+        if self._path.exists():
+            raise OperationalError(f"ClickHouse switched off by {self._path}")
+        return self._client.insert(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
 def state_rules(s: Settings) -> StateRules:
     try:
         return load_rules(s.state_rules_file or DEFAULT_RULES_FILE)
@@ -57,30 +75,24 @@ def state_rules(s: Settings) -> StateRules:
         raise SettingsError(f"bad setting POVHUB_STATE_RULES_FILE: {e}") from None
 
 
-def build_app(s: Settings, client: Client, codec: Codec | None = None) -> faust.App:
-    codec = codec or codec_from(s)
-    app = make_app(AppConfig(
-        app_id=s.app_id, bootstrap_servers=require_bootstrap(s), partitions=s.partitions,
-        replication_factor=s.replication_factor, session_timeout_s=s.session_timeout_s,
-        web_host=s.web_host, web_port=s.web_port, single_record_batches=s.single_record_batches,
-        store=STORES[s.store], data_dir=str(s.data_dir / "faust")))
-    register_alerting(app, s, codec)
-    @app.page("/report")
-    async def report(web: Any, request: Any) -> Any:
+def web_app(client: Client) -> web.Application:
+    """The worker's HTTP endpoint: province/district/... reports, Prometheus metrics, health."""
+
+    async def report(request: web.Request) -> web.Response:
         level = request.query.get("level", "province")
         if level not in LEVELS:
-            return web.json({"error": f"level must be one of {', '.join(LEVELS)}"}, status=400)
+            return web.json_response({"error": f"level must be one of {', '.join(LEVELS)}"}, status=400)
         rows = await asyncio.to_thread(locked_summary, client, level, request.query.get("code"))
-        return web.json(rows)
+        return web.json_response(rows, dumps=lambda v: json.dumps(v, ensure_ascii=False, default=str))
 
-    @app.page("/metrics")
-    async def metrics(web: Any, request: Any) -> Any:
-        return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
-    @app.page("/health")
-    async def health(web: Any, request: Any) -> Any:
-        return web.json({"status": "ok"})
+    async def health(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
 
+    app = web.Application()
+    app.add_routes([web.get("/report", report), web.get("/metrics", metrics), web.get("/health", health)])
     return app
 
 
@@ -89,9 +101,8 @@ def locked_summary(client: Client, level: str, code: str | None) -> list[dict[st
         return level_summary(client, level, code)
 
 
-def loader_runners(s: Settings, client: Client, codec: Codec) -> list[LoaderRunner]:
+def loader_runners(s: Settings, client: Client, codec: Codec, dlq: DeadLetterProducer) -> list[LoaderRunner]:
     """household_state from the state topic, alert steps into `alerts`; the raw source events into `events`."""
-    dlq = DeadLetterProducer(require_bootstrap(s), codec, s.topics.name(DEAD_LETTER))
 
     def dead_letter(record: ConsumerRecord, error: Exception) -> None:
         reason = "undecodable" if isinstance(error, DecodeError) else "unloadable"
@@ -126,12 +137,13 @@ def run_worker(s: Settings) -> int:
     check_alerting(s)  # so do a bad alert rules or webhooks file
     ensure_topics(require_bootstrap(s), s.topics, s.partitions, s.replication_factor)
     client = prepare_clickhouse(s.clickhouse_dsn, s.clickhouse_cluster)
+    if s.clickhouse_off_file is not None:
+        client = SwitchedOff(client, s.clickhouse_off_file)
     codec = codec_from(s)
-    app = build_app(s, client, codec)
-    worker = faust.Worker(app, loglevel="WARNING", quiet=True)
-    # With a spinner faust sets the root logger to DEBUG (whatever loglevel says), so every
-    # aiokafka debug record is built: ~10% of a busy worker's CPU (measured in bench/reconcile.py).
-    worker.spinner = None
-    with StageThreads([reconcile_runner(s, codec), *loader_runners(s, client, codec)]):
-        worker.execute_from_commandline()
+    dlq = DeadLetterProducer(require_bootstrap(s), codec, s.topics.name(DEAD_LETTER))
+    stages = [reconcile_runner(s, codec), alerts_runner(s, codec, worker_id(s)),
+              *loader_runners(s, client, codec, dlq), *webhook_runners(s, codec, worker_id(s), dlq)]
+    # SIGTERM and SIGINT end run_app; leaving the block stops the stages, which leave their groups
+    with StageThreads(stages):
+        web.run_app(web_app(client), host=s.web_host, port=s.web_port, print=None)
     return 0

@@ -26,8 +26,9 @@ def fetch_report(host: str, port: int, level: str, code: str | None = None, time
 
 
 class WorkerProcess:
-    def __init__(self, env: dict[str, str], log_file: Path) -> None:
+    def __init__(self, env: dict[str, str], log_file: Path, command: list[str] | None = None) -> None:
         self.env = {**os.environ, **env}
+        self.command = command or [sys.executable, "-m", "povhub", *(["-v"] if os.environ.get("POVHUB_DEBUG_WORKER") else []), "worker"]
         self.log_file = log_file
         self.host = self.env.get("POVHUB_WEB_HOST", "127.0.0.1")
         self.port = int(self.env.get("POVHUB_WEB_PORT", "6066"))
@@ -36,7 +37,7 @@ class WorkerProcess:
     def start(self) -> "WorkerProcess":
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "povhub", "worker"], env=self.env,
+            self.proc = subprocess.Popen(self.command, env=self.env,
                                          stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         return self
 

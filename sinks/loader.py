@@ -16,12 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
-from kafka import ConsumerRebalanceListener, TopicPartition
+from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError
 from kafka.structs import OffsetAndMetadata
 
-from schemas.metrics import STAGE_PARTITIONS
 from sinks.batch_insert import (
     Backoff,
     KafkaSpan,
@@ -31,7 +30,7 @@ from sinks.batch_insert import (
     message_digest,
 )
 from sinks.table_mapping import Row, TableMapping
-from streams.stage import BatchFetcher, group_consumer
+from streams.stage import BatchFetcher, group_consumer, owned
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +59,7 @@ class LoaderConfig:
         return f"{self.app_id}-{loader_name(self.topic)}"
 
 
-class LoaderRunner(ConsumerRebalanceListener):
+class LoaderRunner:
     def __init__(self, cfg: LoaderConfig, client: Client, mapping: TableMapping, decode: Decode,
                  on_bad: BadRecordHandler, flush_bad: Callable[[], None], *, backoff: Backoff = Backoff(),
                  on_retry: RetryHook | None = None) -> None:
@@ -68,18 +67,12 @@ class LoaderRunner(ConsumerRebalanceListener):
         self.on_bad, self.flush_bad, self.backoff, self.on_retry = on_bad, flush_bad, backoff, on_retry
         self._fetcher: BatchFetcher | None = None
 
-    def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
-        self._fetcher.drop(revoked)
-        STAGE_PARTITIONS.labels(self.cfg.group).set(0)
-
-    def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
-        STAGE_PARTITIONS.labels(self.cfg.group).set(len(assigned))
-
     def run(self, stop: threading.Event) -> None:
         consumer = group_consumer(self.cfg.bootstrap_servers, self.cfg.group, self.cfg.worker_id,
                                   self.cfg.batch_size, self.cfg.session_timeout_s)
-        self._fetcher = BatchFetcher(consumer, self.cfg.batch_size, self.cfg.batch_seconds)
-        consumer.subscribe([self.cfg.topic], listener=self)
+        self._fetcher = BatchFetcher(consumer, self.cfg.batch_size, self.cfg.batch_seconds,
+                                     on_assigned=lambda tps: owned(self.cfg.group, consumer))
+        consumer.subscribe([self.cfg.topic], listener=self._fetcher)
         try:
             while not stop.is_set():
                 batch = self._fetcher.fetch()

@@ -38,7 +38,7 @@ AREA_FIELDS = ("province", "district", "subdistrict", "village")
 
 def new_entry(household: str, partition: int) -> Entry:
     return {"household": household, "partition": partition, "version": None, "state": None, "alerts": {},
-            "episodes": {}, "outbox": None}
+            "episodes": {}}
 
 
 def plain(value: Any) -> Any:

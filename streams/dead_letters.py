@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 
-import faust
 from kafka import KafkaProducer
 from kafka.producer.future import FutureRecordMetadata
 
@@ -14,7 +12,6 @@ from schemas.dead_letter import dead_letter
 from schemas.metrics import DEAD_LETTERS
 from schemas.topics import DEAD_LETTER
 from streams.person_index import RawMessage
-from streams.raw_sender import RawSender
 
 
 def dead_letter_value(codec: Codec, stage: str, reason: str, raw: RawMessage, detail: str,
@@ -28,21 +25,6 @@ def dead_letter_value(codec: Codec, stage: str, reason: str, raw: RawMessage, de
     return codec.encode(DEAD_LETTER.name, record)
 
 
-async def send_dead_letter(dlq_topic: RawSender, codec: Codec, stage: str, reason: str, raw: RawMessage,
-                           detail: str, record_id: str | None = None) -> asyncio.Future:
-    """Hand the dead letter to the producer; await the returned future for the broker's ack."""
-    DEAD_LETTERS.labels(stage, reason).inc()
-    return await dlq_topic.send(key=raw.key, value=dead_letter_value(codec, stage, reason, raw, detail, record_id))
-
-
-async def dead_letter_message(dlq_topic: RawSender, codec: Codec, stage: str, reason: str,
-                              event: faust.EventT, error: BaseException) -> None:
-    """Publish and wait for the broker's ack, so the caller may then ack the original event."""
-    msg = event.message
-    raw = RawMessage(msg.key, msg.value, msg.topic, msg.partition, msg.offset)
-    await (await send_dead_letter(dlq_topic, codec, stage, reason, raw, repr(error)))
-
-
 class DeadLetterProducer:
     """Dead letters from a thread that is no faust agent (the loaders); ``flush`` raises unless all were acked."""
 
@@ -52,14 +34,14 @@ class DeadLetterProducer:
         self._sent: list[FutureRecordMetadata] = []
         self._lock = threading.Lock()
 
-    def send(self, stage: str, reason: str, raw: RawMessage, detail: str) -> None:
+    def send(self, stage: str, reason: str, raw: RawMessage, detail: str, record_id: str | None = None) -> None:
         DEAD_LETTERS.labels(stage, reason).inc()
         with self._lock:
             if self._producer is None:
                 self._producer = KafkaProducer(bootstrap_servers=self.bootstrap_servers.split(","), acks="all",
                                                client_id="povhub-dead-letters")
         future = self._producer.send(self.topic, key=raw.key,
-                                    value=dead_letter_value(self.codec, stage, reason, raw, detail))
+                                    value=dead_letter_value(self.codec, stage, reason, raw, detail, record_id))
         with self._lock:
             self._sent.append(future)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from aiokafka.partitioner import murmur2
+from kafka.partitioner import murmur2
 
 from schemas.ids import now_ms, stable_id
 from streams.person_index import RawMessage
@@ -22,7 +22,7 @@ NO_ORIGIN = {"origin_key": None, "origin_topic": "", "origin_partition": -1, "or
 
 @lru_cache(maxsize=1 << 16)  # murmur2 is pure Python; a household's members recur in its later events
 def partition_of(key: str, partitions: int) -> int:
-    """The partition Kafka's default partitioner (murmur2, as kafka-python and aiokafka use) picks."""
+    """The partition Kafka's default partitioner (murmur2, as the Java client and kafka-python) picks."""
     return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 

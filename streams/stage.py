@@ -166,20 +166,43 @@ def group_consumer(bootstrap_servers: str, group: str, worker_id: str, batch_siz
         partition_assignment_strategy=[RangePartitionAssignor])
 
 
-class BatchFetcher:
-    """Up to batch_size records or what batch_seconds bring, whichever comes first.
+def owned(group: str, consumer: KafkaConsumer) -> None:
+    STAGE_PARTITIONS.labels(group).set(len(consumer.assignment()))
 
-    A rebalance inside ``fetch`` (the consumer calls the listener from poll) drops the records of
-    revoked partitions already fetched: their new owner reads them from the committed offset.
+
+class BatchFetcher(ConsumerRebalanceListener):
+    """Up to batch_size records or what batch_seconds bring, whichever comes first; and rebalances.
+
+    kafka-python calls a rebalance listener on its IO thread, where no blocking client call may
+    run, while ``poll`` waits for it. So the listener only notes what changed; the fetching thread
+    then drops the fetched records of revoked partitions (their new owner reads them from the
+    committed offset), and for assigned partitions calls ``on_assigned`` (e.g. to rebuild state)
+    and puts them back at the committed offset: kafka-python keeps the fetch position of a
+    partition revoked and assigned again in one rebalance, past records just dropped.
     """
 
-    def __init__(self, consumer: KafkaConsumer, batch_size: int, batch_seconds: float) -> None:
+    def __init__(self, consumer: KafkaConsumer, batch_size: int, batch_seconds: float,
+                 on_revoked: Callable[[set[TopicPartition]], None] = lambda tps: None,
+                 on_assigned: Callable[[set[TopicPartition]], None] = lambda tps: None) -> None:
         self.consumer, self.batch_size, self.batch_seconds = consumer, batch_size, batch_seconds
+        self._on_revoked, self._on_assigned = on_revoked, on_assigned
         self.buffer: list[ConsumerRecord] = []
+        self._assigned: set[TopicPartition] = set()
 
-    def drop(self, revoked: Iterable[TopicPartition]) -> None:
+    def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         lost = {(tp.topic, tp.partition) for tp in revoked}
         self.buffer = [r for r in self.buffer if (r.topic, r.partition) not in lost]
+        self._on_revoked(set(revoked))
+
+    def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        self._assigned |= set(assigned)
+
+    def _settle_assignment(self) -> None:
+        assigned, self._assigned = self._assigned, set()
+        moved = {(tp.topic, tp.partition) for tp in assigned}
+        self.buffer = [r for r in self.buffer if (r.topic, r.partition) not in moved]
+        self._on_assigned(assigned)
+        self.rewind(assigned)
 
     def fetch(self) -> list[ConsumerRecord]:
         self.buffer = []
@@ -192,11 +215,13 @@ class BatchFetcher:
                                         max_records=self.batch_size - len(self.buffer))
             for records in polled.values():
                 self.buffer.extend(records)
+            if self._assigned:
+                self._settle_assignment()
         return self.buffer
 
-    def rewind(self) -> None:
-        """Back to the committed offsets of every assigned partition (after a commit that failed)."""
-        for tp in self.consumer.assignment():
+    def rewind(self, partitions: Iterable[TopicPartition] | None = None) -> None:
+        """Back to the committed offsets of ``partitions`` (default: every assigned one)."""
+        for tp in self.consumer.assignment() if partitions is None else partitions:
             committed = self.consumer.committed(tp)
             if committed is None:
                 self.consumer.seek_to_beginning(tp)
@@ -204,7 +229,7 @@ class BatchFetcher:
                 self.consumer.seek(tp, committed)
 
 
-class StageRunner(ConsumerRebalanceListener):
+class StageRunner:
     """Runs one stage until ``stop`` is set; every failure of a batch restarts it from Kafka's state."""
 
     def __init__(self, cfg: StageConfig, fold: Fold, clock: Callable[[], float] = time.time) -> None:
@@ -231,16 +256,15 @@ class StageRunner(ConsumerRebalanceListener):
         producer.init_transactions()
         return producer
 
-    # -- rebalances (called by the consumer inside poll(), never during a transaction) -----------
+    # -- rebalances (between transactions: BatchFetcher calls these from fetch) ------------------
 
-    def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        self._fetcher.drop(revoked)
+    def _revoked(self, revoked: set[TopicPartition]) -> None:
         self.stores.drop({tp.partition for tp in revoked})
         STAGE_PARTITIONS.labels(self.cfg.group).set(0)
 
-    def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+    def _assigned(self, assigned: set[TopicPartition]) -> None:
         self._restore({tp.partition for tp in assigned})
-        STAGE_PARTITIONS.labels(self.cfg.group).set(len(assigned))
+        owned(self.cfg.group, self._consumer)
         self.ready.set()
 
     def _restore(self, partitions: set[int]) -> None:
@@ -283,8 +307,9 @@ class StageRunner(ConsumerRebalanceListener):
         self._producer = self._new_producer()
         self._consumer = group_consumer(self.cfg.bootstrap_servers, self.cfg.group, self.cfg.worker_id,
                                         self.cfg.batch_size, self.cfg.session_timeout_s)
-        self._fetcher = BatchFetcher(self._consumer, self.cfg.batch_size, self.cfg.batch_seconds)
-        self._consumer.subscribe(list(self.cfg.inputs), listener=self)
+        self._fetcher = BatchFetcher(self._consumer, self.cfg.batch_size, self.cfg.batch_seconds,
+                                     on_revoked=self._revoked, on_assigned=self._assigned)
+        self._consumer.subscribe(list(self.cfg.inputs), listener=self._fetcher)
         try:
             while not stop.is_set():
                 batch = self._fetcher.fetch()

@@ -1,7 +1,7 @@
 """Runs transactional stages (streams/stage.py) in threads of the worker process.
 
-A stage that fails outside its own recovery is a bug: the whole worker exits (as a failed faust
-agent does, streams/app.exit_on_failure) so its supervisor restarts it from Kafka's state.
+A stage that fails outside its own recovery is a bug: the whole worker exits, so its supervisor
+restarts it from what Kafka holds, rather than idling with a dead stage.
 """
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ import os
 import threading
 from collections.abc import Sequence
 
-from streams.app import AGENT_FAILED_EXIT
 from streams.stage import StageRunner
 
 log = logging.getLogger(__name__)
+
+# Exit status of a worker that stopped itself because a stage failed unexpectedly.
+STAGE_FAILED_EXIT = 70
 
 
 class StageThreads:
@@ -29,7 +31,7 @@ class StageThreads:
         except Exception as exc:  # noqa: BLE001
             log.critical("stage %s failed, stopping the worker: %r", runner.cfg.group, exc, exc_info=True)
             logging.shutdown()
-            os._exit(AGENT_FAILED_EXIT)
+            os._exit(STAGE_FAILED_EXIT)
 
     def __enter__(self) -> StageThreads:
         for t in self.threads:

@@ -18,11 +18,11 @@ and ``X-Povhub-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + body
 
 A 5xx, a 429, a time-out or a connection error is retried with exponential backoff; after the last
 attempt (or at once on another 4xx) the event goes to ``povhub.dlq.v1`` with reason
-``webhook-failed``. The agent runs on the alert topic, apart from the alerts agent, so a slow
-receiver never holds up alert evaluation; it acks a batch once every event was delivered or
-dead-lettered, and commits the offsets at once. An event the worker meets again (a rebalance or
-a rewind re-reads the topic) is not posted again; after a restart it may be, so delivery is at
-least once and receivers deduplicate on the event id.
+``webhook-failed``. The notifier is its own consumer group on the alert topic, apart from the
+alerts stage, so a slow receiver never holds up alert evaluation; it commits a batch's offsets once
+every event was delivered or dead-lettered. An event the worker meets again (a rebalance or a
+rewind re-reads the topic) is not posted again; after a restart it may be, so delivery is at least
+once and receivers deduplicate on the event id.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import json
 import logging
 import os
 import re
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
@@ -42,18 +43,18 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import faust
+from kafka import TopicPartition
+from kafka.errors import CommitFailedError
+from kafka.structs import OffsetAndMetadata
 
 from schemas.codec import Codec, DecodeError
 from schemas.metrics import WEBHOOK_DELIVERIES, WEBHOOK_REQUESTS
-from schemas.topics import ALERT, DEAD_LETTER, Topics
+from schemas.topics import ALERT, Topics
 from streams.alert_lifecycle import plain
 from streams.alert_rules import LEVELS, AlertRulesError
-from streams.app import exit_on_failure, raw_topic
-from streams.dead_letters import dead_letter_message, send_dead_letter
+from streams.dead_letters import DeadLetterProducer
 from streams.person_index import RawMessage
-from streams.raw_sender import RawSender
-from streams.rebalance_guard import Generation, commit_batch, follow_offsets
+from streams.stage import BatchFetcher, group_consumer, owned
 from streams.state_rules import read_json_file
 
 log = logging.getLogger(__name__)
@@ -239,39 +240,71 @@ class Dispatcher:
         return False
 
 
-def register_webhooks(app: faust.App, topics: Topics, codec: Codec, targets: tuple[Target, ...], partitions: int,
-                      batch_size: int = 200, batch_seconds: float = 0.5) -> Callable[..., Any]:
-    alert_name = topics.name(ALERT)
-    alert_topic = raw_topic(app, alert_name, partitions)
-    dlq_topic = RawSender(app, topics.name(DEAD_LETTER))
+@dataclass(frozen=True)
+class WebhookConfig:
+    bootstrap_servers: str
+    app_id: str
+    worker_id: str
+    topics: Topics
+    batch_size: int = 200
+    batch_seconds: float = 0.5
+    session_timeout_s: float = 10.0
 
-    async def to_dlq(target: Target, event: Mapping[str, Any], detail: str, raw: RawMessage) -> None:
-        await (await send_dead_letter(dlq_topic, codec, STAGE, REASON, raw, detail,
-                                      record_id=f"{target.id}@{raw.topic}:{raw.partition}:{raw.offset}"))
+    @property
+    def group(self) -> str:
+        return f"{self.app_id}-alert-webhooks"
 
-    follow_offsets(app, "alert-webhooks", [alert_name])
 
-    @app.agent(alert_topic, name="alert-webhooks")
-    @exit_on_failure
-    async def alert_webhooks(stream: faust.StreamT) -> None:
-        async with aiohttp.ClientSession() as session:
-            dispatcher = Dispatcher(targets, session, to_dlq)
-            async for fetched in stream.noack_take(batch_size, within=batch_seconds):
-                # events fetched before a rebalance are fetched again after it: deliver them only then
-                _, events = await Generation.settle(app, fetched, "alert-webhooks")
+class WebhookRunner:
+    """Its own consumer group on the alert topic (read_committed: alerts of aborted transactions are
+    never posted); a batch's offsets are committed once every event was delivered or dead-lettered."""
+
+    def __init__(self, cfg: WebhookConfig, codec: Codec, targets: tuple[Target, ...],
+                 dlq: DeadLetterProducer) -> None:
+        self.cfg, self.codec, self.targets, self.dlq = cfg, codec, targets, dlq
+        self._fetcher: BatchFetcher | None = None
+
+    async def _to_dlq(self, target: Target, event: Mapping[str, Any], detail: str, raw: RawMessage) -> None:
+        self.dlq.send(STAGE, REASON, raw, detail, record_id=f"{target.id}@{raw.topic}:{raw.partition}:{raw.offset}")
+
+    def run(self, stop: threading.Event) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)  # this thread's own loop: the dispatcher's semaphores and HTTP session live on it
+        consumer = group_consumer(self.cfg.bootstrap_servers, self.cfg.group, self.cfg.worker_id, self.cfg.batch_size,
+                                  self.cfg.session_timeout_s)
+        self._fetcher = BatchFetcher(consumer, self.cfg.batch_size, self.cfg.batch_seconds,
+                                     on_assigned=lambda tps: owned(self.cfg.group, consumer))
+        consumer.subscribe([self.cfg.topics.name(ALERT)], listener=self._fetcher)
+        session = loop.run_until_complete(_session())
+        dispatcher = Dispatcher(self.targets, session, self._to_dlq)
+        try:
+            while not stop.is_set():
+                batch = self._fetcher.fetch()
+                if not batch:
+                    continue
                 jobs = []
-                for event in events:
-                    msg = event.message
+                for r in batch:
+                    raw = RawMessage(r.key, r.value or b"", r.topic, r.partition, r.offset)
                     try:
-                        record = codec.decode(event.value, ALERT.name)
+                        record = self.codec.decode(r.value, ALERT.name)
                     except DecodeError as exc:
-                        await dead_letter_message(dlq_topic, codec, STAGE, "undecodable", event, exc)
+                        self.dlq.send(STAGE, "undecodable", raw, str(exc))
                         continue
-                    raw = RawMessage(msg.key, event.value, msg.topic, msg.partition, msg.offset)
                     jobs.append(dispatcher.dispatch(record, raw))
-                await asyncio.gather(*jobs)
-                # Committed now rather than at faust's commit interval: a rebalance seeks back to the
-                # committed offsets, and everything delivered after them would be delivered again.
-                await commit_batch(app, "alert-webhooks", events)
+                loop.run_until_complete(asyncio.gather(*jobs))
+                self.dlq.flush()
+                try:
+                    consumer.commit({TopicPartition(r.topic, r.partition): OffsetAndMetadata(r.offset + 1, "", -1)
+                                     for r in batch})
+                except CommitFailedError as error:
+                    # a rebalance meanwhile: the new owner posts the batch again (receivers deduplicate)
+                    log.warning("%s: commit failed (%s); back to the committed offsets", self.cfg.group, error)
+                    self._fetcher.rewind()
+        finally:
+            loop.run_until_complete(session.close())
+            loop.close()
+            consumer.close(autocommit=False)
 
-    return alert_webhooks
+
+async def _session() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession()

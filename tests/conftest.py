@@ -54,8 +54,6 @@ def hub_env(kafka_bootstrap: str, tmp_path: Path) -> dict[str, str]:
         "CLICKHOUSE_URL": f"chdb://{tmp_path / 'clickhouse'}",
         "POVHUB_PSEUDONYM_SECRET": "test-secret-" + run * 2,
         "POVHUB_LOADER_BATCH_SECONDS": "0.5",
-        # the embedded broker's end offsets are only exact with one record per batch (streams/app.py)
-        "POVHUB_SINGLE_RECORD_BATCHES": "0" if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") else "1",
     }
     ensure_topics(kafka_bootstrap, Topics(env["POVHUB_TOPIC_PREFIX"]), TEST_PARTITIONS)
     return env

@@ -42,7 +42,7 @@ def publish_dead_letters(bootstrap: str, topics: Topics) -> bytes:
                     source_record_id=f"{state}:0:9", original_key=b"50010100014", original_value=b"\x00state",
                     origin_topic=state, origin_partition=0, origin_offset=9),
         dead_letter(source="tpmap", stage="connector:tpmap", reason="bad-citizen-id",
-                    detail=f"citizen ID 1-1017-00123-45-6 fails its check digit", source_record_id="x.csv:12",
+                    detail="citizen ID 1-1017-00123-45-6 fails its check digit", source_record_id="x.csv:12",
                     original={"citizen_id": "************6"}, origin_file="x.csv", origin_line=12),
     ]
     producer = KafkaProducer(bootstrap_servers=bootstrap.split(","), acks="all")

@@ -108,17 +108,3 @@ def test_person_only_events_join_when_membership_arrives_and_unmatched_ones_are_
     letters = [codec.decode(m.value, DEAD_LETTER.name) for m in read_topic(bootstrap, topics.name(DEAD_LETTER), 2)]
     assert sorted((d["stage"], d["reason"], d["original_key"]) for d in letters) == [
         ("reconcile", "unmatched-person", b"nobody-0"), ("reconcile", "unmatched-person", b"nobody-1")]
-
-
-def test_the_worker_runs_on_the_rocksdict_store(hub_env, tmp_path):
-    pytest.importorskip("rocksdict")
-    topics, bootstrap = Topics(hub_env["POVHUB_TOPIC_PREFIX"]), hub_env["KAFKA_BOOTSTRAP_SERVERS"]
-    events = household_events(5, seed=6)
-    worker = WorkerProcess({**hub_env, "POVHUB_STORE": "rocksdict"}, tmp_path / "worker.log").start()
-    try:
-        produce(bootstrap, topics, events)
-        got = wait_for_states(bootstrap, topics, expected_states(events, RULES), 90, worker.alive)
-        assert got == expected_states(events, RULES), worker.log_tail()
-        assert list((tmp_path / "data" / "faust").rglob("*.sst")) or list((tmp_path / "data" / "faust").rglob("CURRENT"))
-    finally:
-        worker.kill()
