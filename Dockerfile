@@ -27,7 +27,7 @@ ENV PYTHONUNBUFFERED=1 \
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
     pip install --no-index --find-links=/wheels povhub
 RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/povhub --create-home povhub
-# POVHUB_DATA_DIR (faust's table data under faust/<app id>) must be writable by the non-root
+# POVHUB_DATA_DIR (embedded ClickHouse, logs, connector checkpoints) must be writable by the non-root
 # user; docker-compose.yml mounts a named volume here, which inherits this ownership.
 WORKDIR /var/lib/povhub
 USER povhub

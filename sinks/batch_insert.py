@@ -14,12 +14,8 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError, DataError
 
-from schemas.metrics import (
-    SINK_INSERT_FAILURES,
-    SINK_INSERT_SECONDS,
-    SINK_LAST_SUCCESS,
-    SINK_ROWS,
-)
+from schemas.metrics import SINK_INSERT_FAILURES, SINK_INSERT_SECONDS, SINK_LAST_SUCCESS, SINK_ROWS
+from streams.stage import Stopped
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +70,6 @@ def is_outage(error: BaseException) -> bool:
     on our side: those rows will fail again however often we retry.
     """
     return isinstance(error, (DatabaseError, OSError)) and not isinstance(error, DataError)
-
-
-class Stopped(Exception):
-    """The worker stops while an insert waits for ClickHouse: nothing was loaded, nothing may be committed."""
 
 
 def insert_batch(

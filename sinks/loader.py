@@ -16,21 +16,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
-from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import CommitFailedError
-from kafka.structs import OffsetAndMetadata
 
 from sinks.batch_insert import (
     Backoff,
     KafkaSpan,
     RetryHook,
-    Stopped,
     insert_batch,
     message_digest,
 )
 from sinks.table_mapping import Row, TableMapping
-from streams.stage import BatchFetcher, group_consumer, owned
+from streams.stage import Stopped, commit_after
 
 log = logging.getLogger(__name__)
 
@@ -65,35 +61,16 @@ class LoaderRunner:
                  on_retry: RetryHook | None = None) -> None:
         self.cfg, self.client, self.mapping, self.decode = cfg, client, mapping, decode
         self.on_bad, self.flush_bad, self.backoff, self.on_retry = on_bad, flush_bad, backoff, on_retry
-        self._fetcher: BatchFetcher | None = None
 
     def run(self, stop: threading.Event) -> None:
-        consumer = group_consumer(self.cfg.bootstrap_servers, self.cfg.group, self.cfg.worker_id,
-                                  self.cfg.batch_size, self.cfg.session_timeout_s)
-        self._fetcher = BatchFetcher(consumer, self.cfg.batch_size, self.cfg.batch_seconds,
-                                     on_assigned=lambda tps: owned(self.cfg.group, consumer))
-        consumer.subscribe([self.cfg.topic], listener=self._fetcher)
-        try:
-            while not stop.is_set():
-                batch = self._fetcher.fetch()
-                if not batch:
-                    continue
-                try:
-                    load_events(self.client, self.mapping, self.decode, batch, self.on_bad, backoff=self.backoff,
-                                on_retry=self.on_retry, stop=stop)
-                except Stopped:
-                    return
-                self.flush_bad()
-                offsets = {TopicPartition(r.topic, r.partition): OffsetAndMetadata(r.offset + 1, "", -1) for r in batch}
-                try:
-                    consumer.commit(offsets)
-                except CommitFailedError as error:
-                    # a rebalance while the batch was loading: the new owner loads it again, deduplicated
-                    log.warning("%s: commit after the insert failed (%s); back to the committed offsets",
-                                self.cfg.group, error)
-                    self._fetcher.rewind()
-        finally:
-            consumer.close(autocommit=False)
+        def load(batch: list[ConsumerRecord]) -> None:
+            load_events(self.client, self.mapping, self.decode, batch, self.on_bad, backoff=self.backoff,
+                        on_retry=self.on_retry, stop=stop)
+            self.flush_bad()  # the dead letters are acknowledged before the offsets move past them
+
+        cfg = self.cfg
+        commit_after(cfg.bootstrap_servers, cfg.group, cfg.worker_id, [cfg.topic], cfg.batch_size, cfg.batch_seconds,
+                     cfg.session_timeout_s, load, stop)
 
 
 def load_events(

@@ -20,7 +20,6 @@ partitions in a rebalance but still tries to commit.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -28,6 +27,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import orjson
 from kafka import (
     ConsumerRebalanceListener,
     KafkaConsumer,
@@ -37,7 +37,7 @@ from kafka import (
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.coordinator.assignors.range import RangePartitionAssignor
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import CommitFailedError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata
 
 from connectors.publisher import KeyPartitioner
@@ -132,7 +132,7 @@ class Fold(Protocol):
 
 
 def _encode(value: Any) -> bytes | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    return None if value is None else orjson.dumps(value)
 
 
 def ensure_changelogs(cfg: StageConfig) -> None:
@@ -164,6 +164,42 @@ def group_consumer(bootstrap_servers: str, group: str, worker_id: str, batch_siz
         heartbeat_interval_ms=max(1000, session_ms // 10), max_poll_interval_ms=300_000,
         # co-partitioning: partition p of every input topic (and store) goes to the same worker
         partition_assignment_strategy=[RangePartitionAssignor])
+
+
+def next_offsets(batch: Iterable[ConsumerRecord]) -> dict[TopicPartition, OffsetAndMetadata]:
+    """The offsets to commit once ``batch`` is done (records of a partition come in offset order)."""
+    return {TopicPartition(r.topic, r.partition): OffsetAndMetadata(r.offset + 1, "", -1) for r in batch}
+
+
+class Stopped(Exception):
+    """The worker stops while a batch waits (e.g. for ClickHouse): nothing may be committed."""
+
+
+def commit_after(bootstrap_servers: str, group: str, worker_id: str, topics: list[str], batch_size: int,
+                 batch_seconds: float, session_timeout_s: float, handle: Callable[[list[ConsumerRecord]], None],
+                 stop: threading.Event) -> None:
+    """At least once, for a stage whose output is not Kafka (ClickHouse, webhooks): its own consumer
+    group, read_committed; a batch's offsets are committed once ``handle`` returned. A commit that
+    fails (a rebalance meanwhile) sends the batch to its new owner, who handles it again."""
+    consumer = group_consumer(bootstrap_servers, group, worker_id, batch_size, session_timeout_s)
+    fetcher = BatchFetcher(consumer, batch_size, batch_seconds, on_assigned=lambda tps: owned(group, consumer))
+    consumer.subscribe(topics, listener=fetcher)
+    try:
+        while not stop.is_set():
+            batch = fetcher.fetch()
+            if not batch:
+                continue
+            try:
+                handle(batch)
+            except Stopped:
+                return
+            try:
+                consumer.commit(next_offsets(batch))
+            except CommitFailedError as error:
+                log.warning("%s: commit after the batch failed (%s); back to the committed offsets", group, error)
+                fetcher.rewind()
+    finally:
+        consumer.close(autocommit=False)
 
 
 def owned(group: str, consumer: KafkaConsumer) -> None:
@@ -287,7 +323,7 @@ class StageRunner:
                 for tp, records in polled.items():
                     store = store_of[tp.topic]
                     for r in records:
-                        self.stores.apply(store, r.key.decode(), None if r.value is None else json.loads(r.value))
+                        self.stores.apply(store, r.key.decode(), None if r.value is None else orjson.loads(r.value))
                     restored += len(records)
                 for tp in [tp for tp in end if reader.position(tp) >= end[tp]]:
                     del end[tp]
@@ -352,9 +388,7 @@ class StageRunner:
             for key, value in writes.items():
                 send(changelog, key=key.encode(), value=_encode(value),
                      partition=partition_of(key, self.cfg.partitions))
-        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
-        for r in batch:
-            offsets[TopicPartition(r.topic, r.partition)] = OffsetAndMetadata(r.offset + 1, "", -1)
+        offsets = next_offsets(batch)
         if offsets:
             producer.send_offsets_to_transaction(offsets, self._consumer.group_metadata())
         producer.commit_transaction()

@@ -43,9 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from kafka import TopicPartition
-from kafka.errors import CommitFailedError
-from kafka.structs import OffsetAndMetadata
+from kafka.consumer.fetcher import ConsumerRecord
 
 from schemas.codec import Codec, DecodeError
 from schemas.metrics import WEBHOOK_DELIVERIES, WEBHOOK_REQUESTS
@@ -54,7 +52,7 @@ from streams.alert_lifecycle import plain
 from streams.alert_rules import LEVELS, AlertRulesError
 from streams.dead_letters import DeadLetterProducer
 from streams.person_index import RawMessage
-from streams.stage import BatchFetcher, group_consumer, owned
+from streams.stage import commit_after
 from streams.state_rules import read_json_file
 
 log = logging.getLogger(__name__)
@@ -262,7 +260,6 @@ class WebhookRunner:
     def __init__(self, cfg: WebhookConfig, codec: Codec, targets: tuple[Target, ...],
                  dlq: DeadLetterProducer) -> None:
         self.cfg, self.codec, self.targets, self.dlq = cfg, codec, targets, dlq
-        self._fetcher: BatchFetcher | None = None
 
     async def _to_dlq(self, target: Target, event: Mapping[str, Any], detail: str, raw: RawMessage) -> None:
         self.dlq.send(STAGE, REASON, raw, detail, record_id=f"{target.id}@{raw.topic}:{raw.partition}:{raw.offset}")
@@ -270,40 +267,29 @@ class WebhookRunner:
     def run(self, stop: threading.Event) -> None:
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)  # this thread's own loop: the dispatcher's semaphores and HTTP session live on it
-        consumer = group_consumer(self.cfg.bootstrap_servers, self.cfg.group, self.cfg.worker_id, self.cfg.batch_size,
-                                  self.cfg.session_timeout_s)
-        self._fetcher = BatchFetcher(consumer, self.cfg.batch_size, self.cfg.batch_seconds,
-                                     on_assigned=lambda tps: owned(self.cfg.group, consumer))
-        consumer.subscribe([self.cfg.topics.name(ALERT)], listener=self._fetcher)
         session = loop.run_until_complete(_session())
         dispatcher = Dispatcher(self.targets, session, self._to_dlq)
-        try:
-            while not stop.is_set():
-                batch = self._fetcher.fetch()
-                if not batch:
-                    continue
-                jobs = []
-                for r in batch:
-                    raw = RawMessage(r.key, r.value or b"", r.topic, r.partition, r.offset)
-                    try:
-                        record = self.codec.decode(r.value, ALERT.name)
-                    except DecodeError as exc:
-                        self.dlq.send(STAGE, "undecodable", raw, str(exc))
-                        continue
-                    jobs.append(dispatcher.dispatch(record, raw))
-                loop.run_until_complete(asyncio.gather(*jobs))
-                self.dlq.flush()
+
+        def deliver(batch: list[ConsumerRecord]) -> None:
+            jobs = []
+            for r in batch:
+                raw = RawMessage(r.key, r.value or b"", r.topic, r.partition, r.offset)
                 try:
-                    consumer.commit({TopicPartition(r.topic, r.partition): OffsetAndMetadata(r.offset + 1, "", -1)
-                                     for r in batch})
-                except CommitFailedError as error:
-                    # a rebalance meanwhile: the new owner posts the batch again (receivers deduplicate)
-                    log.warning("%s: commit failed (%s); back to the committed offsets", self.cfg.group, error)
-                    self._fetcher.rewind()
+                    record = self.codec.decode(r.value, ALERT.name)
+                except DecodeError as exc:
+                    self.dlq.send(STAGE, "undecodable", raw, str(exc))
+                    continue
+                jobs.append(dispatcher.dispatch(record, raw))
+            loop.run_until_complete(asyncio.gather(*jobs))
+            self.dlq.flush()
+
+        cfg = self.cfg
+        try:
+            commit_after(cfg.bootstrap_servers, cfg.group, cfg.worker_id, [cfg.topics.name(ALERT)], cfg.batch_size,
+                         cfg.batch_seconds, cfg.session_timeout_s, deliver, stop)
         finally:
             loop.run_until_complete(session.close())
             loop.close()
-            consumer.close(autocommit=False)
 
 
 async def _session() -> aiohttp.ClientSession:
