@@ -30,9 +30,10 @@ class KeyPartitioner(DefaultPartitioner):
     """DefaultPartitioner's partition for every record, found with less work per keyed record.
 
     A keyed record goes to murmur2(key) modulo the partition count, as with the Java client: topics
-    are co-partitioned by household key, and other clients (faust) must agree. DefaultPartitioner
-    also rebuilds the set of all topics and of available partitions for every record: 10-25% of
-    the producer's time per send, measured. Null keys are still left to it.
+    are co-partitioned by household key, and every producer must agree (the stages dead-letter a
+    record on another partition as ``misrouted``). DefaultPartitioner also rebuilds the set of all
+    topics and of available partitions for every record: 10-25% of the producer's time per send,
+    measured. Null keys are still left to it.
     """
 
     def partition(self, topic: str, key: Any, serialized_key: bytes | None, value: Any, serialized_value: Any,

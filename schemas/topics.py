@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 DEFAULT_PREFIX = "povhub."
-# Source and state topics are co-partitioned by household key: the faust tables that join them
-# rely on the same household landing in the same partition number on every topic.
+# Source and state topics are co-partitioned by household key: the stages' state stores rely on
+# the same household landing in the same partition number on every topic.
 DEFAULT_PARTITIONS = 12
 # Source topics are the system of record for replay; five years covers two จปฐ. rounds and audits.
 LONG_RETENTION_MS = 5 * 366 * 24 * 3600 * 1000

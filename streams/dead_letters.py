@@ -26,7 +26,8 @@ def dead_letter_value(codec: Codec, stage: str, reason: str, raw: RawMessage, de
 
 
 class DeadLetterProducer:
-    """Dead letters from a thread that is no faust agent (the loaders); ``flush`` raises unless all were acked."""
+    """Dead letters of the stages that commit after their sink (loaders, webhooks); ``flush`` raises unless
+    all were acked."""
 
     def __init__(self, bootstrap_servers: str, codec: Codec, topic: str) -> None:
         self.codec, self.topic, self.bootstrap_servers = codec, topic, bootstrap_servers

@@ -1,6 +1,6 @@
 """Household state: how source events of all three families fold into one state per household (pure logic).
 
-The state is a JSON-able dict kept in a faust table. It holds, per *source record*, the event with
+The state is a JSON-able dict kept in the reconcile stage's store. It holds, per *source record*, the event with
 the greatest (event_time, event_id): a repeated event id is a no-op and an older event never
 overwrites a newer one, so any permutation or duplication of the same events ends in the same state.
 What a source record is depends on the family:

@@ -1,9 +1,9 @@
-"""One batch of the reconcile agent, without Kafka: what to fold, route, emit and write.
+"""One batch of the reconcile stage, without Kafka: what to fold, route, emit and write.
 
-The agent feeds every decoded message of a batch in, then asks for the outputs: records to send
-(state versions, routing records, dead letters) and table entries to write. Each table key is read
-once (then served from the batch's cache) and written once per batch, as faust's per-write
-changelog message would otherwise dominate the cost.
+The stage feeds every decoded message of a batch in, then asks for the outputs: records to send
+(state versions, routing records, dead letters) and store entries to write. Each store key is read
+once (then served from the batch's cache) and written once per batch, as a changelog record per
+write would otherwise dominate the cost.
 """
 
 from __future__ import annotations

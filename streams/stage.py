@@ -275,7 +275,6 @@ class StageRunner:
         self._consumer: KafkaConsumer | None = None
         self._fetcher: BatchFetcher | None = None
         self._next_tick = 0.0
-        self.ready = threading.Event()  # set once the first assignment is restored (tests, health)
 
     # -- Kafka clients ---------------------------------------------------------------------------
 
@@ -301,7 +300,6 @@ class StageRunner:
     def _assigned(self, assigned: set[TopicPartition]) -> None:
         self._restore({tp.partition for tp in assigned})
         owned(self.cfg.group, self._consumer)
-        self.ready.set()
 
     def _restore(self, partitions: set[int]) -> None:
         """Rebuild the stores of ``partitions`` from their changelogs, up to the last committed transaction."""
