@@ -29,6 +29,7 @@ from schemas.topics import ALERT, HOUSEHOLD_STATE, SOURCE_FAMILIES, Topics, fami
 from sinks.clickhouse import connect
 from sinks.loader import loader_name
 from streams.state_rules import load_rules
+from tests.conftest import free_port
 from tests.household_events import Event, expected_states, household_events, stable
 from tests.kafka_read import read_topic
 
@@ -101,7 +102,8 @@ def caught_up(bootstrap: str, env: dict[str, str], topics: Topics) -> bool:
         consumer.close()
 
 
-def compare(bootstrap: str, topics: Topics, events: list[Event], clickhouse: Path, figures: Figures) -> Figures:
+def compare(bootstrap: str, topics: Topics, events: list[Event], clickhouses: list[Path], figures: Figures) -> Figures:
+    """``clickhouses``: the embedded ClickHouse of each worker; together they hold what one server would."""
     codec = Codec(topics=topics)
     contents: dict[tuple[str, int], set] = defaultdict(set)
     for m in read_topic(bootstrap, topics.name(HOUSEHOLD_STATE), settle_s=2.0):
@@ -109,13 +111,18 @@ def compare(bootstrap: str, topics: Topics, events: list[Event], clickhouse: Pat
         contents[(r["household_key"], r["version"])].add(repr(sorted(stable(r).items())))
     figures.two_contents = sum(1 for c in contents.values() if len(c) > 1)
     want = expected_states(events, RULES)
-    client = connect(f"chdb://{clickhouse}")
-    try:
-        final = dict(client.query("SELECT household_key, version FROM household_state FINAL").result_rows)
-        stored = {e for (e,) in client.query("SELECT toString(event_id) FROM events FINAL").result_rows}
-        figures.unmerged = client.command("SELECT count() FROM events") - len(stored)
-    finally:
-        client.close()
+    final: dict[str, int] = {}
+    stored: set[str] = set()
+    for clickhouse in clickhouses:
+        client = connect(f"chdb://{clickhouse}")  # chdb opens one folder per process at a time
+        try:
+            for house, version in client.query("SELECT household_key, version FROM household_state FINAL").result_rows:
+                final[house] = max(version, final.get(house, -1))
+            here = {e for (e,) in client.query("SELECT toString(event_id) FROM events FINAL").result_rows}
+            figures.unmerged += client.command("SELECT count() FROM events") - len(here)
+            stored |= here
+        finally:
+            client.close()
     topic_latest: dict[str, tuple[int, set]] = {}
     for (house, version), c in contents.items():
         if version >= topic_latest.get(house, (-1, set()))[0]:
@@ -157,27 +164,62 @@ def run_chaos(env: dict[str, str], tmp_path: Path, *, kills: int, households: in
     assert not publisher.is_alive() and publisher.error is None, publisher.error
     worker = WorkerProcess(env, log, command).start()
     try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and not caught_up(bootstrap, env, topics):
-            assert worker.alive(), worker.log_tail()
-            time.sleep(2)
-        time.sleep(2)
+        wait_caught_up(bootstrap, env, topics, worker)
     finally:
         worker.stop()
         worker.kill()
-    figures = compare(bootstrap, topics, events, Path(env["CLICKHOUSE_URL"].removeprefix("chdb://")),
-                      Figures(kills, len(events), households))
-    print(f"\nchaos: {figures}", file=sys.stderr)
-    return figures
+    return compare(bootstrap, topics, events, [Path(env["CLICKHOUSE_URL"].removeprefix("chdb://"))],
+                   Figures(kills, len(events), households))
 
 
-def test_kill_9_twenty_times_a_broker_restart_and_a_clickhouse_outage_lose_and_double_nothing(hub_env, tmp_path):
+def wait_caught_up(bootstrap: str, env: dict[str, str], topics: Topics, worker: WorkerProcess) -> None:
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not caught_up(bootstrap, env, topics):
+        assert worker.alive(), worker.log_tail()
+        time.sleep(2)
+    time.sleep(2)
+
+
+def show(capsys: pytest.CaptureFixture, what: str, figures: Figures) -> None:
+    with capsys.disabled():
+        print(f"\nchaos, {what}: {figures}")
+
+
+def test_kill_9_twenty_times_a_broker_restart_and_a_clickhouse_outage_lose_and_double_nothing(
+        hub_env, tmp_path, capsys):
     figures = run_chaos(hub_env, tmp_path, kills=20, households=500, rate=40, seed=11, broker_restart_at=8,
                         outage_at=13)
+    show(capsys, "20 kill -9, a broker restart, a 30 s ClickHouse outage", figures)
     assert figures.exact, figures
 
 
-def test_negative_control_offsets_committed_before_outputs_is_caught(hub_env, tmp_path):
+def test_negative_control_offsets_committed_before_outputs_is_caught(hub_env, tmp_path, capsys):
     figures = run_chaos(hub_env, tmp_path, kills=8, households=150, rate=40, seed=12,
                         command=[sys.executable, str(ROOT / "tests/unsafe_worker.py")])
+    show(capsys, "negative control (offsets committed before outputs)", figures)
     assert not figures.exact, f"the checks missed the unsafe stage: {figures}"
+
+
+def test_two_workers_one_killed_mid_stream_lose_and_double_nothing(hub_env, tmp_path, capsys):
+    topics, bootstrap = Topics(hub_env["POVHUB_TOPIC_PREFIX"]), hub_env["KAFKA_BOOTSTRAP_SERVERS"]
+    events = household_events(300, seed=13)
+    random.Random(13).shuffle(events)
+    envs = [{**hub_env, "POVHUB_WORKER_ID": f"w{n}", "CLICKHOUSE_URL": f"chdb://{tmp_path / f'ch{n}'}",
+             **({"POVHUB_WEB_PORT": str(free_port()), "POVHUB_DATA_DIR": str(tmp_path / f"data{n}")} if n else {})}
+            for n in range(2)]
+    publisher = Publisher(bootstrap, topics, events, rate=100)
+    workers = [WorkerProcess(env, tmp_path / f"w{n}.log").start() for n, env in enumerate(envs)]
+    try:
+        publisher.start()
+        time.sleep(8)  # both joined and working
+        workers[1].kill()
+        publisher.join(600)
+        assert publisher.error is None, publisher.error
+        wait_caught_up(bootstrap, envs[0], topics, workers[0])
+    finally:
+        workers[0].stop()
+        for w in workers:
+            w.kill()
+    figures = compare(bootstrap, topics, events, [tmp_path / "ch0", tmp_path / "ch1"], Figures(1, len(events), 300))
+    show(capsys, "two workers, one killed mid-stream", figures)
+    assert figures.exact, figures
