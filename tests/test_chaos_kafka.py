@@ -25,7 +25,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from povhub.worker_client import WorkerProcess
 from schemas.codec import Codec
-from schemas.topics import ALERT, HOUSEHOLD_STATE, SOURCE_FAMILIES, Topics, family
+from schemas.topics import ALERT, HOUSEHOLD_STATE, RECONCILE_ROUTING, SOURCE_FAMILIES, Topics, family
 from sinks.clickhouse import connect
 from sinks.loader import loader_name
 from streams.state_rules import load_rules
@@ -84,18 +84,27 @@ def restart_broker() -> None:
 
 
 def caught_up(bootstrap: str, env: dict[str, str], topics: Topics) -> bool:
-    """Every loader's group has committed the end of its topic (read_committed)."""
+    """Nothing committed is left past the committed offsets of reconcile and of every loader.
+
+    (Comparing offsets with the end is not enough: the end counts a transaction's commit marker,
+    which no consumer ever commits past.)"""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","))
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap.split(","), isolation_level="read_committed")
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap.split(","), isolation_level="read_committed",
+                             enable_auto_commit=False)
     try:
-        for fam in (*SOURCE_FAMILIES, HOUSEHOLD_STATE, ALERT):
-            topic = topics.name(fam)
-            group = f"{env['POVHUB_APP_ID']}-{loader_name(topic)}"
+        app = env["POVHUB_APP_ID"]
+        # reconcile first: once it has nothing left, every state it will emit is committed
+        groups = [(f"{app}-reconcile", [topics.name(f) for f in (*SOURCE_FAMILIES, RECONCILE_ROUTING)])]
+        groups += [(f"{app}-{loader_name(topics.name(f))}", [topics.name(f)])
+                   for f in (*SOURCE_FAMILIES, HOUSEHOLD_STATE, ALERT)]
+        for group, names in groups:
             committed = {tp: meta.offset for tp, meta in admin.list_group_offsets({group: None}).get(group, {}).items()}
-            tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-            for tp, end in consumer.end_offsets(tps).items():
-                if end > 0 and committed.get(tp, 0) < end:
-                    return False
+            tps = [TopicPartition(topic, p) for topic in names for p in consumer.partitions_for_topic(topic) or ()]
+            consumer.assign(tps)
+            for tp in tps:
+                consumer.seek(tp, max(committed.get(tp, 0), 0))
+            if any(consumer.poll(timeout_ms=1000).values()) or any(consumer.poll(timeout_ms=500).values()):
+                return False
         return True
     finally:
         admin.close()
