@@ -36,7 +36,7 @@ from sinks.loader import LoaderConfig, LoaderRunner
 from sinks.migrate import migrate
 from sinks.report import LEVELS, level_summary
 from streams.dead_letters import DeadLetterProducer
-from streams.person_index import PendingLimits, RawMessage
+from streams.person_index import PendingLimits, raw_message
 from streams.reconcile import ReconcileConfig, ReconcileFold, reconcile_stage
 from streams.stage import StageRunner
 from streams.stage_thread import StageThreads
@@ -106,8 +106,7 @@ def loader_runners(s: Settings, client: Client, codec: Codec, dlq: DeadLetterPro
 
     def dead_letter(record: ConsumerRecord, error: Exception) -> None:
         reason = "undecodable" if isinstance(error, DecodeError) else "unloadable"
-        raw = RawMessage(record.key, record.value or b"", record.topic, record.partition, record.offset)
-        dlq.send("loader", reason, raw, repr(error))
+        dlq.send("loader", reason, raw_message(record), repr(error))
 
     loads = [(HOUSEHOLD_STATE, STATE_TABLE), (ALERT, ALERTS_TABLE)]
     loads += [(fam, events_mapping(fam)) for fam in SOURCE_FAMILIES]

@@ -28,7 +28,7 @@ from schemas.topics import ALERT, DEAD_LETTER, HOUSEHOLD_STATE, Topics
 from streams.alert_lifecycle import Entry, Event, new_entry, open_alerts, step
 from streams.alert_rules import LEVELS, SEVERITIES, AlertRules
 from streams.dead_letters import dead_letter_value
-from streams.person_index import RawMessage
+from streams.person_index import raw_message
 from streams.stage import StageConfig, Transaction
 
 STAGE = "alerts"
@@ -121,8 +121,8 @@ class AlertFold:
             try:
                 state = self.codec.decode(r.value, HOUSEHOLD_STATE.name)
             except DecodeError as exc:
-                raw = RawMessage(r.key, r.value or b"", r.topic, r.partition, r.offset)
-                tx.send(self.dlq_topic, r.key, dead_letter_value(self.codec, STAGE, "undecodable", raw, str(exc)))
+                tx.send(self.dlq_topic, r.key,
+                        dead_letter_value(self.codec, STAGE, "undecodable", raw_message(r), str(exc)))
                 self._sent(tx).dead["undecodable"] += 1
                 continue
             self._step(tx, state["household_key"], r.partition, state)

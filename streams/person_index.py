@@ -38,6 +38,13 @@ class RawMessage:
     offset: int
 
 
+def raw_message(record: Any) -> RawMessage:
+    """A consumed record (kafka-python's ConsumerRecord) as its dead letter names it; a tombstone's
+    value is empty bytes."""
+    value = record.value if record.value is not None else b""
+    return RawMessage(record.key, value, record.topic, record.partition, record.offset)
+
+
 def membership_entry(household: str, event_time: int, event_id: str) -> Entry:
     return {"household": household, "event_time": event_time, "event_id": event_id}
 

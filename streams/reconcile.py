@@ -37,13 +37,7 @@ from schemas.topics import (
     Topics,
 )
 from streams.dead_letters import dead_letter_value
-from streams.person_index import (
-    UNMATCHED,
-    PendingLimits,
-    RawMessage,
-    raw_of,
-    split_expired,
-)
+from streams.person_index import UNMATCHED, PendingLimits, RawMessage, raw_message, raw_of, split_expired
 from streams.reconcile_batch import PendingCount, ReconcileBatch
 from streams.routing import partition_of
 from streams.stage import StageConfig, Transaction
@@ -88,10 +82,6 @@ def _stats(tx: Transaction) -> _Stats:
     return tx.meta.setdefault(STAGE, _Stats())
 
 
-def _raw(r: ConsumerRecord) -> RawMessage:
-    return RawMessage(r.key, r.value if r.value is not None else b"", r.topic, r.partition, r.offset)
-
-
 class ReconcileFold:
     def __init__(self, topics: Topics, codec: Codec, cfg: ReconcileConfig) -> None:
         self.codec, self.cfg = codec, cfg
@@ -120,11 +110,11 @@ class ReconcileFold:
                     event = decode(r.value, family)
                     poison = self._mismatch(r, event)
                 if poison is None:
-                    batch.source_event(family, event, RawMessage(r.key, r.value, r.topic, r.partition, r.offset))
+                    batch.source_event(family, event, raw_message(r))
                     continue
-                self._dead_letter(tx, poison[0], _raw(r), poison[1])
+                self._dead_letter(tx, poison[0], raw_message(r), poison[1])
             except DecodeError as exc:
-                self._dead_letter(tx, "undecodable", _raw(r), str(exc))
+                self._dead_letter(tx, "undecodable", raw_message(r), str(exc))
             if family is not None:
                 _stats(tx).outcomes[(family, "dead_letter")] += 1
         out = batch.finish()

@@ -210,10 +210,10 @@ class BatchFetcher(ConsumerRebalanceListener):
     """Up to batch_size records or what batch_seconds bring, whichever comes first; and rebalances.
 
     kafka-python calls a rebalance listener on its IO thread, where no blocking client call may
-    run, while ``poll`` waits for it. So the listener only notes what changed; the fetching thread
-    then drops the fetched records of revoked partitions (their new owner reads them from the
-    committed offset), and for assigned partitions calls ``on_assigned`` (e.g. to rebuild state)
-    and puts them back at the committed offset: kafka-python keeps the fetch position of a
+    run, while ``poll`` waits for it. So the listener does only what needs no broker: it drops the
+    fetched records of revoked partitions (their new owner reads them from the committed offset)
+    and calls ``on_revoked``; for assigned partitions the fetching thread then calls
+    ``on_assigned`` (e.g. to rebuild state) and puts them back at the committed offset: kafka-python keeps the fetch position of a
     partition revoked and assigned again in one rebalance, past records just dropped.
     """
 
@@ -226,9 +226,11 @@ class BatchFetcher(ConsumerRebalanceListener):
         self._assigned: set[TopicPartition] = set()
 
     def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        revoked = set(revoked)
         lost = {(tp.topic, tp.partition) for tp in revoked}
         self.buffer = [r for r in self.buffer if (r.topic, r.partition) not in lost]
-        self._on_revoked(set(revoked))
+        self._assigned -= revoked  # an assignment not settled yet is no longer ours to settle
+        self._on_revoked(revoked)
 
     def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         self._assigned |= set(assigned)

@@ -51,7 +51,7 @@ from schemas.topics import ALERT, Topics
 from streams.alert_lifecycle import plain
 from streams.alert_rules import LEVELS, AlertRulesError
 from streams.dead_letters import DeadLetterProducer
-from streams.person_index import RawMessage
+from streams.person_index import RawMessage, raw_message
 from streams.stage import commit_after
 from streams.state_rules import read_json_file
 
@@ -273,7 +273,7 @@ class WebhookRunner:
         def deliver(batch: list[ConsumerRecord]) -> None:
             jobs = []
             for r in batch:
-                raw = RawMessage(r.key, r.value or b"", r.topic, r.partition, r.offset)
+                raw = raw_message(r)
                 try:
                     record = self.codec.decode(r.value, ALERT.name)
                 except DecodeError as exc:
