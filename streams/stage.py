@@ -267,6 +267,57 @@ class BatchFetcher(ConsumerRebalanceListener):
                 self.consumer.seek(tp, committed)
 
 
+def high_watermarks(bootstrap_servers: str, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+    """The end of each partition counting records of transactions not decided yet (a read_committed
+    consumer's end offsets stop at the first of those: the last stable offset)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers.split(","), enable_auto_commit=False,
+                             isolation_level="read_uncommitted")
+    try:
+        return consumer.end_offsets(tps)
+    finally:
+        consumer.close()
+
+
+def restore(cfg: StageConfig, stores: Stores, partitions: set[int]) -> int:
+    """Rebuild the stores of ``partitions`` from their changelogs: every committed transaction.
+
+    Reads (read_committed) up to the high watermark, not the last stable offset: right after the
+    previous owner's commit returned, Kafka may still be writing that transaction's markers, so its
+    state changes sit above the last stable offset while its consumed offsets already count (a
+    committed-offset fetch waits for them). Stopping at the last stable offset lost that last
+    transaction. A transaction left open by a killed worker holds the restore until it times out.
+    """
+    started = time.perf_counter()
+    store_of = {cfg.changelog(s): s for s in cfg.stores}
+    tps = [TopicPartition(t, p) for t in store_of for p in sorted(partitions)]
+    end = {tp: o for tp, o in high_watermarks(cfg.bootstrap_servers, tps).items() if o > 0}
+    reader = KafkaConsumer(bootstrap_servers=cfg.bootstrap_servers.split(","), group_id=None,
+                           enable_auto_commit=False, isolation_level="read_committed",
+                           client_id=f"{cfg.group}-restore")
+    restored = 0
+    try:
+        reader.assign(tps)
+        reader.seek_to_beginning(*tps)
+        while True:
+            polled = reader.poll(timeout_ms=500 if end else 100, max_records=50_000)
+            for tp, records in polled.items():
+                store = store_of[tp.topic]
+                for r in records:
+                    stores.apply(store, r.key.decode(), None if r.value is None else orjson.loads(r.value))
+                restored += len(records)
+            for tp in [tp for tp in end if reader.position(tp) >= end[tp]]:
+                del end[tp]
+            # The embedded broker reports the end of its last record batch too low: read on until nothing comes.
+            if not end and not polled:
+                break
+    finally:
+        reader.close()
+    STAGE_RESTORED.labels(cfg.group).inc(restored)
+    log.info("%s: restored %d changelog records for partitions %s in %.1fs", cfg.group, restored,
+             sorted(partitions), time.perf_counter() - started)
+    return restored
+
+
 class StageRunner:
     """Runs one stage until ``stop`` is set; every failure of a batch restarts it from Kafka's state."""
 
@@ -304,37 +355,9 @@ class StageRunner:
         owned(self.cfg.group, self._consumer)
 
     def _restore(self, partitions: set[int]) -> None:
-        """Rebuild the stores of ``partitions`` from their changelogs, up to the last committed transaction."""
-        if not self.cfg.stores or not partitions:
-            return
-        started = time.perf_counter()
-        self.stores.drop(partitions)
-        reader = KafkaConsumer(bootstrap_servers=self._bootstrap(), group_id=None, enable_auto_commit=False,
-                               isolation_level="read_committed", client_id=f"{self.cfg.group}-restore")
-        try:
-            store_of = {self.cfg.changelog(s): s for s in self.cfg.stores}
-            tps = [TopicPartition(t, p) for t in store_of for p in sorted(partitions)]
-            reader.assign(tps)
-            reader.seek_to_beginning(*tps)
-            end = {tp: o for tp, o in reader.end_offsets(tps).items() if o > 0}
-            restored = 0
-            while True:
-                polled = reader.poll(timeout_ms=500 if end else 100, max_records=50_000)
-                for tp, records in polled.items():
-                    store = store_of[tp.topic]
-                    for r in records:
-                        self.stores.apply(store, r.key.decode(), None if r.value is None else orjson.loads(r.value))
-                    restored += len(records)
-                for tp in [tp for tp in end if reader.position(tp) >= end[tp]]:
-                    del end[tp]
-                # The embedded broker reports the end of its last record batch too low: read on until nothing comes.
-                if not end and not polled:
-                    break
-        finally:
-            reader.close()
-        STAGE_RESTORED.labels(self.cfg.group).inc(restored)
-        log.info("%s: restored %d changelog records for partitions %s in %.1fs", self.cfg.group, restored,
-                 sorted(partitions), time.perf_counter() - started)
+        if self.cfg.stores and partitions:
+            self.stores.drop(partitions)
+            restore(self.cfg, self.stores, partitions)
 
     # -- the loop --------------------------------------------------------------------------------
 
