@@ -29,8 +29,9 @@ APPLIED, DUPLICATE, STALE = "applied", "duplicate", "stale"
 
 
 def new_state() -> State:
-    # area: the area of the newest non-TPMAP event, for households TPMAP does not know
-    return {"version": 0, "area": None, "tpmap": {}, "thaiqm": {}, "localgov": {}}
+    # area: the area of the newest non-TPMAP event, for households TPMAP does not know;
+    # published: the fingerprint of the view its latest version carries (household_view.fingerprint)
+    return {"version": 0, "published": None, "area": None, "tpmap": {}, "thaiqm": {}, "localgov": {}}
 
 
 def copy_state(state: State) -> State:

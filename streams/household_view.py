@@ -7,8 +7,11 @@ per household per day. Such ages are computed at query time from the timestamps 
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from typing import Any
+
+import orjson
 
 from streams.household import State, known_area
 from streams.state_rules import StateRules
@@ -142,3 +145,20 @@ def project(state: State, rules: StateRules) -> View | None:
     view["stage"] = rules.stage(view)
     view["stage_rule"] = rules.version
     return view
+
+
+def fingerprint(view: View) -> str:
+    """A short stable digest of a view. A state keeps the one of the view it published last, so a
+    batch compares a new view with it instead of projecting the stored state a second time."""
+    return hashlib.blake2b(orjson.dumps(view, option=orjson.OPT_SORT_KEYS), digest_size=8).hexdigest()
+
+
+def published(state: State | None, rules: StateRules) -> str | None:
+    """The fingerprint of the view last published for ``state`` (None: nothing published)."""
+    if state is None:
+        return None
+    mark = state.get("published")
+    if mark is None:  # stored before states kept their fingerprint
+        view = project(state, rules)
+        mark = None if view is None else fingerprint(view)
+    return mark

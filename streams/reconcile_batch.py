@@ -18,7 +18,7 @@ from schemas.topics import SOURCE_FAMILIES
 from streams.authority_area import OUTSIDE_AREA, outside_authority
 from streams.household import (APPLIED, DUPLICATE, State, apply_event, copy_state, members_named, ms, new_state,
                                state_record)
-from streams.household_view import project
+from streams.household_view import fingerprint, project, published
 from streams.person_index import (NO_PERSON, PENDING_FULL, Entry, PendingLimits, RawMessage, is_newer,
                                   membership_entry, pending_item, raw_of, waits, with_pending)
 from streams.routing import memberships_record, origin_of, partition_of, rekeyed_record
@@ -170,9 +170,10 @@ class ReconcileBatch:
         for household in sorted(self._dirty):
             state, stored = self._states[household]
             after = project(state, self.rules)
-            # a stored state is never changed in place: its projection is the view published last
-            if after is not None and (stored is None or after != project(stored, self.rules)):
+            mark = None if after is None else fingerprint(after)
+            if mark is not None and mark != published(stored, self.rules):
                 state["version"] += 1
+                state["published"] = mark
                 self.out.states.append((household, state_record(household, state, after)))
             self.out.state_writes[household] = state
         for partition, facts in sorted(self._facts.items()):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -10,7 +11,9 @@ from hypothesis import strategies as st
 from schemas.examples import example_paths, load_example
 from streams.household import (APPLIED, DUPLICATE, STALE, apply_event, apply_tpmap, new_state, state_record)
 from streams.household_view import project
-from streams.state_rules import load_rules
+from streams.person_index import PendingLimits, RawMessage
+from streams.reconcile_batch import PendingCount, ReconcileBatch
+from streams.state_rules import StateRules, load_rules
 
 RULES = load_rules()
 HOUSE = "50010000123"
@@ -149,6 +152,41 @@ def test_state_record_ids_derive_from_household_and_version():
     a = state_record(HOUSE, state, project(state, RULES))
     b = state_record(HOUSE, state, project(state, RULES))
     assert a["event_id"] == b["event_id"] and a["version"] == 3
+
+
+def versions_emitted(states: dict, *events: dict, rules: StateRules = RULES) -> list[int]:
+    """One reconcile batch over ``events``; ``states`` is its store. The versions it emits."""
+    batch = ReconcileBatch(states=states.get, index={}.get, pending={}.get, rules=rules, partitions=4,
+                           limits=PendingLimits(60_000, 3, 5), count=PendingCount(), now_ms=0)
+    for e in events:
+        batch.source_event(FAMILY[e["event_id"][0]], copy.deepcopy(e), RawMessage(None, b"", "source", 0, 0))
+    out = batch.finish()
+    states.update(out.state_writes)
+    return [record["version"] for _, record in out.states]
+
+
+def test_a_version_is_emitted_only_when_the_published_view_changes():
+    states: dict = {}
+    assert versions_emitted(states, tpmap_event(1)) == [1]
+    assert versions_emitted(states, tpmap_event(1)) == []  # a duplicate
+    assert versions_emitted(states, tpmap_event(2, year=2566, t=500)) == []  # an older year: the latest decides
+    assert versions_emitted(states, aid_event(3)) == [2]
+
+
+def test_a_state_stored_before_it_kept_its_fingerprint_compares_with_its_projection():
+    states: dict = {}
+    versions_emitted(states, tpmap_event(1))
+    del states[HOUSE]["published"]  # as a changelog written by an older worker holds it
+    assert versions_emitted(states, tpmap_event(2, year=2566, t=500)) == []
+    assert versions_emitted(states, aid_event(3)) == [2]
+
+
+def test_after_a_rules_change_the_next_event_publishes_the_view_under_the_new_rules():
+    states: dict = {}
+    versions_emitted(states, tpmap_event(1))
+    # the view under the new rules differs from the one published, though this event changes nothing in it
+    assert versions_emitted(states, tpmap_event(2, year=2566, t=500),
+                            rules=dataclasses.replace(RULES, version="2026-12")) == [2]
 
 
 times = st.integers(0, 4)
