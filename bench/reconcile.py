@@ -36,7 +36,7 @@ from schemas.metrics import RECONCILE_EVENTS
 from schemas.topics import HOUSEHOLD_STATE, SOURCE_FAMILIES, Topics
 from streams.person_index import PendingLimits
 from streams.reconcile import ReconcileConfig, ReconcileFold, reconcile_stage
-from streams.stage import BatchFetcher, StageRunner, group_consumer
+from streams.stage import BatchFetcher, StageRunner, group_consumer, tune_gc
 from streams.state_rules import load_rules
 from tests.conftest import free_port
 from tests.household_events import expected_states, household_events, metric, produce
@@ -130,6 +130,7 @@ def main() -> None:
     if args.child:
         mode, bootstrap, prefix, app_id, port, partitions = args.child
         start_http_server(int(port), addr="127.0.0.1")
+        tune_gc()  # as the worker does (streams/stage_thread.py)
         (run_stage if mode == "stage" else run_raw)(bootstrap, prefix, app_id, int(partitions))
         return
     # The agent of TODAY cannot read localgov.update v2 (it came later): TPMAP and Thai QM events only

@@ -11,7 +11,7 @@ import os
 import threading
 from collections.abc import Sequence
 
-from streams.stage import StageRunner
+from streams.stage import StageRunner, tune_gc
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,7 @@ class StageThreads:
             os._exit(STAGE_FAILED_EXIT)
 
     def __enter__(self) -> StageThreads:
+        tune_gc()
         for t in self.threads:
             t.start()
         return self
