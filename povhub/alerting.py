@@ -18,10 +18,10 @@ from streams.dead_letters import DeadLetterProducer
 from streams.stage import StageRunner
 from streams.webhooks import (
     Target,
-    WebhookConfig,
     WebhookError,
     WebhookRunner,
     load_targets,
+    webhook_config,
 )
 
 
@@ -62,5 +62,5 @@ def webhook_runners(s: Settings, codec: Codec, worker_id: str, dlq: DeadLetterPr
     targets = webhook_targets(s)
     if not targets:
         return []
-    cfg = WebhookConfig(require_bootstrap(s), s.app_id, worker_id, s.topics, session_timeout_s=s.session_timeout_s)
+    cfg = webhook_config(require_bootstrap(s), s.app_id, worker_id, s.topics, session_timeout_s=s.session_timeout_s)
     return [WebhookRunner(cfg, codec, targets, dlq)]

@@ -112,15 +112,24 @@ def read_dead_letters(bootstrap: str, topic: str, codec: Codec,
         consumer.close()
 
 
-def select(s: Settings, selection: Selection) -> Iterator[DeadLetter | str]:
-    """The dead letters `selection` matches (at most its limit), and a complaint per undecodable message."""
+@dataclass
+class Strays:
+    """Messages on the dead-letter topic that are not dead letters."""
+
+    count: int = 0
+
+
+def select(s: Settings, selection: Selection, strays: Strays) -> Iterator[DeadLetter]:
+    """The dead letters `selection` matches (at most its limit); each message that is not a dead
+    letter is complained about on stderr and counted in `strays`."""
     topic = s.topics.name(DEAD_LETTER)
     chosen = 0
     # closing: stopping at the limit closes the consumer now, not when the generator is collected
     with closing(read_dead_letters(require_bootstrap(s), topic, codec_from(s))) as dead_letters:
         for d in dead_letters:
             if isinstance(d, str):
-                yield d
+                strays.count += 1
+                print(f"povhub dlq: {masked(d)}", file=sys.stderr)
             elif selection.matches(d.record):
                 if selection.limit is not None and chosen >= selection.limit:
                     return
@@ -175,18 +184,14 @@ def summary(counts: Counter[tuple[str, str]], undecodable: int) -> list[str]:
 
 def run_list(s: Settings, selection: Selection, json_lines: bool = False) -> int:
     counts: Counter[tuple[str, str]] = Counter()
-    undecodable = 0
+    strays = Strays()
     try:
-        for d in select(s, selection):
-            if isinstance(d, str):
-                undecodable += 1
-                print(f"povhub dlq: {masked(d)}", file=sys.stderr)
-                continue
+        for d in select(s, selection, strays):
             counts[d.record["stage"], d.record["reason"]] += 1
             print(as_json(d) if json_lines else describe(d.record))
     except DlqError as e:
         print(f"povhub dlq: {e}", file=sys.stderr)
         return 1
     # JSON lines stay pure for jq and friends: the summary goes to stderr
-    print("\n".join(summary(counts, undecodable)), file=sys.stderr if json_lines else sys.stdout)
+    print("\n".join(summary(counts, strays.count)), file=sys.stderr if json_lines else sys.stdout)
     return 0

@@ -16,7 +16,7 @@ from kafka.producer.future import FutureRecordMetadata
 
 from connectors.publisher import KeyPartitioner
 from connectors.tpmap_rows import masked
-from povhub.dlq import DeadLetter, DlqError, Selection, describe, select
+from povhub.dlq import DeadLetter, DlqError, Selection, Strays, describe, select
 from povhub.settings import Settings
 from povhub.wiring import codec_from, require_bootstrap
 from schemas.codec import Codec, DecodeError
@@ -61,13 +61,9 @@ def run_replay(s: Settings, selection: Selection, dry_run: bool = False) -> int:
     producer = None if dry_run else _producer(require_bootstrap(s))
     sent: list[tuple[DeadLetter, FutureRecordMetadata | None]] = []  # None: dry run
     skipped: Counter[str] = Counter()
-    undecodable = 0
+    strays = Strays()
     try:
-        for d in select(s, selection):
-            if isinstance(d, str):
-                undecodable += 1
-                print(f"povhub dlq: {masked(d)}", file=sys.stderr)
-                continue
+        for d in select(s, selection, strays):
             skip = why_not(d.record, source_topics, codec)
             if skip is not None:
                 skipped[skip.kind] += 1
@@ -97,7 +93,7 @@ def run_replay(s: Settings, selection: Selection, dry_run: bool = False) -> int:
     verb = "would replay" if dry_run else "replayed"
     print(f"{verb} {len(sent) - len(failed)}, skipped {sum(skipped.values())}"
           + (f", not acknowledged {len(failed)}" if failed else "")
-          + (f", not dead letters {undecodable}" if undecodable else "")
+          + (f", not dead letters {strays.count}" if strays.count else "")
           + ("; dry run: nothing sent" if dry_run else ""))
     for kind, n in sorted(skipped.items()):
         print(f"  {n:>8}  skipped: {kind}")

@@ -32,7 +32,7 @@ from sinks.batch_insert import CLIENT_LOCK
 from sinks.clickhouse import connect
 from sinks.events import events_mapping
 from sinks.household_state import HOUSEHOLD_STATE as STATE_TABLE
-from sinks.loader import LoaderConfig, LoaderRunner
+from sinks.loader import LoaderRunner, loader_config
 from sinks.migrate import migrate
 from sinks.report import LEVELS, level_summary
 from streams.dead_letters import DeadLetterProducer
@@ -110,9 +110,9 @@ def loader_runners(s: Settings, client: Client, codec: Codec, dlq: DeadLetterPro
 
     loads = [(HOUSEHOLD_STATE, STATE_TABLE), (ALERT, ALERTS_TABLE)]
     loads += [(fam, events_mapping(fam)) for fam in SOURCE_FAMILIES]
-    return [LoaderRunner(LoaderConfig(require_bootstrap(s), s.app_id, worker_id(s), s.topics.name(fam),
-                                      batch_size=s.loader_batch_size, batch_seconds=s.loader_batch_seconds,
-                                      session_timeout_s=s.session_timeout_s),
+    return [LoaderRunner(loader_config(require_bootstrap(s), s.app_id, worker_id(s), s.topics.name(fam),
+                                       batch_size=s.loader_batch_size, batch_seconds=s.loader_batch_seconds,
+                                       session_timeout_s=s.session_timeout_s),
                          client, mapping, partial(codec.decode, fam=fam.name), dead_letter, dlq.flush)
             for fam, mapping in loads]
 

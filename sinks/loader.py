@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
@@ -26,7 +25,7 @@ from sinks.batch_insert import (
     message_digest,
 )
 from sinks.table_mapping import Row, TableMapping
-from streams.stage import Stopped, commit_after
+from streams.stage import GroupConfig, Stopped, commit_after
 
 log = logging.getLogger(__name__)
 
@@ -40,23 +39,15 @@ def loader_name(topic: str) -> str:
     return f"clickhouse-load-{topic}"
 
 
-@dataclass(frozen=True)
-class LoaderConfig:
-    bootstrap_servers: str
-    app_id: str
-    worker_id: str
-    topic: str
-    batch_size: int = 10_000
-    batch_seconds: float = 1.0
-    session_timeout_s: float = 10.0
-
-    @property
-    def group(self) -> str:
-        return f"{self.app_id}-{loader_name(self.topic)}"
+def loader_config(bootstrap_servers: str, app_id: str, worker_id: str, topic: str, batch_size: int = 10_000,
+                  batch_seconds: float = 1.0, session_timeout_s: float = 10.0) -> GroupConfig:
+    """The consumer group of the loader of ``topic``."""
+    return GroupConfig(bootstrap_servers, f"{app_id}-{loader_name(topic)}", worker_id, (topic,), batch_size,
+                       batch_seconds, session_timeout_s)
 
 
 class LoaderRunner:
-    def __init__(self, cfg: LoaderConfig, client: Client, mapping: TableMapping, decode: Decode,
+    def __init__(self, cfg: GroupConfig, client: Client, mapping: TableMapping, decode: Decode,
                  on_bad: BadRecordHandler, flush_bad: Callable[[], None], *, backoff: Backoff = Backoff(),
                  on_retry: RetryHook | None = None) -> None:
         self.cfg, self.client, self.mapping, self.decode = cfg, client, mapping, decode
@@ -68,9 +59,7 @@ class LoaderRunner:
                         on_retry=self.on_retry, stop=stop)
             self.flush_bad()  # the dead letters are acknowledged before the offsets move past them
 
-        cfg = self.cfg
-        commit_after(cfg.bootstrap_servers, cfg.group, cfg.worker_id, [cfg.topic], cfg.batch_size, cfg.batch_seconds,
-                     cfg.session_timeout_s, load, stop)
+        commit_after(self.cfg, load, stop)
 
 
 def load_events(

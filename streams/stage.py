@@ -187,15 +187,27 @@ class Stopped(Exception):
     """The worker stops while a batch waits (e.g. for ClickHouse): nothing may be committed."""
 
 
-def commit_after(bootstrap_servers: str, group: str, worker_id: str, topics: list[str], batch_size: int,
-                 batch_seconds: float, session_timeout_s: float, handle: Callable[[list[ConsumerRecord]], None],
-                 stop: threading.Event) -> None:
+@dataclass(frozen=True)
+class GroupConfig:
+    """A consumer group of a stage whose output is not Kafka (see ``commit_after``)."""
+
+    bootstrap_servers: str
+    group: str
+    worker_id: str
+    topics: tuple[str, ...]
+    batch_size: int
+    batch_seconds: float
+    session_timeout_s: float = 10.0
+
+
+def commit_after(cfg: GroupConfig, handle: Callable[[list[ConsumerRecord]], None], stop: threading.Event) -> None:
     """At least once, for a stage whose output is not Kafka (ClickHouse, webhooks): its own consumer
     group, read_committed; a batch's offsets are committed once ``handle`` returned. A commit that
     fails (a rebalance meanwhile) sends the batch to its new owner, who handles it again."""
-    consumer = group_consumer(bootstrap_servers, group, worker_id, batch_size, session_timeout_s)
-    fetcher = BatchFetcher(consumer, batch_size, batch_seconds, on_assigned=lambda tps: owned(group, consumer))
-    consumer.subscribe(topics, listener=fetcher)
+    group = cfg.group
+    consumer = group_consumer(cfg.bootstrap_servers, group, cfg.worker_id, cfg.batch_size, cfg.session_timeout_s)
+    fetcher = BatchFetcher(consumer, cfg.batch_size, cfg.batch_seconds, on_assigned=lambda tps: owned(group, consumer))
+    consumer.subscribe(list(cfg.topics), listener=fetcher)
     try:
         while not stop.is_set():
             batch = fetcher.fetch()

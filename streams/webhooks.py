@@ -52,7 +52,7 @@ from streams.alert_lifecycle import plain
 from streams.alert_rules import LEVELS, AlertRulesError
 from streams.dead_letters import DeadLetterProducer
 from streams.person_index import RawMessage, raw_message
-from streams.stage import commit_after
+from streams.stage import GroupConfig, commit_after
 from streams.state_rules import read_json_file
 
 log = logging.getLogger(__name__)
@@ -238,26 +238,18 @@ class Dispatcher:
         return False
 
 
-@dataclass(frozen=True)
-class WebhookConfig:
-    bootstrap_servers: str
-    app_id: str
-    worker_id: str
-    topics: Topics
-    batch_size: int = 200
-    batch_seconds: float = 0.5
-    session_timeout_s: float = 10.0
-
-    @property
-    def group(self) -> str:
-        return f"{self.app_id}-alert-webhooks"
+def webhook_config(bootstrap_servers: str, app_id: str, worker_id: str, topics: Topics, batch_size: int = 200,
+                   batch_seconds: float = 0.5, session_timeout_s: float = 10.0) -> GroupConfig:
+    """The consumer group that posts the alert topic to the webhooks."""
+    return GroupConfig(bootstrap_servers, f"{app_id}-alert-webhooks", worker_id, (topics.name(ALERT),), batch_size,
+                       batch_seconds, session_timeout_s)
 
 
 class WebhookRunner:
     """Its own consumer group on the alert topic (read_committed: alerts of aborted transactions are
     never posted); a batch's offsets are committed once every event was delivered or dead-lettered."""
 
-    def __init__(self, cfg: WebhookConfig, codec: Codec, targets: tuple[Target, ...],
+    def __init__(self, cfg: GroupConfig, codec: Codec, targets: tuple[Target, ...],
                  dlq: DeadLetterProducer) -> None:
         self.cfg, self.codec, self.targets, self.dlq = cfg, codec, targets, dlq
 
@@ -283,10 +275,8 @@ class WebhookRunner:
             loop.run_until_complete(asyncio.gather(*jobs))
             self.dlq.flush()
 
-        cfg = self.cfg
         try:
-            commit_after(cfg.bootstrap_servers, cfg.group, cfg.worker_id, [cfg.topics.name(ALERT)], cfg.batch_size,
-                         cfg.batch_seconds, cfg.session_timeout_s, deliver, stop)
+            commit_after(self.cfg, deliver, stop)
         finally:
             loop.run_until_complete(session.close())
             loop.close()

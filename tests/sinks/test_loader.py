@@ -8,7 +8,7 @@ from kafka.admin import NewTopic
 
 from sinks.batch_insert import Backoff
 from sinks.household_state import HOUSEHOLD_STATE
-from sinks.loader import LoaderConfig, LoaderRunner, load_events
+from sinks.loader import LoaderRunner, load_events, loader_config
 from tests.conftest import TEST_SESSION_TIMEOUT_S
 from tests.sinks.helpers import FlakyClient, Record, decode, encode, state_record
 
@@ -63,8 +63,8 @@ class Running:
     """A loader in a thread, as the worker runs it."""
 
     def __init__(self, bootstrap, topic, client, bad):
-        self.cfg = LoaderConfig(bootstrap, f"test-{uuid.uuid4().hex[:6]}", "w1", topic, batch_size=100,
-                                batch_seconds=0.2, session_timeout_s=TEST_SESSION_TIMEOUT_S)
+        self.cfg = loader_config(bootstrap, f"test-{uuid.uuid4().hex[:6]}", "w1", topic, batch_size=100,
+                                 batch_seconds=0.2, session_timeout_s=TEST_SESSION_TIMEOUT_S)
         self.flushes = 0
         self.runner = LoaderRunner(self.cfg, client, HOUSEHOLD_STATE, decode, lambda r, e: bad.append(r.offset),
                                    self._flush, backoff=FAST)
@@ -89,7 +89,7 @@ class Running:
         consumer = KafkaConsumer(bootstrap_servers=self.cfg.bootstrap_servers.split(","), group_id=self.cfg.group,
                                  enable_auto_commit=False)
         try:
-            return sum(consumer.committed(TopicPartition(self.cfg.topic, p)) or 0 for p in (0, 1))
+            return sum(consumer.committed(TopicPartition(self.cfg.topics[0], p)) or 0 for p in (0, 1))
         finally:
             consumer.close(autocommit=False)
 
