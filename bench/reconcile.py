@@ -146,10 +146,16 @@ def main() -> None:
                   f"{args.partitions} partitions, broker {where}\n")
             print(f"| {'agent':<62} | {'events/s':>9} | {'events':>8} | {'seconds':>7} | {'worker CPU':>10} |")
             print(f"|{'-' * 64}|{'-' * 11}|{'-' * 10}|{'-' * 9}|{'-' * 12}|")
+            rates = {}
             for mode in args.modes.split(","):
                 title = MODES[mode]
                 rate, counted, took, cpu = measure(mode, bootstrap, events, args.partitions, workdir)
+                rates[mode] = rate
                 print(f"| {title:<62} | {rate:>9,.0f} | {counted:>8,} | {took:>7.1f} | {cpu:>10.0%} |", flush=True)
+            for other in ("faust", "raw"):
+                if "stage" in rates and other in rates:
+                    print(f"\nstage / {other}: {rates['stage'] / rates[other]:.2f}", end="")
+            print()
         finally:
             if broker is not None:
                 broker.stop()
