@@ -2,19 +2,22 @@
 (the batched agent of commit 4ed0276, run from a `git archive` of that commit) and the raw limit
 (consume, decode, encode and produce one record per event, no state), on the same events in one run.
 
-    python bench/reconcile.py [--households 10000] [--partitions 4] [--modes stage,faust,raw]
+    python bench/reconcile.py [--households 10000] [--partitions 4] [--modes stage,faust,raw] [--interleave]
 
 Uses KAFKA_BOOTSTRAP_SERVERS when set, else an embedded Tansu broker. Each mode runs in its own
 worker process (its own topics and consumer group); the rate is taken from the worker's
 ``povhub_reconcile_events_total`` from the first event seen to the last, so start-up and the group
-join are not counted. TPMAP and Thai QM events only: the raw mode cannot re-key person-only
-events, and the agent of 4ed0276 cannot read the local-authority schema that came after it.
+join are not counted. A household's events come together, or with --interleave shuffled among all
+households' (a batch then holds about one event per household: each a new state version). TPMAP and
+Thai QM events only: the raw mode cannot re-key person-only events, and the agent of 4ed0276 cannot
+read the local-authority schema that came after it.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -123,6 +126,7 @@ def measure(mode: str, bootstrap: str, events: list, partitions: int, workdir: P
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--households", type=int, default=10_000)
+    parser.add_argument("--interleave", action="store_true", help="shuffle the events of all households")
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated: " + ", ".join(MODES))
     parser.add_argument("--child", nargs=6, metavar=("MODE", "BOOTSTRAP", "PREFIX", "APP", "PORT", "PARTITIONS"))
@@ -135,6 +139,8 @@ def main() -> None:
         return
     # The agent of TODAY cannot read localgov.update v2 (it came later): TPMAP and Thai QM events only
     events = [e for e in household_events(args.households, seed=1) if e[0] != "localgov.update"]
+    if args.interleave:
+        random.Random(1).shuffle(events)
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
@@ -142,7 +148,8 @@ def main() -> None:
         try:
             bootstrap = configured or broker.bootstrap_servers  # type: ignore[union-attr]
             where = configured or "embedded Tansu"
-            print(f"reconcile throughput, {len(events):,} events of {args.households:,} households, "
+            order = "interleaved" if args.interleave else "grouped by household"
+            print(f"reconcile throughput, {len(events):,} events ({order}) of {args.households:,} households, "
                   f"{args.partitions} partitions, broker {where}\n")
             print(f"| {'agent':<62} | {'events/s':>9} | {'events':>8} | {'seconds':>7} | {'worker CPU':>10} |")
             print(f"|{'-' * 64}|{'-' * 11}|{'-' * 10}|{'-' * 9}|{'-' * 12}|")
