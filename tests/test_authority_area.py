@@ -14,9 +14,8 @@ from schemas.codec import Codec
 from schemas.topics import LOCALGOV_UPDATE
 from streams.household import new_state
 from streams.household_view import project
-from streams.person_index import PendingLimits, RawMessage
-from streams.reconcile_batch import PendingCount, ReconcileBatch
-from tests.test_household_state import AID, HOUSE, PROBLEM, RULES, tpmap_event
+from streams.person_index import RawMessage
+from tests.test_household_state import AID, HOUSE, PROBLEM, RULES, Batches, tpmap_event
 from tests.test_person_routing import Pipeline, household_snapshot, person_event
 
 BANGKOK = {"province": "10", "district": "1001", "subdistrict": "100101", "village": None}
@@ -40,22 +39,6 @@ def aid(n: int, house: str = BANGKOK_HOUSE, areas: list[str] | None = KEY_AREAS,
 
 def raw(event: dict, offset: int, family: str = LOCALGOV) -> RawMessage:
     return RawMessage(event["household_key"].encode(), CODEC.encode(family, event), family, 3, offset)
-
-
-class Batches:
-    """One ReconcileBatch per call; tables kept in dicts between them."""
-
-    def __init__(self) -> None:
-        self.states: dict = {}
-
-    def run(self, *items: tuple[str, dict, RawMessage]) -> tuple[ReconcileBatch, object]:
-        batch = ReconcileBatch(states=self.states.get, index={}.get, pending={}.get, rules=RULES, partitions=4,
-                               limits=PendingLimits(60_000, 3, 5), count=PendingCount(), now_ms=0)
-        for family, event, message in items:
-            batch.source_event(family, copy.deepcopy(event), message)
-        out = batch.finish()
-        self.states.update(out.state_writes)
-        return batch, out
 
 
 def bangkok_household(hub: Batches) -> dict:

@@ -12,7 +12,7 @@ from schemas.examples import example_paths, load_example
 from streams.household import (APPLIED, DUPLICATE, STALE, apply_event, apply_tpmap, new_state, state_record)
 from streams.household_view import project
 from streams.person_index import PendingLimits, RawMessage
-from streams.reconcile_batch import PendingCount, ReconcileBatch
+from streams.reconcile_batch import Outputs, PendingCount, ReconcileBatch
 from streams.state_rules import StateRules, load_rules
 
 RULES = load_rules()
@@ -154,39 +154,51 @@ def test_state_record_ids_derive_from_household_and_version():
     assert a["event_id"] == b["event_id"] and a["version"] == 3
 
 
-def versions_emitted(states: dict, *events: dict, rules: StateRules = RULES) -> list[int]:
-    """One reconcile batch over ``events``; ``states`` is its store. The versions it emits."""
-    batch = ReconcileBatch(states=states.get, index={}.get, pending={}.get, rules=rules, partitions=4,
-                           limits=PendingLimits(60_000, 3, 5), count=PendingCount(), now_ms=0)
-    for e in events:
-        batch.source_event(FAMILY[e["event_id"][0]], copy.deepcopy(e), RawMessage(None, b"", "source", 0, 0))
-    out = batch.finish()
-    states.update(out.state_writes)
+class Batches:
+    """One ReconcileBatch per call; tables kept in dicts between them."""
+
+    def __init__(self) -> None:
+        self.states: dict = {}
+        self.rules: StateRules = RULES
+
+    def run(self, *items: tuple[str, dict, RawMessage]) -> tuple[ReconcileBatch, Outputs]:
+        batch = ReconcileBatch(states=self.states.get, index={}.get, pending={}.get, rules=self.rules, partitions=4,
+                               limits=PendingLimits(60_000, 3, 5), count=PendingCount(), now_ms=0)
+        for family, event, message in items:
+            batch.source_event(family, copy.deepcopy(event), message)
+        out = batch.finish()
+        self.states.update(out.state_writes)
+        return batch, out
+
+
+def versions_emitted(hub: Batches, *events: dict) -> list[int]:
+    """The versions one batch over ``events`` emits."""
+    _, out = hub.run(*((FAMILY[e["event_id"][0]], e, RawMessage(None, b"", "source", 0, 0)) for e in events))
     return [record["version"] for _, record in out.states]
 
 
 def test_a_version_is_emitted_only_when_the_published_view_changes():
-    states: dict = {}
-    assert versions_emitted(states, tpmap_event(1)) == [1]
-    assert versions_emitted(states, tpmap_event(1)) == []  # a duplicate
-    assert versions_emitted(states, tpmap_event(2, year=2566, t=500)) == []  # an older year: the latest decides
-    assert versions_emitted(states, aid_event(3)) == [2]
+    hub = Batches()
+    assert versions_emitted(hub, tpmap_event(1)) == [1]
+    assert versions_emitted(hub, tpmap_event(1)) == []  # a duplicate
+    assert versions_emitted(hub, tpmap_event(2, year=2566, t=500)) == []  # an older year: the latest decides
+    assert versions_emitted(hub, aid_event(3)) == [2]
 
 
 def test_a_state_stored_before_it_kept_its_fingerprint_compares_with_its_projection():
-    states: dict = {}
-    versions_emitted(states, tpmap_event(1))
-    del states[HOUSE]["published"]  # as a changelog written by an older worker holds it
-    assert versions_emitted(states, tpmap_event(2, year=2566, t=500)) == []
-    assert versions_emitted(states, aid_event(3)) == [2]
+    hub = Batches()
+    versions_emitted(hub, tpmap_event(1))
+    del hub.states[HOUSE]["published"]  # as a changelog written by an older worker holds it
+    assert versions_emitted(hub, tpmap_event(2, year=2566, t=500)) == []
+    assert versions_emitted(hub, aid_event(3)) == [2]
 
 
 def test_after_a_rules_change_the_next_event_publishes_the_view_under_the_new_rules():
-    states: dict = {}
-    versions_emitted(states, tpmap_event(1))
+    hub = Batches()
+    versions_emitted(hub, tpmap_event(1))
+    hub.rules = dataclasses.replace(RULES, version="2026-12")
     # the view under the new rules differs from the one published, though this event changes nothing in it
-    assert versions_emitted(states, tpmap_event(2, year=2566, t=500),
-                            rules=dataclasses.replace(RULES, version="2026-12")) == [2]
+    assert versions_emitted(hub, tpmap_event(2, year=2566, t=500)) == [2]
 
 
 times = st.integers(0, 4)
