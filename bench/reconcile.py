@@ -1,15 +1,18 @@
 """Reconcile throughput: the transactional stage (streams/reconcile.py) beside today's faust agent
-(the batched agent of commit 4ed0276, run from a `git archive` of that commit) and the raw limit
-(consume, decode, encode and produce one record per event, no state), on the same events in one run.
+(the batched agent of commit 4ed0276, run from a `git archive` of that commit), the floor of the
+stage's design (what it does at the least for an event that makes a new state version: consume,
+decode, encode the version, produce it and a changelog record, one transaction per batch with the
+consumed offsets; no fold) and the raw limit (consume, decode, encode and produce one record per
+event; no state, no transaction), on the same events in one run.
 
-    python bench/reconcile.py [--households 10000] [--partitions 4] [--modes stage,faust,raw] [--interleave]
+    python bench/reconcile.py [--households 10000] [--partitions 4] [--modes stage,faust,floor,raw] [--interleave]
 
 Uses KAFKA_BOOTSTRAP_SERVERS when set, else an embedded Tansu broker. Each mode runs in its own
 worker process (its own topics and consumer group); the rate is taken from the worker's
 ``povhub_reconcile_events_total`` from the first event seen to the last, so start-up and the group
 join are not counted. A household's events come together, or with --interleave shuffled among all
 households' (a batch then holds about one event per household: each a new state version). TPMAP and
-Thai QM events only: the raw mode cannot re-key person-only events, and the agent of 4ed0276 cannot
+Thai QM events only: the raw modes cannot re-key person-only events, and the agent of 4ed0276 cannot
 read the local-authority schema that came after it.
 """
 
@@ -28,8 +31,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kafka import KafkaProducer, TopicPartition
-from kafka.structs import OffsetAndMetadata
+import orjson
+from kafka import KafkaProducer
 from prometheus_client import start_http_server
 
 from povhub.embedded import EmbeddedKafka
@@ -39,7 +42,8 @@ from schemas.metrics import RECONCILE_EVENTS
 from schemas.topics import HOUSEHOLD_STATE, SOURCE_FAMILIES, Topics
 from streams.person_index import PendingLimits
 from streams.reconcile import ReconcileConfig, ReconcileFold, reconcile_stage
-from streams.stage import BatchFetcher, StageRunner, group_consumer, tune_gc
+from streams.stage import (BatchFetcher, StageConfig, StageRunner, ensure_changelogs, group_consumer, next_offsets,
+                           tune_gc)
 from streams.state_rules import load_rules
 from tests.conftest import free_port
 from tests.household_events import expected_states, household_events, metric, produce
@@ -48,6 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TODAY = "4ed0276"  # the last commit whose reconcile was a faust agent
 MODES = {"stage": "transactional stage (kafka-python, one transaction per batch)",
          "faust": f"faust agent of {TODAY} (noack_take, offset ledger)",
+         "floor": "floor: raw + a changelog record, a transaction per batch",
          "raw": "raw limit: consume, decode, encode, produce; no state"}
 
 
@@ -58,28 +63,47 @@ def run_stage(bootstrap: str, prefix: str, app_id: str, partitions: int) -> None
     StageRunner(stage, ReconcileFold(topics, Codec(topics=topics), cfg)).run(threading.Event())
 
 
-def run_raw(bootstrap: str, prefix: str, app_id: str, partitions: int) -> None:
+def run_raw(bootstrap: str, prefix: str, app_id: str, partitions: int, floor: bool = False) -> None:
+    """The raw limit; with ``floor`` the least the stage's design does for an event that makes a new
+    state version: its changelog record beside it, and the batch's offsets in the same transaction."""
     topics = Topics(prefix)
     codec = Codec(topics=topics)
     family_of = {topics.name(f): f.name for f in SOURCE_FAMILIES}
     state_topic = topics.name(HOUSEHOLD_STATE)
     example = next(iter(expected_states(household_events(1), load_rules()).values()))
-    consumer = group_consumer(bootstrap, f"{app_id}-raw", "bench", 5000, 6)
+    group = f"{app_id}-raw"
+    consumer = group_consumer(bootstrap, group, "bench", 5000, 6)
     consumer.subscribe(list(family_of))
     fetcher = BatchFetcher(consumer, 5000, 0.2)
-    producer = KafkaProducer(bootstrap_servers=bootstrap.split(","), acks="all", linger_ms=5, batch_size=256 * 1024)
+    stage = StageConfig(bootstrap, group, "bench", tuple(family_of), partitions, stores=("state",))
+    producer = KafkaProducer(bootstrap_servers=bootstrap.split(","), acks="all", linger_ms=5, batch_size=256 * 1024,
+                             **({"transactional_id": f"{group}-bench"} if floor else {}))
+    if floor:
+        ensure_changelogs(stage)
+        producer.init_transactions()
     while True:
         batch = fetcher.fetch()
+        if floor and batch:
+            producer.begin_transaction()
         for r in batch:
             event = codec.decode(r.value, family_of[r.topic])
             record = {**example, "event_id": event["event_id"], "household_key": event["household_key"],
                       "version": 1, "ingest_time": event["ingest_time"]}
-            producer.send(state_topic, key=r.key, value=codec.encode(HOUSEHOLD_STATE.name, record))
-        producer.flush()
-        if batch:
-            consumer.commit({TopicPartition(r.topic, r.partition): OffsetAndMetadata(r.offset + 1, "", -1)
-                             for r in batch})
-            RECONCILE_EVENTS.labels("raw", "applied").inc(len(batch))
+            # the state topic is co-partitioned with the sources: the input's partition is the key's
+            producer.send(state_topic, key=r.key, value=codec.encode(HOUSEHOLD_STATE.name, record),
+                          partition=r.partition)
+            if floor:
+                producer.send(stage.changelog("state"), key=r.key, value=orjson.dumps(event),
+                              partition=r.partition)
+        if not batch:
+            continue
+        if floor:
+            producer.send_offsets_to_transaction(next_offsets(batch), consumer.group_metadata())
+            producer.commit_transaction()
+        else:
+            producer.flush()
+            consumer.commit(next_offsets(batch))
+        RECONCILE_EVENTS.labels("raw", "applied").inc(len(batch))
 
 
 def child_command(mode: str, args: list[str], workdir: Path) -> tuple[list[str], dict[str, str]]:
@@ -135,7 +159,10 @@ def main() -> None:
         mode, bootstrap, prefix, app_id, port, partitions = args.child
         start_http_server(int(port), addr="127.0.0.1")
         tune_gc()  # as the worker does (streams/stage_thread.py)
-        (run_stage if mode == "stage" else run_raw)(bootstrap, prefix, app_id, int(partitions))
+        if mode == "stage":
+            run_stage(bootstrap, prefix, app_id, int(partitions))
+        else:
+            run_raw(bootstrap, prefix, app_id, int(partitions), floor=mode == "floor")
         return
     # The agent of TODAY cannot read localgov.update v2 (it came later): TPMAP and Thai QM events only
     events = [e for e in household_events(args.households, seed=1) if e[0] != "localgov.update"]
@@ -159,7 +186,7 @@ def main() -> None:
                 rate, counted, took, cpu = measure(mode, bootstrap, events, args.partitions, workdir)
                 rates[mode] = rate
                 print(f"| {title:<62} | {rate:>9,.0f} | {counted:>8,} | {took:>7.1f} | {cpu:>10.0%} |", flush=True)
-            for other in ("faust", "raw"):
+            for other in ("faust", "floor", "raw"):
                 if "stage" in rates and other in rates:
                     print(f"\nstage / {other}: {rates['stage'] / rates[other]:.2f}", end="")
             print()
