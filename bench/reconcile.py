@@ -76,6 +76,7 @@ def run_raw(bootstrap: str, prefix: str, app_id: str, partitions: int, floor: bo
     consumer.subscribe(list(family_of))
     fetcher = BatchFetcher(consumer, 5000, 0.2)
     stage = StageConfig(bootstrap, group, "bench", tuple(family_of), partitions, stores=("state",))
+    changelog = stage.changelog("state")
     producer = KafkaProducer(bootstrap_servers=bootstrap.split(","), acks="all", linger_ms=5, batch_size=256 * 1024,
                              **({"transactional_id": f"{group}-bench"} if floor else {}))
     if floor:
@@ -93,7 +94,7 @@ def run_raw(bootstrap: str, prefix: str, app_id: str, partitions: int, floor: bo
             producer.send(state_topic, key=r.key, value=codec.encode(HOUSEHOLD_STATE.name, record),
                           partition=r.partition)
             if floor:
-                producer.send(stage.changelog("state"), key=r.key, value=orjson.dumps(event),
+                producer.send(changelog, key=r.key, value=orjson.dumps(event),
                               partition=r.partition)
         if not batch:
             continue
