@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
+import traceback
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from povhub.settings import Settings, SettingsError, load_settings
+from povhub.errors import Stopped
+from povhub.settings import Settings, load_settings
 
 LEVELS = ("national", "province", "district", "subdistrict", "village")
 
@@ -203,16 +207,45 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _stop_on(signum: int, frame: object) -> None:
+    raise Stopped(signum)
+
+
+def _quiet_libraries(verbose: bool) -> None:
+    """kafka-python logs every failed connection attempt at WARNING and ERROR; Povhub says what
+    matters in its own words (e.g. "cannot reach Kafka at …"), so its lines show only with -v."""
+    if not verbose:
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _quiet_libraries(args.verbose)
+    # SIGTERM and SIGHUP unwind the stack like Ctrl-C, so every child and file is closed on the way out
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _stop_on)
     run: Callable[[Settings, argparse.Namespace], int] = args.run
+    settings: Settings | None = None
     try:
-        return run(load_settings(), args)
-    except SettingsError as e:
-        print(f"povhub: {e}", file=sys.stderr)
-        return 2
+        settings = load_settings()
+        if getattr(args, "needs_kafka", False):
+            from povhub.kafka_probe import check_kafka
+            from povhub.wiring import require_bootstrap
+            check_kafka(require_bootstrap(settings))
+        return run(settings, args)
+    except (Exception, KeyboardInterrupt, Stopped) as e:
+        from povhub.failures import explain
+        status, line = explain(e, settings)
+        if isinstance(e, BrokenPipeError):
+            # Python would complain again when it flushes stdout at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        if args.verbose and not isinstance(e, BrokenPipeError):
+            traceback.print_exc()
+        if line:
+            print(f"povhub: {line}", file=sys.stderr)
+        return status
 
 
 if __name__ == "__main__":
