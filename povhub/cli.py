@@ -56,7 +56,7 @@ def _migrate(s: Settings, a: argparse.Namespace) -> int:
 
 def _report(s: Settings, a: argparse.Namespace) -> int:
     from povhub.reporting import run_report
-    return run_report(s, level=a.level, code=a.code, fmt=a.format)
+    return run_report(s, level=a.level, code=a.code, fmt=a.format, everything=a.all, wide=a.wide)
 
 
 def _topics(s: Settings, a: argparse.Namespace) -> int:
@@ -79,22 +79,20 @@ def _ingest_api(s: Settings, a: argparse.Namespace) -> int:
 
 
 def _dlq(s: Settings, a: argparse.Namespace) -> int:
-    from kafka.errors import KafkaError
-
     from povhub.dlq import Selection, run_list
     from povhub.dlq_replay import run_replay
+    from povhub.kafka_probe import check_kafka
+    from povhub.wiring import require_bootstrap, with_running_worker_kafka
     if a.dlq_command == "replay" and not (a.stage or a.reason or a.all):
         print("povhub dlq replay: name --stage or --reason (or --all to replay every dead letter selected)",
               file=sys.stderr)
         return 2
+    s = with_running_worker_kafka(s)
+    check_kafka(require_bootstrap(s))
     selection = Selection(stage=a.stage, reason=a.reason, origin_topic=a.topic, since=a.since, limit=a.limit)
-    try:
-        if a.dlq_command == "list":
-            return run_list(s, selection, json_lines=a.json)
-        return run_replay(s, selection, dry_run=a.dry_run)
-    except KafkaError as e:  # e.g. no broker answers at the bootstrap address
-        print(f"povhub dlq: Kafka at {s.kafka_bootstrap_servers}: {e}", file=sys.stderr)
-        return 1
+    if a.dlq_command == "list":
+        return run_list(s, selection, json_lines=a.json)
+    return run_replay(s, selection, dry_run=a.dry_run)
 
 
 def _since(text: str) -> datetime:
@@ -135,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(run=_demo)
 
     w = sub.add_parser("worker", help="run the stream processors (reconcile, ClickHouse loader) and the web endpoint")
-    w.set_defaults(run=_worker)
+    w.set_defaults(run=_worker, needs_kafka=True)
 
     c = sub.add_parser("connect", help="publish source data onto Kafka")
     csub = c.add_subparsers(dest="source", required=True, metavar="SOURCE")
@@ -146,13 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--close-year", type=int, metavar="YEAR", help="after any import: households of YEAR-1 "
                    "missing from YEAR's completed imports left the target list (publish those events)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
-    t.set_defaults(run=_connect)
+    t.set_defaults(run=_connect, needs_kafka=True)
     q = csub.add_parser("thaiqm", help="poll the Thai QM API (THAIQM_API_URL), or import Thai QM exports (--file)")
     src = q.add_mutually_exclusive_group()
     src.add_argument("--api", metavar="URL", help="base URL of the Thai QM API (default: THAIQM_API_URL)")
     src.add_argument("--file", nargs="+", metavar="F", help="import export files (CSV or XLSX) instead of polling")
     q.add_argument("--once", action="store_true", help="read every feed to its end, then exit (default: keep polling)")
-    q.set_defaults(run=_connect_thaiqm)
+    q.set_defaults(run=_connect_thaiqm, needs_kafka=True)
 
     m = sub.add_parser("migrate", help="apply pending ClickHouse migrations")
     m.add_argument("--dry-run", action="store_true", help="print the SQL of pending migrations, change nothing")
@@ -165,10 +163,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--level", choices=LEVELS, required=True)
     r.add_argument("--code", help="only areas inside this DOPA code (e.g. --level district --code 50)")
     r.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    r.add_argument("--all", action="store_true", help="also the areas without households (left out by default)")
+    r.add_argument("--wide", action="store_true", help="one line per area however wide (default: tables fit 120 "
+                                                       "columns, split into blocks)")
     r.set_defaults(run=_report)
 
     tp = sub.add_parser("topics", help="create the Kafka topics (idempotent)")
-    tp.set_defaults(run=_topics)
+    tp.set_defaults(run=_topics, needs_kafka=True)
 
     ia = sub.add_parser("ingest-api", help="serve the local-authority (อปท.) HTTP ingest API, or manage its keys")
     ia.set_defaults(run=_ingest_api, keys_command=None)
@@ -212,10 +213,12 @@ def _stop_on(signum: int, frame: object) -> None:
 
 
 def _quiet_libraries(verbose: bool) -> None:
-    """kafka-python logs every failed connection attempt at WARNING and ERROR; Povhub says what
-    matters in its own words (e.g. "cannot reach Kafka at …"), so its lines show only with -v."""
+    """kafka-python (and urllib3 under clickhouse-connect) log every failed connection attempt at
+    WARNING and ERROR; Povhub says what matters in its own words ("cannot reach Kafka at …"), so
+    their lines show only with -v."""
     if not verbose:
-        logging.getLogger("kafka").setLevel(logging.CRITICAL)
+        for library in ("kafka", "urllib3", "clickhouse_connect"):
+            logging.getLogger(library).setLevel(logging.CRITICAL)
 
 
 def main(argv: list[str] | None = None) -> int:

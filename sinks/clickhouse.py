@@ -127,7 +127,7 @@ def _connect_chdb(path: Path) -> Client:
                 f"this process already runs chdb on another folder, so it cannot open {path}: "
                 "chdb allows one folder per process (close its clients first)"
             ) from exc
-        holder = _lock_holder(path)
+        holder = lock_holder(path)
         if holder is not None:
             raise ChdbFolderBusy(
                 f"chdb folder {path} is in use by another process ({holder}): chdb allows one process "
@@ -136,7 +136,7 @@ def _connect_chdb(path: Path) -> Client:
         raise
 
 
-def _lock_holder(path: Path) -> str | None:
+def lock_holder(path: Path) -> str | None:
     """Describe the process holding the engine's flock on `path/status`, or None if unlocked.
 
     Only call this after opening failed: our own engine holds the same lock, and flock
