@@ -61,8 +61,8 @@ def _report(s: Settings, a: argparse.Namespace) -> int:
 
 def _topics(s: Settings, a: argparse.Namespace) -> int:
     from povhub.kafka_admin import ensure_topics
-    from povhub.wiring import require_bootstrap
-    created = ensure_topics(require_bootstrap(s), s.topics, s.partitions, s.replication_factor)
+    from povhub.wiring import reachable_kafka
+    created = ensure_topics(reachable_kafka(s), s.topics, s.partitions, s.replication_factor)
     print(f"created {len(created)} topics" + (": " + ", ".join(created) if created else " (all present)"))
     return 0
 
@@ -81,14 +81,13 @@ def _ingest_api(s: Settings, a: argparse.Namespace) -> int:
 def _dlq(s: Settings, a: argparse.Namespace) -> int:
     from povhub.dlq import Selection, run_list
     from povhub.dlq_replay import run_replay
-    from povhub.kafka_probe import check_kafka
-    from povhub.wiring import require_bootstrap, with_running_worker_kafka
+    from povhub.wiring import reachable_kafka, with_running_worker_kafka
     if a.dlq_command == "replay" and not (a.stage or a.reason or a.all):
         print("povhub dlq replay: name --stage or --reason (or --all to replay every dead letter selected)",
               file=sys.stderr)
         return 2
     s = with_running_worker_kafka(s)
-    check_kafka(require_bootstrap(s))
+    reachable_kafka(s)
     selection = Selection(stage=a.stage, reason=a.reason, origin_topic=a.topic, since=a.since, limit=a.limit)
     if a.dlq_command == "list":
         return run_list(s, selection, json_lines=a.json)
@@ -133,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(run=_demo)
 
     w = sub.add_parser("worker", help="run the stream processors (reconcile, ClickHouse loader) and the web endpoint")
-    w.set_defaults(run=_worker, needs_kafka=True)
+    w.set_defaults(run=_worker)
 
     c = sub.add_parser("connect", help="publish source data onto Kafka")
     csub = c.add_subparsers(dest="source", required=True, metavar="SOURCE")
@@ -144,13 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--close-year", type=int, metavar="YEAR", help="after any import: households of YEAR-1 "
                    "missing from YEAR's completed imports left the target list (publish those events)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
-    t.set_defaults(run=_connect, needs_kafka=True)
+    t.set_defaults(run=_connect)
     q = csub.add_parser("thaiqm", help="poll the Thai QM API (THAIQM_API_URL), or import Thai QM exports (--file)")
     src = q.add_mutually_exclusive_group()
     src.add_argument("--api", metavar="URL", help="base URL of the Thai QM API (default: THAIQM_API_URL)")
     src.add_argument("--file", nargs="+", metavar="F", help="import export files (CSV or XLSX) instead of polling")
     q.add_argument("--once", action="store_true", help="read every feed to its end, then exit (default: keep polling)")
-    q.set_defaults(run=_connect_thaiqm, needs_kafka=True)
+    q.set_defaults(run=_connect_thaiqm)
 
     m = sub.add_parser("migrate", help="apply pending ClickHouse migrations")
     m.add_argument("--dry-run", action="store_true", help="print the SQL of pending migrations, change nothing")
@@ -169,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(run=_report)
 
     tp = sub.add_parser("topics", help="create the Kafka topics (idempotent)")
-    tp.set_defaults(run=_topics, needs_kafka=True)
+    tp.set_defaults(run=_topics)
 
     ia = sub.add_parser("ingest-api", help="serve the local-authority (อปท.) HTTP ingest API, or manage its keys")
     ia.set_defaults(run=_ingest_api, keys_command=None)
@@ -233,10 +232,6 @@ def main(argv: list[str] | None = None) -> int:
     settings: Settings | None = None
     try:
         settings = load_settings()
-        if getattr(args, "needs_kafka", False):
-            from povhub.kafka_probe import check_kafka
-            from povhub.wiring import require_bootstrap
-            check_kafka(require_bootstrap(settings))
         return run(settings, args)
     except (Exception, KeyboardInterrupt, Stopped) as e:
         from povhub.failures import explain

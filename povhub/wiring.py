@@ -18,6 +18,15 @@ def require_bootstrap(s: Settings) -> str:
     return s.kafka_bootstrap_servers
 
 
+def reachable_kafka(s: Settings) -> str:
+    """The bootstrap address, once a broker answers there; Unreachable within seconds otherwise."""
+    from povhub.kafka_probe import check_kafka
+
+    bootstrap = require_bootstrap(s)
+    check_kafka(bootstrap)
+    return bootstrap
+
+
 def require_secret(s: Settings) -> str:
     if not s.pseudonym_secret:
         raise SettingsError("bad setting POVHUB_PSEUDONYM_SECRET: required to pseudonymise citizen IDs (not set)")

@@ -25,7 +25,7 @@ from povhub.alerting import alerts_runner, check_alerting, webhook_runners
 from povhub import worker_address
 from povhub.kafka_admin import ensure_topics
 from povhub.settings import Settings, SettingsError
-from povhub.wiring import codec_from, require_bootstrap
+from povhub.wiring import codec_from, reachable_kafka, require_bootstrap
 from povhub.worker_address import WorkerAddress
 from schemas.codec import Codec, DecodeError
 from schemas.topics import ALERT, DEAD_LETTER, HOUSEHOLD_STATE, SOURCE_FAMILIES
@@ -137,7 +137,7 @@ def reconcile_runner(s: Settings, codec: Codec | None = None) -> StageRunner:
 def run_worker(s: Settings) -> int:
     state_rules(s)  # a bad rules file stops start-up before anything else happens
     check_alerting(s)  # so do a bad alert rules or webhooks file
-    ensure_topics(require_bootstrap(s), s.topics, s.partitions, s.replication_factor)
+    ensure_topics(reachable_kafka(s), s.topics, s.partitions, s.replication_factor)
     client = prepare_clickhouse(s.clickhouse_dsn, s.clickhouse_cluster)
     if s.clickhouse_off_file is not None:
         client = SwitchedOff(client, s.clickhouse_off_file)

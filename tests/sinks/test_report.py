@@ -168,10 +168,10 @@ def test_report_command_prints_table_json_and_csv(tmp_path):
     finally:
         client.close()  # chdb: one process per folder, and the command runs in another
 
-    def report(fmt: str) -> str:
+    def report(fmt: str, *more: str) -> str:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("POVHUB_", "KAFKA_", "CLICKHOUSE_"))}
         out = subprocess.run(
-            [sys.executable, "-m", "povhub", "report", "--level", "district", "--code", "50", "--format", fmt],
+            [sys.executable, "-m", "povhub", "report", "--level", "district", "--code", "50", "--format", fmt, *more],
             env=env | {"CLICKHOUSE_URL": dsn}, cwd=Path(__file__).resolve().parents[2],
             capture_output=True, text=True, timeout=120,
         )
@@ -184,8 +184,10 @@ def test_report_command_prints_table_json_and_csv(tmp_path):
     assert {k: str(v) if v is not None else "" for k, v in muang.items() if not k.endswith("age_s")} == {
         k: v for k, v in from_csv.items() if not k.endswith("age_s")
     }
-    summary, follow_up = report("table").strip().split("\n\n")
+    summary, follow_up, _legend = report("table", "--all", "--wide").strip().split("\n\n")
     assert [line.split()[0] for line in summary.splitlines()[1:]] == [f"50{n:02d}" for n in range(1, 26)]
+    # without --all only the areas with households; without --wide blocks of at most 120 columns
+    assert [line.split()[0] for line in report("table").splitlines()[1:2]] == ["5001"]
     assert follow_up.splitlines()[1].split()[:5] == ["5001", "เมืองเชียงใหม่", "0", "0", "3"]
 
 
