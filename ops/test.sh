@@ -16,7 +16,8 @@ fi
 if [ "$fast" = 1 ]; then
     unset KAFKA_BOOTSTRAP_SERVERS
     echo "fast tier: no broker, -m 'not kafka and not slow'"
-    set -- -m "not kafka and not slow" "$@"
+    # two processes: the machine has two cores, and most of these tests wait on subprocesses or chdb
+    set -- -m "not kafka and not slow" -n "${POVHUB_TEST_PROCESSES:-2}" "$@"
 elif [ "${POVHUB_TEST_BROKER:-kafka}" = kafka ]; then
     # A fresh broker per run: no topics or consumer groups left over from an earlier run.
     export POVHUB_KAFKA_DATA="${POVHUB_KAFKA_DATA:-$(mktemp -d /tmp/povhub-kafka.XXXXXX)}"

@@ -49,7 +49,7 @@ class KafkaOutcomes:
     def _committed(self) -> dict[int, int]:
         admin = KafkaAdminClient(bootstrap_servers=self.bootstrap.split(","), client_id="povhub-ingest-outcomes")
         try:
-            offsets = admin.list_consumer_group_offsets(self.group)
+            offsets = admin.list_group_offsets(self.group).get(self.group, {})
         finally:
             admin.close()
         return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == self.topic}
