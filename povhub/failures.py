@@ -21,7 +21,7 @@ from povhub import errors
 from povhub.embedded import EmbeddedKafkaError
 from povhub.kafka_admin import TopicMismatch
 from povhub.settings import Settings, SettingsError
-from sinks.clickhouse import ChdbFolderBusy
+from sinks.clickhouse import ChdbFolderBusy, ChdbMissing
 
 # ClickHouse error names that mean "the Povhub tables are not there": nothing was migrated yet
 _NOT_MIGRATED = ("UNKNOWN_FUNCTION", "UNKNOWN_TABLE", "UNKNOWN_DATABASE")
@@ -53,6 +53,8 @@ def explain(exc: BaseException, s: Settings | None) -> tuple[int, str | None]:
     if isinstance(exc, KafkaError):
         return errors.UNREACHABLE, (f"Kafka at {kafka} did not answer ({type(exc).__name__}: {exc}): check that "
                                     "the broker runs and KAFKA_BOOTSTRAP_SERVERS")
+    if isinstance(exc, ChdbMissing):
+        return errors.BAD_INPUT, str(exc)
     if isinstance(exc, ChdbFolderBusy):
         return errors.UNREACHABLE, str(exc)
     if isinstance(exc, OperationalError):

@@ -15,6 +15,7 @@ module (measured with chdb 4.4 / clickhouse-connect 1.12):
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import os
 import re
 from dataclasses import dataclass
@@ -117,7 +118,14 @@ def connect(dsn: str) -> Client:
     return _connect_chdb(target.path)
 
 
+class ChdbMissing(ValueError):
+    """chdb:// was asked for where the embedded engine is not installed (the production image)."""
+
+
 def _connect_chdb(path: Path) -> Client:
+    if importlib.util.find_spec("chdb") is None:
+        raise ChdbMissing(f"chdb://{path} needs the embedded ClickHouse engine, which is not installed: "
+                          "pip install 'povhub[embedded]', or set CLICKHOUSE_URL to a ClickHouse server")
     path.mkdir(parents=True, exist_ok=True)
     try:
         return clickhouse_connect.get_client(interface="chdb", path=str(path))
