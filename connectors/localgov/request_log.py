@@ -10,11 +10,12 @@ sees that the reconcile stage has consumed it (povhub/ingest_outcomes.py).
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from connectors.localgov.sqlite_store import open_store
 
 DEFAULT_TTL_S = 30 * 24 * 3600  # an authority asks within days; a month is plenty
 
@@ -40,15 +41,12 @@ class RequestRecord:
 
 class RequestLog:
     def __init__(self, path: Path, ttl_s: float = DEFAULT_TTL_S) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.ttl_s = ttl_s
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS requests (request_id TEXT PRIMARY KEY, org_code TEXT NOT NULL, "
-                         "refused INTEGER NOT NULL, reason TEXT, detail TEXT, events TEXT NOT NULL, "
-                         "created REAL NOT NULL)")
-        self._db.execute("CREATE INDEX IF NOT EXISTS requests_created ON requests (created)")
+        self._db = open_store(path, "CREATE TABLE IF NOT EXISTS requests (request_id TEXT PRIMARY KEY, "
+                              "org_code TEXT NOT NULL, refused INTEGER NOT NULL, reason TEXT, detail TEXT, "
+                              "events TEXT NOT NULL, created REAL NOT NULL)",
+                              "CREATE INDEX IF NOT EXISTS requests_created ON requests (created)")
 
     def put(self, record: RequestRecord) -> None:
         now = time.time()
