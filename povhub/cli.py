@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from datetime import datetime
@@ -226,8 +227,10 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     _quiet_libraries(args.verbose)
     # SIGTERM and SIGHUP unwind the stack like Ctrl-C, so every child and file is closed on the way out
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _stop_on)
+    # (only the main thread may set handlers: main() called from another thread keeps Python's)
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, _stop_on)
     run: Callable[[Settings, argparse.Namespace], int] = args.run
     settings: Settings | None = None
     try:
