@@ -83,3 +83,12 @@ def test_downstream_unreadable_is_503_not_500(tmp_path):
 ])
 def test_a_requests_status_from_its_updates(statuses, expected):
     assert overall(statuses) == expected
+
+
+def test_the_openapi_document_describes_the_status_endpoint(tmp_path):
+    with ingest_client(tmp_path, AREAS) as (client, _, _):
+        doc = client.get("/openapi.json").json()
+    get = doc["paths"]["/v1/updates/{request_id}"]["get"]
+    assert {"200", "401", "404", "503"} <= set(get["responses"])
+    outcome = doc["components"]["schemas"]["UpdateOutcome"]["properties"]["status"]
+    assert outcome["enum"] == ["accepted", "applied", "refused"] and "dead letter" in outcome["description"]
