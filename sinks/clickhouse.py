@@ -122,8 +122,15 @@ class ChdbMissing(ValueError):
     """chdb:// was asked for where the embedded engine is not installed (the production image)."""
 
 
+def _chdb_installed() -> bool:
+    try:
+        return importlib.util.find_spec("chdb") is not None
+    except ValueError:  # sys.modules["chdb"] is None: its import is blocked
+        return False
+
+
 def _connect_chdb(path: Path) -> Client:
-    if importlib.util.find_spec("chdb") is None:
+    if not _chdb_installed():
         raise ChdbMissing(f"chdb://{path} needs the embedded ClickHouse engine, which is not installed: "
                           "pip install 'povhub[embedded]', or set CLICKHOUSE_URL to a ClickHouse server")
     path.mkdir(parents=True, exist_ok=True)

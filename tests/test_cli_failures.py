@@ -124,3 +124,13 @@ def test_the_kafka_probe_gives_up_after_its_timeout():
     with pytest.raises(errors.Unreachable, match=f"cannot reach Kafka at {address}"):
         check_kafka(address, timeout=PROBE_TIMEOUT_S)
     assert PROBE_TIMEOUT_S <= time.monotonic() - started < 10
+
+
+def test_chdb_url_without_the_embedded_engine_says_what_to_install(tmp_path):
+    # as in the production image, which installs povhub without its `embedded` extra
+    out = subprocess.run([sys.executable, "-c", "import sys; sys.modules['chdb'] = None; from povhub.cli import main; "
+                          "sys.exit(main(['migrate']))"], cwd=tmp_path, env=user_env(), capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == errors.BAD_INPUT
+    line = one_line_error(out)
+    assert "pip install 'povhub[embedded]'" in line and "CLICKHOUSE_URL" in line
