@@ -47,7 +47,8 @@ PROGRESS_EVERY_S = 5.0
 # The few figures the demo prints per province; `povhub report` shows them all
 DEMO_COLUMNS = (
     ("code", "code"), ("name_th", "name"), ("name_en", "name (en)"), ("households", "households"),
-    ("persons", "persons"), ("target_poor_households", "target-poor hh"), ("target_poor_persons", "target-poor persons"),
+    ("persons", "persons"), ("target_poor_households", "target-poor hh"),
+    ("target_poor_persons", "target-poor persons"),
 )
 
 
@@ -88,7 +89,10 @@ def fresh_clickhouse(s: Settings) -> None:
     if not isinstance(target, ChdbDsn):
         return  # a server's data are not the demo's to delete
     running = worker_address.running(s.data_dir)
-    holder = f"PID {running.pid}, {running.url}" if running else (lock_holder(target.path) if target.path.is_dir() else None)
+    if running is not None:
+        holder: str | None = f"PID {running.pid}, {running.url}"
+    else:
+        holder = lock_holder(target.path) if target.path.is_dir() else None
     if holder is not None:
         raise Unreachable(f"ClickHouse folder {target.path} is in use ({holder}): another demo or worker runs on "
                           "this data folder; stop it first, or set POVHUB_DATA_DIR to another folder")
@@ -165,8 +169,8 @@ def run_demo(s: Settings, sample: Path | None = None, keep_running: bool = False
         if keep_running:
             while worker.alive():
                 time.sleep(1)
-            raise CommandError(f"the worker stopped on its own (status {worker.proc.returncode if worker.proc else '?'})"
-                               f": see {log}")
+            status = worker.proc.returncode if worker.proc else "?"
+            raise CommandError(f"the worker stopped on its own (status {status}): see {log}")
     return 0
 
 
@@ -189,6 +193,6 @@ def closing_block(keep_running: bool, host: str, port: int) -> str:
         lines += ["Next:",
                   "  python3 -m povhub report --level district --code 50    # Chiang Mai's districts, every figure",
                   "  python3 -m povhub report --level subdistrict --code 5001",
-                  "  python3 -m povhub demo --keep-running                   # keep it up, then report and dlq beside it",
+                  "  python3 -m povhub demo --keep-running                   # then report and dlq beside it",
                   "  python3 -m povhub demo --file YOUR_EXPORT.csv           # your own TPMAP export"]
     return "\n".join(lines)
