@@ -14,7 +14,9 @@ COPY connectors/ connectors/
 COPY streams/ streams/
 COPY sinks/ sinks/
 # Every dependency ships a manylinux wheel for CPython 3.11, so no compiler is needed; building
-# all wheels here keeps pip's build files out of the final image.
+# all wheels here keeps pip's build files out of the final image. Only the base dependencies: the
+# embedded engines (`povhub[embedded]`: chdb with pandas and pyarrow, the Tansu broker, ~950 MB
+# installed) are for `povhub demo` and the tests; the image talks to a ClickHouse server and Kafka.
 RUN pip wheel --wheel-dir /wheels .
 
 FROM python:3.11-slim
@@ -23,7 +25,7 @@ ENV PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     POVHUB_DATA_DIR=/var/lib/povhub
-# The bind mount keeps the wheels (chdb alone is large) out of the image layers.
+# The bind mount keeps the wheels out of the image layers.
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
     pip install --no-index --find-links=/wheels povhub
 RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/povhub --create-home povhub

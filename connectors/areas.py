@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 
 import geothai
@@ -51,3 +52,43 @@ def known_area_code(code: str) -> bool:
     """Whether `code` is a DOPA province (2 digits), district (4) or sub-district (6) code."""
     lookup = {2: geothai.province, 4: geothai.district, 6: geothai.subdistrict}.get(len(code))
     return lookup is not None and code.isascii() and code.isdigit() and lookup(code) is not None
+
+
+def _areas_of_length(length: int) -> list[tuple[str, str, str]]:
+    provinces = list(geothai.provinces())
+    if length == 2:
+        return [(p.code, p.name_th, p.name_en) for p in provinces]
+    districts = [d for p in provinces for d in geothai.districts(p.code)]
+    if length == 4:
+        return [(d.code, d.name_th, d.name_en) for d in districts]
+    return [(s.code, s.name_th, s.name_en) for d in districts for s in geothai.subdistricts(d.code)]
+
+
+def nearest_areas(code: str, limit: int = 5) -> list[str]:
+    """For an unknown area code: known codes of its length that look like it, as `code name (name_en)`.
+
+    Its siblings if it has a known parent (Chiang Mai's districts for 5099), else any area of its
+    level, ranked by difflib's likeness to the code.
+    """
+    length = len(code) if len(code) in (2, 4, 6) else 2
+    areas = _areas_of_length(length)
+    by_code = {a[0]: a for a in areas}
+    siblings = [c for c in by_code if len(code) > 2 and c.startswith(code[:-2])]
+    chosen = difflib.get_close_matches(code, siblings or list(by_code), n=limit, cutoff=0.0)
+    return [f"{c} {by_code[c][1]} ({by_code[c][2]})" for c in chosen]
+
+
+def area_names(code: str) -> tuple[str, str] | None:
+    """Thai and English name of a province, district, sub-district or village code; None if unknown.
+
+    Villages have no names in geothai: หมู่ n of their sub-district (`Moo n, …` in English). A
+    6-digit code at the village level (households whose village is unknown) is its sub-district.
+    """
+    if len(code) == 8:
+        sub = area_names(code[:6])
+        return None if sub is None else (f"หมู่ {int(code[6:])} {sub[0]}", f"Moo {int(code[6:])}, {sub[1]}")
+    if not known_area_code(code):
+        return None
+    lookup = {2: geothai.province, 4: geothai.district, 6: geothai.subdistrict}[len(code)]
+    area = lookup(code)
+    return area.name_th, area.name_en

@@ -2,11 +2,23 @@
 # The test command: the whole suite against a real single-node Apache Kafka broker (KRaft), whose
 # jars ops/kafka/broker.sh fetches with Maven and caches. POVHUB_TEST_BROKER=embedded runs the
 # same suite against the embedded Tansu broker instead (as plain `pytest` does). Extra arguments
-# go to pytest.
+# go to pytest. `ops/test.sh --fast` runs the tests that need no broker and are not slow (no broker
+# is started: a test that uses one is marked `kafka` by its fixture, tests/conftest.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ "${POVHUB_TEST_BROKER:-kafka}" = kafka ]; then
+fast=0
+if [ "${1:-}" = --fast ]; then
+    fast=1
+    shift
+fi
+
+if [ "$fast" = 1 ]; then
+    unset KAFKA_BOOTSTRAP_SERVERS
+    echo "fast tier: no broker, -m 'not kafka and not slow'"
+    # two processes: the machine has two cores, and most of these tests wait on subprocesses or chdb
+    set -- -m "not kafka and not slow" -n "${POVHUB_TEST_PROCESSES:-2}" "$@"
+elif [ "${POVHUB_TEST_BROKER:-kafka}" = kafka ]; then
     # A fresh broker per run: no topics or consumer groups left over from an earlier run.
     export POVHUB_KAFKA_DATA="${POVHUB_KAFKA_DATA:-$(mktemp -d /tmp/povhub-kafka.XXXXXX)}"
     export KAFKA_PORT="${KAFKA_PORT:-19092}"

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
+import threading
+import traceback
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from povhub.settings import Settings, SettingsError, load_settings
+from povhub.errors import Stopped
+from povhub.settings import Settings, load_settings
 
 LEVELS = ("national", "province", "district", "subdistrict", "village")
 
@@ -52,13 +57,13 @@ def _migrate(s: Settings, a: argparse.Namespace) -> int:
 
 def _report(s: Settings, a: argparse.Namespace) -> int:
     from povhub.reporting import run_report
-    return run_report(s, level=a.level, code=a.code, fmt=a.format)
+    return run_report(s, level=a.level, code=a.code, fmt=a.format, everything=a.all, wide=a.wide)
 
 
 def _topics(s: Settings, a: argparse.Namespace) -> int:
     from povhub.kafka_admin import ensure_topics
-    from povhub.wiring import require_bootstrap
-    created = ensure_topics(require_bootstrap(s), s.topics, s.partitions, s.replication_factor)
+    from povhub.wiring import reachable_kafka
+    created = ensure_topics(reachable_kafka(s), s.topics, s.partitions, s.replication_factor)
     print(f"created {len(created)} topics" + (": " + ", ".join(created) if created else " (all present)"))
     return 0
 
@@ -75,22 +80,19 @@ def _ingest_api(s: Settings, a: argparse.Namespace) -> int:
 
 
 def _dlq(s: Settings, a: argparse.Namespace) -> int:
-    from kafka.errors import KafkaError
-
     from povhub.dlq import Selection, run_list
     from povhub.dlq_replay import run_replay
+    from povhub.wiring import reachable_kafka, with_running_worker_kafka
     if a.dlq_command == "replay" and not (a.stage or a.reason or a.all):
         print("povhub dlq replay: name --stage or --reason (or --all to replay every dead letter selected)",
               file=sys.stderr)
         return 2
+    s = with_running_worker_kafka(s)
+    reachable_kafka(s)
     selection = Selection(stage=a.stage, reason=a.reason, origin_topic=a.topic, since=a.since, limit=a.limit)
-    try:
-        if a.dlq_command == "list":
-            return run_list(s, selection, json_lines=a.json)
-        return run_replay(s, selection, dry_run=a.dry_run)
-    except KafkaError as e:  # e.g. no broker answers at the bootstrap address
-        print(f"povhub dlq: Kafka at {s.kafka_bootstrap_servers}: {e}", file=sys.stderr)
-        return 1
+    if a.dlq_command == "list":
+        return run_list(s, selection, json_lines=a.json)
+    return run_replay(s, selection, dry_run=a.dry_run)
 
 
 def _since(text: str) -> datetime:
@@ -161,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--level", choices=LEVELS, required=True)
     r.add_argument("--code", help="only areas inside this DOPA code (e.g. --level district --code 50)")
     r.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    r.add_argument("--all", action="store_true", help="also the areas without households (left out by default)")
+    r.add_argument("--wide", action="store_true", help="one line per area however wide (default: tables fit 120 "
+                                                       "columns, split into blocks)")
     r.set_defaults(run=_report)
 
     tp = sub.add_parser("topics", help="create the Kafka topics (idempotent)")
@@ -203,16 +208,45 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _stop_on(signum: int, frame: object) -> None:
+    raise Stopped(signum)
+
+
+def _quiet_libraries(verbose: bool) -> None:
+    """kafka-python (and urllib3 under clickhouse-connect) log every failed connection attempt at
+    WARNING and ERROR; Povhub says what matters in its own words ("cannot reach Kafka at …"), so
+    their lines show only with -v."""
+    if not verbose:
+        for library in ("kafka", "urllib3", "clickhouse_connect"):
+            logging.getLogger(library).setLevel(logging.CRITICAL)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _quiet_libraries(args.verbose)
+    # SIGTERM and SIGHUP unwind the stack like Ctrl-C, so every child and file is closed on the way out
+    # (only the main thread may set handlers: main() called from another thread keeps Python's)
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, _stop_on)
     run: Callable[[Settings, argparse.Namespace], int] = args.run
+    settings: Settings | None = None
     try:
-        return run(load_settings(), args)
-    except SettingsError as e:
-        print(f"povhub: {e}", file=sys.stderr)
-        return 2
+        settings = load_settings()
+        return run(settings, args)
+    except (Exception, KeyboardInterrupt, Stopped) as e:
+        from povhub.failures import explain
+        status, line = explain(e, settings)
+        if isinstance(e, BrokenPipeError):
+            # Python would complain again when it flushes stdout at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        if args.verbose and not isinstance(e, BrokenPipeError):
+            traceback.print_exc()
+        if line:
+            print(f"povhub: {line}", file=sys.stderr)
+        return status
 
 
 if __name__ == "__main__":

@@ -8,14 +8,14 @@ from pathlib import Path
 from tqdm import tqdm
 
 from connectors.pseudonym import Pseudonymiser
-from connectors.publisher import Publisher, PublishError
-from connectors.tpmap_close import CloseError, CloseSummary, close_year
+from connectors.publisher import Publisher
+from connectors.tpmap_close import CloseSummary, close_year
 from connectors.tpmap_columns import ExportError
 from connectors.tpmap_files import check_export, estimate_rows
 from connectors.tpmap_import import PRODUCER_CONFIG, ImportSummary, import_tpmap
 from connectors.tpmap_state import TpmapState
 from povhub.settings import Settings
-from povhub.wiring import codec_from, require_bootstrap, require_secret
+from povhub.wiring import codec_from, reachable_kafka, require_secret
 from schemas.topics import TPMAP_HOUSEHOLD
 
 
@@ -29,14 +29,19 @@ def _progress_bar(path: Path, quiet: bool) -> tqdm:
                 disable=quiet or not sys.stderr.isatty())
 
 
-def import_files(bootstrap: str, s: Settings, secret: str, files: list[Path], state: TpmapState | None = None,
-                 data_year: int | None = None, quiet: bool = True) -> list[ImportSummary]:
-    """Import the files in order; raises ExportError before publishing anything if one is unreadable."""
+def check_exports(files: list[Path]) -> None:
+    """Raise ExportError naming the first file that would be refused (its header only is read)."""
     for f in files:
         try:
             check_export(f)
         except ExportError as e:
             raise ExportError(f"{f}: {e}") from None
+
+
+def import_files(bootstrap: str, s: Settings, secret: str, files: list[Path], state: TpmapState | None = None,
+                 data_year: int | None = None, quiet: bool = True) -> list[ImportSummary]:
+    """Import the files in order; raises ExportError before publishing anything if one is unreadable."""
+    check_exports(files)
     pseudonyms = Pseudonymiser(secret)
     state = state or tpmap_state(s)
     summaries = []
@@ -58,17 +63,13 @@ def run_tpmap_import(s: Settings, files: list[Path], data_year: int | None = Non
     if missing:
         print(f"povhub: no such file: {missing[0]}", file=sys.stderr)
         return 2
-    bootstrap = require_bootstrap(s)
-    try:
-        if files:
-            for summary in import_files(bootstrap, s, require_secret(s), files, data_year=data_year, quiet=quiet):
-                print("\n".join(summary.lines()))
-        if close is not None:
-            print("\n".join(close_tpmap_year(bootstrap, s, close).lines()))
-    except (ExportError, CloseError) as e:
-        print(f"povhub: {e}", file=sys.stderr)
-        return 2
-    except PublishError as e:
-        print(f"povhub: {e}; run the same command again: it resumes from its checkpoint", file=sys.stderr)
-        return 1
+    # what the command line can get wrong is said before Kafka is asked; failures: povhub/failures.py
+    secret = require_secret(s) if files else ""
+    check_exports(files)
+    bootstrap = reachable_kafka(s)
+    if files:
+        for summary in import_files(bootstrap, s, secret, files, data_year=data_year, quiet=quiet):
+            print("\n".join(summary.lines()))
+    if close is not None:
+        print("\n".join(close_tpmap_year(bootstrap, s, close).lines()))
     return 0

@@ -13,11 +13,11 @@ from connectors.thaiqm.exports import ExportError, import_export
 from connectors.thaiqm.intake import Intake
 from connectors.thaiqm.poller import Poller
 from povhub.settings import Settings, SettingsError
-from povhub.wiring import codec_from, require_bootstrap, require_secret
+from povhub.wiring import codec_from, reachable_kafka, require_secret
 
 
 def _publisher(s: Settings) -> Publisher:
-    return Publisher(require_bootstrap(s), source="thaiqm", codec=codec_from(s), topics=s.topics,
+    return Publisher(reachable_kafka(s), source="thaiqm", codec=codec_from(s), topics=s.topics,
                      client_id="povhub-thaiqm")
 
 

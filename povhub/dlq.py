@@ -69,9 +69,10 @@ class DeadLetter:
     record: dict[str, Any]
 
 
-def read_dead_letters(bootstrap: str, topic: str, codec: Codec,
-                      idle_timeout_s: float = IDLE_TIMEOUT_S) -> Generator[DeadLetter | str, None, None]:
-    """Every dead letter on `topic` from its start to the end it had when reading began.
+def read_dead_letters(bootstrap: str, topic: str, codec: Codec, idle_timeout_s: float = IDLE_TIMEOUT_S,
+                      start: dict[int, int] | None = None) -> Generator[DeadLetter | str, None, None]:
+    """Every dead letter on `topic` from its start (or the offset per partition in `start`) to the
+    end it had when reading began.
 
     Without a consumer group: nothing is committed, so listing never moves any worker's offsets.
     Yields a one-line complaint instead of a DeadLetter for a message that does not decode.
@@ -86,6 +87,9 @@ def read_dead_letters(bootstrap: str, topic: str, codec: Codec,
         parts = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(parts)
         consumer.seek_to_beginning()
+        for tp in parts:
+            if start and tp.partition in start:
+                consumer.seek(tp, start[tp.partition])
         # The end is fixed now: dead letters written while we read belong to the next run, and a
         # busy topic cannot keep the command running for ever.
         ends = consumer.end_offsets(parts)

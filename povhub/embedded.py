@@ -20,20 +20,18 @@ it with kafka-python 3.0.12 and faust-streaming 0.15.3 / aiokafka 0.14.0 (2026-1
 
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
 import socket
-import struct
 import subprocess
-import sys
 import time
 from pathlib import Path
 from types import TracebackType
 from typing import IO
 
+from povhub.children import dies_with_parent
+from povhub.kafka_probe import answers_metadata
+
 _HOST = "127.0.0.1"
-_PR_SET_PDEATHSIG = 1
 # Ports picked by binding to port 0 can be taken again before the broker binds them.
 _PORT_ATTEMPTS = 3
 _LOG_TAIL_LINES = 20
@@ -62,30 +60,6 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((_HOST, 0))
         return int(s.getsockname()[1])
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    """Runs in the child before exec: the kernel kills it when the parent thread goes away."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    # The parent may have died between fork and prctl; then no signal would ever come.
-    if os.getppid() != parent_pid:
-        os._exit(1)
-
-
-def _answers_metadata(port: int, timeout: float) -> bool:
-    """Whether a Metadata v0 request (all topics) gets a reply with our correlation id."""
-    client_id = b"povhub-probe"
-    correlation_id = 1
-    body = struct.pack(">hhih", 3, 0, correlation_id, len(client_id)) + client_id
-    body += struct.pack(">i", 0)  # empty topic array = all topics in v0
-    try:
-        with socket.create_connection((_HOST, port), timeout=timeout) as s:
-            s.sendall(struct.pack(">i", len(body)) + body)
-            header = s.recv(8)
-    except OSError:
-        return False
-    return len(header) == 8 and struct.unpack(">ii", header)[1] == correlation_id
 
 
 class EmbeddedKafka:
@@ -154,9 +128,6 @@ class EmbeddedKafka:
         self.port = port
         self.log_path = self.log_dir / f"tansu-{port}.log"
         self._log = open(self.log_path, "wb")
-        parent_pid = os.getpid()
-        # PR_SET_PDEATHSIG is Linux-only; elsewhere the broker can outlive a killed Python.
-        on_fork = (lambda: _die_with_parent(parent_pid)) if sys.platform == "linux" else None
         try:
             self._proc = subprocess.Popen(
                 [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
@@ -167,7 +138,7 @@ class EmbeddedKafka:
                 # Own session: Ctrl-C in a terminal must not kill the broker before our
                 # clients (e.g. a faust worker shutting down) have flushed and left their groups.
                 start_new_session=True,
-                preexec_fn=on_fork,
+                preexec_fn=dies_with_parent(),
             )
         except OSError as exc:
             self.stop()
@@ -182,7 +153,7 @@ class EmbeddedKafka:
             if exit_code is not None:
                 self.stop()
                 return exit_code
-            if _answers_metadata(self.port, timeout=1.0):
+            if answers_metadata(_HOST, self.port, timeout=1.0):
                 return None
             time.sleep(0.05)
         self.stop()

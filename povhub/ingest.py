@@ -11,8 +11,10 @@ from connectors.localgov.api_keys import ApiKey, KeyStore, KeyStoreError
 from connectors.localgov.idempotency import IdempotencyStore
 from connectors.localgov.kafka_link import KafkaLink
 from connectors.localgov.rate_limit import RateLimiter
+from connectors.localgov.request_log import RequestLog
 from connectors.pseudonym import Pseudonymiser
 from connectors.publisher import Publisher
+from povhub.ingest_outcomes import KafkaOutcomes
 from povhub.settings import Settings
 from povhub.wiring import codec_from, require_bootstrap, require_secret
 
@@ -31,7 +33,9 @@ def ingest_context(s: Settings) -> IngestContext:
         keys=KeyStore(s.ingest_keys_path), link=KafkaLink(connect), pseudonyms=Pseudonymiser(secret),
         limiter=RateLimiter(s.ingest_rate_per_s, s.ingest_burst),
         idempotency=IdempotencyStore(s.data_dir / "ingest_idempotency.sqlite3"),
-        ack_timeout_s=s.ingest_ack_timeout_s, max_body_bytes=s.ingest_max_body_bytes)
+        ack_timeout_s=s.ingest_ack_timeout_s, max_body_bytes=s.ingest_max_body_bytes,
+        requests=RequestLog(s.data_dir / "ingest_requests.sqlite3"),
+        outcomes=KafkaOutcomes(bootstrap, s.topics, codec_from(s), s.app_id))
 
 
 def run_ingest_api(s: Settings) -> int:

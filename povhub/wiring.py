@@ -18,7 +18,27 @@ def require_bootstrap(s: Settings) -> str:
     return s.kafka_bootstrap_servers
 
 
+def reachable_kafka(s: Settings) -> str:
+    """The bootstrap address, once a broker answers there; Unreachable within seconds otherwise."""
+    from povhub.kafka_probe import check_kafka
+
+    bootstrap = require_bootstrap(s)
+    check_kafka(bootstrap)
+    return bootstrap
+
+
 def require_secret(s: Settings) -> str:
     if not s.pseudonym_secret:
         raise SettingsError("bad setting POVHUB_PSEUDONYM_SECRET: required to pseudonymise citizen IDs (not set)")
     return s.pseudonym_secret
+
+
+def with_running_worker_kafka(s: Settings) -> Settings:
+    """Without KAFKA_BOOTSTRAP_SERVERS, the Kafka of the worker running on this data folder (the
+    demo's embedded broker listens on a random port; povhub/worker_address.py)."""
+    from povhub import worker_address
+
+    if s.kafka_bootstrap_servers:
+        return s
+    running = worker_address.running(s.data_dir)
+    return s.model_copy(update={"kafka_bootstrap_servers": running.kafka_bootstrap}) if running else s

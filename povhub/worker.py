@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import socket
 from functools import partial
 from pathlib import Path
@@ -21,15 +22,17 @@ from kafka.consumer.fetcher import ConsumerRecord
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from povhub.alerting import alerts_runner, check_alerting, webhook_runners
+from povhub import worker_address
 from povhub.kafka_admin import ensure_topics
 from povhub.settings import Settings, SettingsError
-from povhub.wiring import codec_from, require_bootstrap
+from povhub.wiring import codec_from, reachable_kafka, require_bootstrap
+from povhub.worker_address import WorkerAddress
 from schemas.codec import Codec, DecodeError
 from schemas.topics import ALERT, DEAD_LETTER, HOUSEHOLD_STATE, SOURCE_FAMILIES
 from sinks.alerts import ALERTS as ALERTS_TABLE
 from sinks.areas import load_areas
 from sinks.batch_insert import CLIENT_LOCK
-from sinks.clickhouse import connect
+from sinks.clickhouse import connect, parse_dsn
 from sinks.events import events_mapping
 from sinks.household_state import HOUSEHOLD_STATE as STATE_TABLE
 from sinks.loader import LoaderRunner, loader_config
@@ -134,7 +137,7 @@ def reconcile_runner(s: Settings, codec: Codec | None = None) -> StageRunner:
 def run_worker(s: Settings) -> int:
     state_rules(s)  # a bad rules file stops start-up before anything else happens
     check_alerting(s)  # so do a bad alert rules or webhooks file
-    ensure_topics(require_bootstrap(s), s.topics, s.partitions, s.replication_factor)
+    ensure_topics(reachable_kafka(s), s.topics, s.partitions, s.replication_factor)
     client = prepare_clickhouse(s.clickhouse_dsn, s.clickhouse_cluster)
     if s.clickhouse_off_file is not None:
         client = SwitchedOff(client, s.clickhouse_off_file)
@@ -144,5 +147,11 @@ def run_worker(s: Settings) -> int:
               *loader_runners(s, client, codec, dlq), *webhook_runners(s, codec, worker_id(s), dlq)]
     # SIGTERM and SIGINT end run_app; leaving the block stops the stages, which leave their groups
     with StageThreads(stages):
-        web.run_app(web_app(client), host=s.web_host, port=s.web_port, print=None)
+        # report, dlq and the web page beside this worker find it here (povhub/worker_address.py)
+        address = WorkerAddress(os.getpid(), s.web_host, s.web_port, require_bootstrap(s), str(parse_dsn(s.clickhouse_dsn)))
+        worker_address.record(s.data_dir, address)
+        try:
+            web.run_app(web_app(client), host=s.web_host, port=s.web_port, print=None)
+        finally:
+            worker_address.forget(s.data_dir, address.pid)
     return 0

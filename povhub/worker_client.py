@@ -12,11 +12,18 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
+
+from povhub.children import dies_with_parent
 
 
 class WorkerError(RuntimeError):
-    pass
+    """The worker died or did not get there in time; `summary` says which in one line."""
+
+    def __init__(self, summary: str, detail: str = "") -> None:
+        super().__init__(f"{summary}\n{detail}" if detail else summary)
+        self.summary = summary
 
 
 def fetch_report(host: str, port: int, level: str, code: str | None = None, timeout: float = 10.0) -> list[dict[str, Any]]:
@@ -26,19 +33,23 @@ def fetch_report(host: str, port: int, level: str, code: str | None = None, time
 
 
 class WorkerProcess:
-    def __init__(self, env: dict[str, str], log_file: Path, command: list[str] | None = None) -> None:
+    def __init__(self, env: dict[str, str], log_file: Path, command: list[str] | None = None,
+                 fresh_log: bool = False) -> None:
         self.env = {**os.environ, **env}
         self.command = command or [sys.executable, "-m", "povhub", *(["-v"] if os.environ.get("POVHUB_DEBUG_WORKER") else []), "worker"]
         self.log_file = log_file
+        self.fresh_log = fresh_log  # start the log empty, so its tail shows this run only
         self.host = self.env.get("POVHUB_WEB_HOST", "127.0.0.1")
         self.port = int(self.env.get("POVHUB_WEB_PORT", "6066"))
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> "WorkerProcess":
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_file.open("ab") as log:
-            self.proc = subprocess.Popen(self.command, env=self.env,
-                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        with self.log_file.open("wb" if self.fresh_log else "ab") as log:
+            # Its own session: a Ctrl-C in the terminal reaches only us, and we stop it in order
+            # (SIGTERM, then a wait); it dies with us if we are killed outright.
+            self.proc = subprocess.Popen(self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True, preexec_fn=dies_with_parent())
         return self
 
     def alive(self) -> bool:
@@ -53,22 +64,28 @@ class WorkerProcess:
     def report(self, level: str, code: str | None = None) -> list[dict[str, Any]]:
         return fetch_report(self.host, self.port, level, code)
 
-    def wait_for(self, predicate, timeout: float, what: str) -> list[dict[str, Any]]:
-        """Poll the province report until ``predicate(rows)`` holds; fail early if the worker died."""
+    def wait_for(self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float, what: str,
+                 on_poll: Callable[[list[dict[str, Any]]], None] | None = None) -> list[dict[str, Any]]:
+        """Poll the province report until ``predicate(rows)`` holds; fail early if the worker died.
+
+        ``on_poll`` sees every answer (the demo shows progress with it).
+        """
         deadline = time.monotonic() + timeout
         rows: list[dict[str, Any]] = []
         while time.monotonic() < deadline:
             if not self.alive():
                 raise WorkerError(f"worker exited with {self.proc.returncode if self.proc else '?'} while "
-                                  f"waiting for {what}:\n{self.log_tail()}")
+                                  f"waiting for {what}", self.log_tail())
             try:
                 rows = self.report("province")
+                if on_poll is not None:
+                    on_poll(rows)
                 if predicate(rows):
                     return rows
             except (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError):
                 pass  # not listening yet
             time.sleep(0.5)
-        raise WorkerError(f"timed out after {timeout:.0f}s waiting for {what}; last report {rows}\n{self.log_tail()}")
+        raise WorkerError(f"timed out after {timeout:.0f}s waiting for {what}", f"last report {rows}\n{self.log_tail()}")
 
     def stop(self, timeout: float = 30.0) -> int | None:
         if self.proc is None or self.proc.poll() is not None:

@@ -15,6 +15,7 @@ module (measured with chdb 4.4 / clickhouse-connect 1.12):
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import os
 import re
 from dataclasses import dataclass
@@ -117,7 +118,21 @@ def connect(dsn: str) -> Client:
     return _connect_chdb(target.path)
 
 
+class ChdbMissing(ValueError):
+    """chdb:// was asked for where the embedded engine is not installed (the production image)."""
+
+
+def _chdb_installed() -> bool:
+    try:
+        return importlib.util.find_spec("chdb") is not None
+    except ValueError:  # sys.modules["chdb"] is None: its import is blocked
+        return False
+
+
 def _connect_chdb(path: Path) -> Client:
+    if not _chdb_installed():
+        raise ChdbMissing(f"chdb://{path} needs the embedded ClickHouse engine, which is not installed: "
+                          "pip install 'povhub[embedded]', or set CLICKHOUSE_URL to a ClickHouse server")
     path.mkdir(parents=True, exist_ok=True)
     try:
         return clickhouse_connect.get_client(interface="chdb", path=str(path))
@@ -127,7 +142,7 @@ def _connect_chdb(path: Path) -> Client:
                 f"this process already runs chdb on another folder, so it cannot open {path}: "
                 "chdb allows one folder per process (close its clients first)"
             ) from exc
-        holder = _lock_holder(path)
+        holder = lock_holder(path)
         if holder is not None:
             raise ChdbFolderBusy(
                 f"chdb folder {path} is in use by another process ({holder}): chdb allows one process "
@@ -136,7 +151,7 @@ def _connect_chdb(path: Path) -> Client:
         raise
 
 
-def _lock_holder(path: Path) -> str | None:
+def lock_holder(path: Path) -> str | None:
     """Describe the process holding the engine's flock on `path/status`, or None if unlocked.
 
     Only call this after opening failed: our own engine holds the same lock, and flock

@@ -75,27 +75,100 @@ FOLLOW_UP_COLUMNS = (
     ("figures_age_s", "figures age"),
 )
 _TEXT_COLUMNS = ("code", "name_th", "name_en")
+# Repeated at the left of every block when a table is split to fit the screen
+_KEY_COLUMNS = ("code", "name_th")
+# What each column means, for the legend under a table (a column not listed here gets no line)
+COLUMN_MEANINGS = {
+    "households": "households in their latest state, each counted once",
+    "persons": "members of those households",
+    "target_poor_households": "households on TPMAP's target list (a welfare-card holder, a failed MPI indicator)",
+    "target_poor_persons": "members of target-poor households",
+    "failed_health": "households failing the health dimension in their latest TPMAP record",
+    "failed_living": "... the living-conditions dimension",
+    "failed_education": "... the education dimension",
+    "failed_income": "... the income dimension",
+    "failed_access": "... the access-to-public-services dimension",
+    "assessed_households": "data completeness: households assessed on all five dimensions",
+    "tpmap_age_s": "time since the newest TPMAP event in the area (d days, h hours, m minutes)",
+    "thaiqm_age_s": "time since the newest Thai QM event",
+    "localgov_age_s": "time since the newest อปท. (local authority) event",
+    "stage_survive": "households at stage อยู่รอด (survive)",
+    "stage_sufficient": "... at stage พอเพียง (sufficient)",
+    "stage_sustainable": "... at stage ยั่งยืน (sustainable)",
+    "open_problems": "Thai QM problems not resolved, self-resolved or referred",
+    "open_problem_households": "households with an open Thai QM problem",
+    "visited_30d": "Knock Knock coverage: households whose latest อปท. home visit is at most 30 days old",
+    "visited_90d": "... at most 90 days old",
+    "assisted_households": "households that got อปท. assistance",
+    "assistance_baht": "baht of that assistance",
+    "disagree_households": "households whose TPMAP dimensions and Thai QM problems disagree (README)",
+    "open_alerts_critical": "crisis alerts not RESOLVED, by severity: CRITICAL",
+    "open_alerts_high": "... HIGH",
+    "open_alerts_medium": "... MEDIUM",
+    "open_alerts_low": "... LOW",
+    "open_alerts_overdue": "open alerts past their due time at their level",
+    "figures_age_s": "time since ClickHouse refreshed these figures (every 10 s)",
+}
+# A terminal's width the tables fit unless --wide
+SCREEN_COLUMNS = 120
 
 Columns = tuple[tuple[str, str], ...]
 
 
-def format_report(rows: list[dict[str, Any]]) -> str:
-    """Both tables of `povhub report --format table`, one under the other."""
-    return f"{format_table(rows)}\n\n{format_table(rows, FOLLOW_UP_COLUMNS)}"
+def format_report(rows: list[dict[str, Any]], width: int | None = SCREEN_COLUMNS) -> str:
+    """Both tables of `povhub report --format table`, one under the other, then their legend."""
+    tables = [format_table(rows, SUMMARY_COLUMNS, width), format_table(rows, FOLLOW_UP_COLUMNS, width)]
+    return "\n\n".join(tables) + "\n\n" + legend(SUMMARY_COLUMNS + FOLLOW_UP_COLUMNS)
 
 
-def format_table(rows: list[dict[str, Any]], columns: Columns = SUMMARY_COLUMNS) -> str:
-    """A plain-text table of `level_summary` rows; numbers right-aligned, ages as 3d, 5h, 12m."""
+def legend(columns: Columns) -> str:
+    """One line per column that has a meaning, in the order shown: `header: meaning`."""
+    seen: dict[str, str] = {}
+    for key, header in columns:
+        if key in COLUMN_MEANINGS and header not in seen:
+            seen[header] = COLUMN_MEANINGS[key]
+    pad = max((_width(h) for h in seen), default=0)
+    return "\n".join(_pad(h, pad, right=False) + "  " + meaning for h, meaning in seen.items())
+
+
+def format_table(rows: list[dict[str, Any]], columns: Columns = SUMMARY_COLUMNS,
+                 width: int | None = SCREEN_COLUMNS) -> str:
+    """A plain-text table of `level_summary` rows; numbers right-aligned, ages as 3d, 5h, 12m.
+
+    Wider than `width` (None: no limit), the columns are split into blocks one under the other,
+    each starting with the code and Thai name, so that every line fits.
+    """
     cells = [[header for _, header in columns]]
     # .get: a worker of an older version may serve fewer columns; they show as "-"
     cells += [[_cell(key, row.get(key)) for key, _ in columns] for row in rows]
     widths = [max(_width(line[i]) for line in cells) for i in range(len(columns))]
+    blocks = _blocks(columns, widths, width)
+    return "\n\n".join(_block(cells, widths, columns, block) for block in blocks)
+
+
+def _blocks(columns: Columns, widths: list[int], width: int | None) -> list[list[int]]:
+    """Column indexes per block: the key columns, then as many others as fit in `width`."""
+    keys = [i for i, (key, _) in enumerate(columns) if key in _KEY_COLUMNS]
+    rest = [i for i in range(len(columns)) if i not in keys]
+    if width is None or sum(widths) + 2 * (len(columns) - 1) <= width:
+        return [list(range(len(columns)))]
+    used = sum(widths[i] + 2 for i in keys)
+    blocks: list[list[int]] = []
+    current: list[int] = []
+    for i in rest:
+        if current and used + sum(widths[j] + 2 for j in current) + widths[i] > width:
+            blocks.append(keys + current)
+            current = []
+        current.append(i)
+    if current:
+        blocks.append(keys + current)
+    return blocks
+
+
+def _block(cells: list[list[str]], widths: list[int], columns: Columns, block: list[int]) -> str:
     lines = []
     for line in cells:
-        padded = [
-            _pad(text, width, right=key not in _TEXT_COLUMNS)
-            for text, width, (key, _) in zip(line, widths, columns, strict=True)
-        ]
+        padded = [_pad(line[i], widths[i], right=columns[i][0] not in _TEXT_COLUMNS) for i in block]
         lines.append("  ".join(padded).rstrip())
     return "\n".join(lines)
 

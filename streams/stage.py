@@ -459,6 +459,8 @@ class StageRunner:
                 self._fetcher.rewind()
                 return
             except Exception as error:  # noqa: BLE001
-                log.warning("%s: cannot start over yet (%r); again in %.1fs", self.cfg.group, error, delay)
+                # kafka-python's own lines are hidden without -v (povhub/cli.py): name the address here
+                log.warning("%s: cannot reach Kafka at %s to start over (%r); again in %.1fs", self.cfg.group,
+                            self.cfg.bootstrap_servers, error, delay)
                 stop.wait(delay)
                 delay = min(delay * 2, 10.0)

@@ -18,6 +18,14 @@ from povhub.embedded import EmbeddedKafka
 from povhub.kafka_admin import ensure_topics
 from schemas.topics import Topics
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test that uses the broker (directly or through a fixture such as hub_env) is a `kafka`
+    test, marked here from its fixtures rather than by hand, so `-m "not kafka"` never starts one."""
+    for item in items:
+        if "kafka_bootstrap" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.kafka)
+
+
 TEST_PARTITIONS = 4
 # Tansu holds a group join for half the session timeout; Apache Kafka is fine with it too.
 TEST_SESSION_TIMEOUT_S = 6

@@ -34,7 +34,7 @@ from tests.household_events import Event, expected_states, household_events, sta
 from tests.kafka_read import read_topic
 
 ROOT = Path(__file__).resolve().parent.parent
-pytestmark = [pytest.mark.kafka, pytest.mark.skipif(
+pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.skipif(
     not os.environ.get("POVHUB_KAFKA_DATA"), reason="restarts the Apache Kafka broker that ops/test.sh starts")]
 RULES = load_rules()
 

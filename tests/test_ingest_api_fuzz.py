@@ -64,6 +64,7 @@ def assert_valid(event: dict[str, Any]) -> None:
         assert not _NOT_TEXT.search(text), text
 
 
+@pytest.mark.slow  # 1,200 requests: minutes on a loaded machine; CI runs it
 def test_schemathesis_finds_no_5xx_and_no_invalid_202(tmp_path):
     statuses: Counter[tuple[str, str, int]] = Counter()
     with ingest_client(tmp_path, KEY_AREAS) as (client, key, link):

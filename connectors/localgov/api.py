@@ -17,7 +17,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response, Security
 from fastapi.concurrency import run_in_threadpool
@@ -25,7 +25,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
 from connectors.localgov.api_keys import ApiKey, KeyStore
@@ -34,6 +34,7 @@ from connectors.localgov.events import kafka_key, update_event
 from connectors.localgov.idempotency import Accepted, IdempotencyStore
 from connectors.localgov.kafka_link import KafkaLink, KafkaUnavailable
 from connectors.localgov.rate_limit import RateLimiter
+from connectors.localgov.request_log import Outcome, RequestLog, RequestRecord, Sent
 from connectors.localgov.updates import AnyUpdate, LocalGovUpdate, UpdateBatch
 from connectors.pseudonym import Pseudonymiser
 from schemas.dead_letter import dead_letter
@@ -59,6 +60,9 @@ class IngestContext:
     ack_timeout_s: float
     max_body_bytes: int
     in_flight: set[tuple[str, str]] = field(default_factory=set)  # (org code, Idempotency-Key) being served
+    requests: RequestLog | None = None  # what each request was answered, for GET /v1/updates/{request_id}
+    # what became of accepted events downstream, by event id (povhub/ingest_outcomes.py); None: not known here
+    outcomes: Callable[[list[Sent]], dict[str, Outcome]] | None = None
 
 
 class FieldError(BaseModel):
@@ -80,6 +84,25 @@ class AcceptedUpdates(BaseModel):
     replayed: bool = False  # true: an earlier request with this Idempotency-Key was accepted; nothing re-sent
 
 
+class UpdateOutcome(BaseModel):
+    event_id: str
+    status: Literal["accepted", "applied", "refused"] = Field(
+        description="accepted: on Kafka, not yet taken by the reconcile stage; applied: taken into the household's "
+                    "state; refused: not applied, see reason and detail (the dead letter's)")
+    reason: str | None = None
+    detail: str | None = None
+
+
+class RequestOutcome(BaseModel):
+    request_id: str
+    status: Literal["refused", "accepted", "applied", "partly-refused"] = Field(
+        description="refused: by the API (reason, detail) or every update downstream; accepted: some update not "
+                    "yet taken; applied: every update applied; partly-refused: some applied, some refused")
+    reason: str | None = None
+    detail: str | None = None
+    updates: list[UpdateOutcome] = Field(default_factory=list)
+
+
 class Refusal(Exception):
     def __init__(self, status: int, reason: str, detail: str, *, headers: dict[str, str] | None = None,
                  errors: list[FieldError] | None = None, original: bytes | None = None) -> None:
@@ -91,6 +114,7 @@ class Refusal(Exception):
 
 REFUSALS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "no valid X-API-Key"},
+    404: {"model": Problem, "description": "GET: no request with this id from this key's authority (kept 30 days)"},
     403: {"model": Problem, "description": "an update's area is outside the areas of the key's local authority"},
     409: {"model": Problem, "description": "a request with this Idempotency-Key is still being served; retry"},
     413: {"model": Problem, "description": "the body is over the size limit (POVHUB_INGEST_MAX_BODY_BYTES): split the batch"},
@@ -127,6 +151,15 @@ def printable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode()
 
 
+def overall(statuses: list[str]) -> str:
+    """A request's status from its updates' (see RequestOutcome.status)."""
+    if "accepted" in statuses:
+        return "accepted"
+    if all(st == "refused" for st in statuses):
+        return "refused"
+    return "partly-refused" if "refused" in statuses else "applied"
+
+
 def create_app(ctx: IngestContext) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -136,6 +169,8 @@ def create_app(ctx: IngestContext) -> FastAPI:
         await connecting
         await run_in_threadpool(ctx.link.close)
         ctx.idempotency.close()
+        if ctx.requests is not None:
+            ctx.requests.close()
 
     app = FastAPI(
         title="Povhub local-authority (อปท.) ingest API", version="1", lifespan=lifespan,
@@ -158,7 +193,8 @@ def create_app(ctx: IngestContext) -> FastAPI:
         request.state.request_id = uuid.uuid4().hex
         response = await call_next(request)
         response.headers["X-Request-ID"] = request.state.request_id
-        endpoint = request.url.path if request.url.path in paths else "other"
+        endpoint = request.url.path if request.url.path in paths else (
+            "/v1/updates/{request_id}" if request.url.path.startswith("/v1/updates/") else "other")
         INGEST_REQUESTS.labels(endpoint, str(response.status_code)).inc()
         return response
 
@@ -172,6 +208,8 @@ def create_app(ctx: IngestContext) -> FastAPI:
             record = dead_letter(source=key.authority.source, stage=STAGE, reason=r.reason, detail=r.detail,
                                  source_record_id=rid, request_id=rid, **_original(r.original))
             background = BackgroundTask(ctx.link.dead_letter, record)
+        if r.original is not None and key is not None and ctx.requests is not None:
+            ctx.requests.put(RequestRecord(rid, key.org_code, refused=True, reason=r.reason, detail=r.detail))
         problem = Problem(detail=r.detail, reason=r.reason, request_id=rid, errors=r.errors)
         return JSONResponse(problem.model_dump(exclude_none=True), status_code=r.status, headers=r.headers,
                             background=background)
@@ -224,10 +262,14 @@ def create_app(ctx: IngestContext) -> FastAPI:
         return await invalid(request, [FieldError(loc=["body"], msg="the body cannot be read as JSON: it is not "
                                                   "UTF-8, or nested too deeply", type="json_invalid")])
 
-    async def publish(events: list[dict[str, Any]]) -> None:
+    async def publish(request: Request, key: ApiKey, events: list[dict[str, Any]]) -> None:
         try:
-            await run_in_threadpool(ctx.link.publish_all, LOCALGOV_UPDATE, [(kafka_key(e), e) for e in events],
-                                    ctx.ack_timeout_s)
+            landed = await run_in_threadpool(ctx.link.publish_all, LOCALGOV_UPDATE,
+                                             [(kafka_key(e), e) for e in events], ctx.ack_timeout_s)
+            if ctx.requests is not None:
+                sent = [Sent(e["event_id"], p, o) for e, (p, o) in zip(events, landed, strict=True)]
+                record = RequestRecord(request.state.request_id, key.org_code, refused=False, events=sent)
+                await run_in_threadpool(ctx.requests.put, record)
         except KafkaUnavailable as e:
             log.error("Kafka unavailable: %s", e)
             raise Refusal(503, "kafka-unavailable", "Kafka did not acknowledge the updates, so none is accepted; "
@@ -244,7 +286,7 @@ def create_app(ctx: IngestContext) -> FastAPI:
         ids = [e["event_id"] for e in events]
         rid = request.state.request_id
         if idempotency_key is None:
-            await publish(events)
+            await publish(request, key, events)
             return AcceptedUpdates(request_id=rid, event_ids=ids)
         slot = (key.org_code, idempotency_key)
         if slot in ctx.in_flight:
@@ -258,7 +300,7 @@ def create_app(ctx: IngestContext) -> FastAPI:
                     raise Refusal(422, "idempotency-key-reused", f"Idempotency-Key was used for request "
                                   f"{earlier.request_id} with a different body", original=await request.body())
                 return AcceptedUpdates(request_id=earlier.request_id, event_ids=ids, replayed=True)
-            await publish(events)
+            await publish(request, key, events)
             await run_in_threadpool(ctx.idempotency.put, *slot, Accepted(rid, ids))
             return AcceptedUpdates(request_id=rid, event_ids=ids)
         finally:
@@ -275,6 +317,26 @@ def create_app(ctx: IngestContext) -> FastAPI:
     async def post_batch(batch: UpdateBatch, request: Request, key: ApiKey = Depends(admitted),  # noqa: B008
                          idempotency_key: IdempotencyKey = None) -> AcceptedUpdates:
         return await accept(request, key, batch.updates, idempotency_key)
+
+    @app.get("/v1/updates/{request_id}", response_model=RequestOutcome, responses=REFUSALS, tags=["updates"],
+             summary="what became of a request: refused, accepted, applied (per update)")
+    async def get_outcome(request_id: str, request: Request,
+                          key: ApiKey = Depends(admitted)) -> RequestOutcome:  # noqa: B008
+        record = None if ctx.requests is None else await run_in_threadpool(ctx.requests.get, request_id)
+        if record is None or record.org_code != key.org_code:  # another authority's request is not shown
+            raise Refusal(404, "unknown-request", f"no request {printable(request_id)[:64]} from {key.org_code} "
+                          "in the last 30 days")
+        if record.refused:
+            return RequestOutcome(request_id=request_id, status="refused", reason=record.reason, detail=record.detail)
+        try:
+            known = {} if ctx.outcomes is None else await run_in_threadpool(ctx.outcomes, record.events)
+        except Exception as e:  # Kafka down, the DLQ unreadable: not the caller's fault, and it passes
+            log.warning("outcomes of request %s unknown: %s", request_id, e)
+            raise Refusal(503, "outcomes-unavailable", "what became of the updates cannot be read right now; retry",
+                          headers={"Retry-After": str(KAFKA_RETRY_AFTER_S)}) from e
+        updates = [UpdateOutcome(event_id=e.event_id, **vars(known.get(e.event_id, Outcome("accepted"))))
+                   for e in record.events]
+        return RequestOutcome(request_id=request_id, status=overall([u.status for u in updates]), updates=updates)
 
     @app.get("/health", tags=["operations"], responses={503: {"description": "Kafka unavailable"}})
     async def health() -> JSONResponse:

@@ -10,11 +10,12 @@ ids = the key was reused for a different body.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from connectors.localgov.sqlite_store import open_store
 
 DEFAULT_TTL_S = 24 * 3600
 
@@ -27,16 +28,13 @@ class Accepted:
 
 class IdempotencyStore:
     def __init__(self, path: Path, ttl_s: float = DEFAULT_TTL_S) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.ttl_s = ttl_s
-        self._lock = threading.Lock()
         # Called from the API's worker threads; the lock serialises them on one connection.
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS accepted (scope TEXT NOT NULL, key TEXT NOT NULL, "
-                         "request_id TEXT NOT NULL, event_ids TEXT NOT NULL, created REAL NOT NULL, "
-                         "PRIMARY KEY (scope, key))")
-        self._db.execute("CREATE INDEX IF NOT EXISTS accepted_created ON accepted (created)")
+        self._lock = threading.Lock()
+        self._db = open_store(path, "CREATE TABLE IF NOT EXISTS accepted (scope TEXT NOT NULL, key TEXT NOT NULL, "
+                              "request_id TEXT NOT NULL, event_ids TEXT NOT NULL, created REAL NOT NULL, "
+                              "PRIMARY KEY (scope, key))",
+                              "CREATE INDEX IF NOT EXISTS accepted_created ON accepted (created)")
 
     def get(self, scope: str, key: str) -> Accepted | None:
         with self._lock:

@@ -63,8 +63,10 @@ class KafkaLink:
         with suppress(KafkaUnavailable):
             self._get()
 
-    def publish_all(self, fam: Family, events: list[tuple[str | None, dict[str, Any]]], timeout_s: float) -> None:
-        """Send every (key, record) and wait until the brokers acknowledged all of them (acks=all).
+    def publish_all(self, fam: Family, events: list[tuple[str | None, dict[str, Any]]],
+                    timeout_s: float) -> list[tuple[int, int]]:
+        """Send every (key, record) and wait until the brokers acknowledged all of them (acks=all);
+        return where each landed (partition, offset).
 
         On KafkaUnavailable some records may still land later (the producer keeps retrying them):
         the client retries with the same content, hence the same event ids, which downstream drops.
@@ -73,12 +75,12 @@ class KafkaLink:
         try:
             publisher = self._get()
             futures = [publisher.publish(fam, key, record) for key, record in events]
-            for future in futures:
-                future.get(timeout=max(0.0, deadline - time.monotonic()))
+            landed = [future.get(timeout=max(0.0, deadline - time.monotonic())) for future in futures]
         except KafkaError as e:
             self.healthy = False
             raise KafkaUnavailable(f"Kafka did not acknowledge within {timeout_s:g}s: {e}") from e
         self.healthy = True
+        return [(m.partition, m.offset) for m in landed]
 
     def dead_letter(self, record: dict[str, Any]) -> None:
         """Send a dead letter without waiting for it; a failure is logged (the log is then the record)."""

@@ -71,7 +71,12 @@ def _code(digits: int) -> str:
 
 
 def _citizen_id(v: object) -> CitizenIdCheck:
-    return v if isinstance(v, CitizenIdCheck) else validate_citizen_id(str(v))
+    if isinstance(v, CitizenIdCheck):
+        return v
+    if not isinstance(v, str):
+        # a JSON number drops the leading 0 of IDs of persons without Thai status: never guess it back
+        raise ValueError("citizen_id must be a JSON string (as a number it loses a leading 0)")
+    return validate_citizen_id(v)
 
 
 # Clients send a string; the model holds the checked ID (with its 0/9 flag) until it is pseudonymised.

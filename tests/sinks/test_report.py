@@ -1,3 +1,4 @@
+import re
 import csv
 import io
 import json
@@ -15,7 +16,7 @@ from sinks.clickhouse import connect
 from sinks.figures import refresh_figures
 from sinks.household_state import HOUSEHOLD_STATE
 from sinks.migrate import migrate
-from sinks.report import FOLLOW_UP_COLUMNS, format_report, format_table, level_summary
+from sinks.report import FOLLOW_UP_COLUMNS, SUMMARY_COLUMNS, format_report, format_table, level_summary
 from tests.sinks.helpers import state_record
 
 TOPIC = "povhub.household.state.v1"
@@ -113,7 +114,7 @@ def test_bad_level_or_code(db, level, code):
 
 def test_format_table_lines_up_thai_names(reported):
     db, _ = reported
-    lines = format_table(level_summary(db, "district", "50")[:3]).splitlines()
+    lines = format_table(level_summary(db, "district", "50")[:3], width=None).splitlines()
     assert lines[0].startswith("code") and "เมืองเชียงใหม่" in lines[1]
     # The last column is right-aligned, so every line ends in the same display column;
     # Thai vowel and tone marks (category Mn) take no column of their own
@@ -124,7 +125,7 @@ def test_format_table_lines_up_thai_names(reported):
 def test_format_table_shows_ages_as_durations():
     row = dict.fromkeys(("code", "name_th", "name_en"), "x") | {"households": 1234, "tpmap_age_s": 3 * 86_400 + 5}
     row |= {"thaiqm_age_s": 7_300, "localgov_age_s": None}
-    lines = format_table([row]).splitlines()
+    lines = format_table([row], width=None).splitlines()
     assert lines[1].split()[-3:] == ["3d", "2h", "-"] and "1,234" in lines[1]
 
 
@@ -147,8 +148,9 @@ def test_figures_follow_the_data_at_the_next_refresh(reported):
 
 def test_format_report_adds_the_follow_up_table():
     row = dict.fromkeys(("code", "name_th", "name_en"), "x") | {"households": 3, "stage_survive": 2, "assistance_baht": 12345.5}
-    summary, follow_up = format_report([row]).split("\n\n")
-    assert summary == format_table([row])
+    summary, follow_up, legend = format_report([row], width=None).split("\n\n")
+    assert summary == format_table([row], width=None)
+    assert re.search(r"^survive +households at stage อยู่รอด \(survive\)$", legend, flags=re.M)
     assert follow_up.splitlines()[0].split()[:3] == ["code", "name", "survive"]
     assert "12,346" in follow_up and len(follow_up.splitlines()[1].split()) == len(FOLLOW_UP_COLUMNS)
 
@@ -166,10 +168,10 @@ def test_report_command_prints_table_json_and_csv(tmp_path):
     finally:
         client.close()  # chdb: one process per folder, and the command runs in another
 
-    def report(fmt: str) -> str:
+    def report(fmt: str, *more: str) -> str:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("POVHUB_", "KAFKA_", "CLICKHOUSE_"))}
         out = subprocess.run(
-            [sys.executable, "-m", "povhub", "report", "--level", "district", "--code", "50", "--format", fmt],
+            [sys.executable, "-m", "povhub", "report", "--level", "district", "--code", "50", "--format", fmt, *more],
             env=env | {"CLICKHOUSE_URL": dsn}, cwd=Path(__file__).resolve().parents[2],
             capture_output=True, text=True, timeout=120,
         )
@@ -182,6 +184,37 @@ def test_report_command_prints_table_json_and_csv(tmp_path):
     assert {k: str(v) if v is not None else "" for k, v in muang.items() if not k.endswith("age_s")} == {
         k: v for k, v in from_csv.items() if not k.endswith("age_s")
     }
-    summary, follow_up = report("table").strip().split("\n\n")
+    summary, follow_up, _legend = report("table", "--all", "--wide").strip().split("\n\n")
     assert [line.split()[0] for line in summary.splitlines()[1:]] == [f"50{n:02d}" for n in range(1, 26)]
+    # without --all only the areas with households; without --wide blocks of at most 120 columns
+    assert [line.split()[0] for line in report("table").splitlines()[1:2]] == ["5001"]
     assert follow_up.splitlines()[1].split()[:5] == ["5001", "เมืองเชียงใหม่", "0", "0", "3"]
+
+
+def _wide_row(extra: dict[str, int] | None = None) -> dict:
+    row = {key: 123_456_789 for key, _ in SUMMARY_COLUMNS + FOLLOW_UP_COLUMNS}
+    return row | {"code": "50", "name_th": "เชียงใหม่", "name_en": "Chiang Mai"} | (extra or {})
+
+
+def test_format_report_fits_120_columns_and_keeps_every_figure():
+    text = format_report([_wide_row()])
+    assert max(map(_display_width, text.splitlines())) <= 120
+    # every figure is shown once per table, each block repeats the code and the Thai name
+    shown = text.split("\n\n")
+    figures = sum(line.count("123,456,789") for block in shown for line in block.splitlines()[1:])
+    numbers = [k for k, _ in SUMMARY_COLUMNS + FOLLOW_UP_COLUMNS if k not in ("code", "name_th", "name_en")]
+    assert figures == len([k for k in numbers if not k.endswith("_age_s")])
+    assert all(block.splitlines()[1].startswith("50") for block in shown[:-1])
+
+
+def test_a_new_column_fits_without_code_changes():
+    # issue 15 adds columns: widths and blocks come from the column list, not from per-column code
+    columns = SUMMARY_COLUMNS + tuple((f"new_{i}", f"new figure {i}") for i in range(12))
+    text = format_table([_wide_row({f"new_{i}": 10**9 for i in range(12)})], columns)
+    assert max(map(_display_width, text.splitlines())) <= 120
+    assert text.count("1,000,000,000") == 12
+    assert len(format_table([_wide_row()], columns, width=None).splitlines()) == 2
+
+
+def _display_width(line: str) -> int:
+    return sum(unicodedata.category(ch) not in ("Mn", "Me", "Cf") for ch in line)
