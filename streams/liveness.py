@@ -68,6 +68,7 @@ class Progress:
         self.since = self.beat = clock()  # when the state changed; when the loop last came back
         self.doing, self.in_kafka = "starting", False
         self.failing_since: float | None = None  # start of the current run of failures (None: all well)
+        self.joining_since: float | None = None  # since when fetches find the consumer outside its group
         self.abandon = threading.Event()  # set by the watchdog; bounded Kafka waits check it
         STAGE_READY.labels(name).set(0)
 
@@ -79,24 +80,35 @@ class Progress:
         """A batch was committed, or a fetch found nothing to read while the group was settled."""
         now = self.clock()
         self.beat, self.doing, self.in_kafka = now, "fetching", True
+        self.joining_since = None
         if self.failing_since is not None:
             log.warning("%s: recovered after %.0f s", self.name, now - self.failing_since)
             self.failing_since = None
         self._set("idle" if idle else "running", "nothing to read" if idle else "")
 
     def joining(self) -> None:
-        """A fetch found nothing because the consumer is not a settled member of its group yet."""
+        """A fetch found nothing because the consumer is not a settled member of its group yet.
+
+        A join that never completes (kafka-python lost the answer when a broker went away) is a stall
+        like a call that never returns: past ``watchdog_s`` it raises ``Abandoned``, and the
+        processor starts over with a new consumer.
+        """
         self.at("joining the consumer group")
-        if self.failing_since is not None and self.beat - self.failing_since > self.bounds.recovery_limit_s:
+        now = self.beat
+        if self.failing_since is not None and now - self.failing_since > self.bounds.recovery_limit_s:
             raise RecoveryFailed(f"{self.name}: not back in its consumer group after "
-                                 f"{self.beat - self.failing_since:.0f} s")
+                                 f"{now - self.failing_since:.0f} s")
+        if self.joining_since is None:
+            self.joining_since = now
+        elif now - self.joining_since > self.bounds.watchdog_s:
+            raise Abandoned(f"not a settled member of its consumer group after {now - self.joining_since:.0f} s")
 
     def failed(self, what: str, error: BaseException) -> None:
         """A step failed: the processor drops its clients and starts over. Raises ``RecoveryFailed``
         once failures have lasted ``recovery_limit_s`` without progress in between."""
         now = self.clock()
         self.abandon.clear()
-        self.beat = now
+        self.beat, self.joining_since = now, None
         if self.failing_since is None:
             self.failing_since = now
             log.warning("%s: %s, recovering: %r", self.name, what, error)

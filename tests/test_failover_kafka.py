@@ -252,7 +252,8 @@ def run_failover(cluster: Cluster, tmp_path: Path, *, households: int, rate: flo
         result.worker_exit = None if worker.alive() else worker.proc.returncode
         worker.stop()
         worker.kill()
-        publisher.join(5)
+        if publisher.is_alive():
+            publisher.join(5)
     result.ready_while_stuck = stuck_but_ready(observer.samples)
     if result.worker_exit is None and not publisher.is_alive():
         result.figures = compare(cluster.bootstrap, topics, events, [tmp_path / "clickhouse"], result.figures)

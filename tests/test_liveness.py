@@ -86,6 +86,17 @@ def test_a_group_never_rejoined_after_a_failure_also_ends_at_the_limit():
         p.joining()
 
 
+def test_a_join_that_never_settles_is_abandoned_after_watchdog_s():
+    p, clock = progress()
+    p.progressed(idle=True)
+    p.joining()
+    clock.now += 30
+    p.joining()
+    clock.now += 1
+    with pytest.raises(Abandoned, match="not a settled member of its consumer group after 31 s"):
+        p.joining()
+
+
 def test_recover_retries_with_backoff_until_restart_works():
     p, clock = progress()
     attempts = []
@@ -159,3 +170,24 @@ def test_a_transaction_call_gives_up_when_the_watchdog_says_so():
     stub._abandon.set()
     with pytest.raises(Abandoned):
         BoundedProducer._wait(stub, Result(), "committing the transaction")
+
+
+def test_the_worker_health_endpoint_answers_503_with_reasons_then_200():
+    import asyncio
+
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from povhub.worker import web_app
+
+    p, clock = progress("povhub-reconcile")
+
+    async def ask() -> tuple[int, dict]:
+        async with TestClient(TestServer(web_app(None, [p]))) as client:
+            resp = await client.get("/health")
+            return resp.status, await resp.json()
+
+    status, body = asyncio.run(ask())
+    assert status == 503 and body["processors"]["povhub-reconcile"]["reason"] == "joining its consumer group"
+    p.progressed(idle=True)
+    status, body = asyncio.run(ask())
+    assert status == 200 and body["status"] == "ready"
