@@ -268,7 +268,7 @@ def commit_after(cfg: GroupConfig, handle: Callable[[list[ConsumerRecord]], None
                     reader.fetcher.rewind()
                 progress.progressed(idle=False)
             except Exception as error:  # noqa: BLE001 - a Kafka call failed or expired: start over
-                recover(progress, stop, progress.doing, error, reader.reconnect)
+                recover(progress, stop, f"{progress.doing} failed", error, reader.reconnect)
     finally:
         reader.close()
 
@@ -279,7 +279,16 @@ def close_quietly(client: KafkaConsumer | KafkaProducer, bounds: Bounds) -> None
         if isinstance(client, KafkaConsumer):
             client.close(autocommit=False, timeout_ms=min(bounds.block_ms, 5000))
         else:
-            client.close(timeout=0)
+            # kafka-python's close(timeout=0) still flushes: with records unsent it raises and leaves
+            # the sender thread running (and __del__ trying again). A dropped producer's records
+            # belong to a transaction its successor aborts, so they are dropped at once.
+            sender = getattr(client, "_sender", None)
+            if sender is not None:
+                sender.force_close()
+            try:
+                client.close(timeout=0)
+            except KafkaTimeoutError:
+                client._closed = True
     except Exception as error:  # noqa: BLE001 - a broken client is replaced either way
         log.debug("closing %r failed: %r", client, error)
 

@@ -115,14 +115,15 @@ class Sample:
     reconcile: str  # reconcile's state in /health (idle: nothing left to read)
     reason: str
     committed: int | None  # sum of reconcile's committed offsets (None: the cluster did not answer)
+    publishing: bool  # the publisher was still sending (input kept coming)
 
 
 class Observer(threading.Thread):
     """Samples /health and reconcile's committed offsets once a second."""
 
-    def __init__(self, worker: WorkerProcess, bootstrap: str, group: str) -> None:
+    def __init__(self, worker: WorkerProcess, bootstrap: str, group: str, publisher: Publisher) -> None:
         super().__init__(daemon=True)
-        self.worker, self.bootstrap, self.group = worker, bootstrap, group
+        self.worker, self.bootstrap, self.group, self.publisher = worker, bootstrap, group, publisher
         self.samples: list[Sample] = []
         self.stop = threading.Event()
 
@@ -147,7 +148,8 @@ class Observer(threading.Thread):
                 state = processors.get(self.group, {}).get("state", "?")
             except Exception as error:  # noqa: BLE001 - not listening yet
                 code, state, reason = None, "?", repr(error)
-            self.samples.append(Sample(time.monotonic(), code, state, reason, self.committed()))
+            publishing = self.publisher.is_alive()
+            self.samples.append(Sample(time.monotonic(), code, state, reason, self.committed(), publishing))
 
 
 @dataclass
@@ -164,6 +166,8 @@ class Result:
     outages: list[Outage] = field(default_factory=list)
     ready_while_stuck: list[str] = field(default_factory=list)  # samples where /health said ready while stuck
     worker_exit: int | None = None
+    not_ready: int = 0  # samples of /health answering 503
+    samples: int = 0
 
     @property
     def good(self) -> bool:
@@ -190,12 +194,12 @@ def recovered_after(observer: Observer, since: float, limit_s: float) -> float |
 
 def stuck_but_ready(samples: list[Sample]) -> list[str]:
     """Samples where reconcile's committed offsets had not moved for STALL_S + 5 s while input kept
-    coming (the publisher runs throughout), yet /health answered 200."""
+    coming (the publisher was sending), yet /health answered 200."""
     bad, last_move, last = [], None, None
     for s in samples:
         if s.committed is None:
             continue
-        if last is None or s.committed != last:
+        if last is None or s.committed != last or not s.publishing:
             last_move, last = s.at, s.committed
         elif s.at - last_move > STALL_S + 5 and s.health == 200:
             bad.append(f"t={s.at - samples[0].at:.0f}s committed={s.committed} for {s.at - last_move:.0f}s")
@@ -217,9 +221,9 @@ def run_failover(cluster: Cluster, tmp_path: Path, *, households: int, rate: flo
     random.Random(seed).shuffle(events)  # three sources interleaved; person-only events often before their membership
     worker = WorkerProcess(env, tmp_path / "worker.log", command).start()
     reconcile = f"{env['POVHUB_APP_ID']}-reconcile"
-    observer = Observer(worker, cluster.bootstrap, reconcile)
-    observer.start()
     publisher = Publisher(cluster.bootstrap, topics, events, rate)
+    observer = Observer(worker, cluster.bootstrap, reconcile, publisher)
+    observer.start()
     result = Result(Figures(0, len(events), households))
     try:
         first = recovered_after(observer, time.monotonic(), 120)
@@ -241,9 +245,9 @@ def run_failover(cluster: Cluster, tmp_path: Path, *, households: int, rate: flo
                 for node in (1, 2, 3):
                     result.outages.append(outage(cluster, observer, f"rolling restart of node {node}", node,
                                                  kill=False))
-            if not worker.alive():
-                break
-        if worker.alive():
+            if not worker.alive() or result.outages[-1].recovered_s is None:
+                break  # the worker did not come back: the run has failed already
+        if worker.alive() and result.outages[-1].recovered_s is not None:
             publisher.join(900)
             assert publisher.error is None, publisher.error
             wait_caught_up(cluster.bootstrap, env, topics, worker)
@@ -255,7 +259,9 @@ def run_failover(cluster: Cluster, tmp_path: Path, *, households: int, rate: flo
         if publisher.is_alive():
             publisher.join(5)
     result.ready_while_stuck = stuck_but_ready(observer.samples)
-    if result.worker_exit is None and not publisher.is_alive():
+    result.not_ready = sum(1 for s in observer.samples if s.health == 503)
+    result.samples = len(observer.samples)
+    if result.worker_exit is None and not publisher.is_alive() and result.outages[-1].recovered_s is not None:
         result.figures = compare(cluster.bootstrap, topics, events, [tmp_path / "clickhouse"], result.figures)
     else:
         result.figures.lost = -1  # not compared: the worker died or the stream never finished
@@ -283,7 +289,7 @@ def show(capsys: pytest.CaptureFixture, what: str, result: Result) -> None:
             took = "not within 60 s" if o.recovered_s is None else f"{o.recovered_s:.0f} s"
             print(f"  {o.what}: worker committing and ready {took} after the broker was back")
         print(f"  /health ready while reconcile was stuck: {result.ready_while_stuck or 'never'}; "
-              f"worker exit: {result.worker_exit}")
+              f"/health 503 in {result.not_ready} of {result.samples} samples; worker exit: {result.worker_exit}")
 
 
 def test_worker_rides_through_coordinator_loss_leader_loss_and_a_rolling_restart(cluster, tmp_path, capsys):
