@@ -194,7 +194,6 @@ class Watchdog(threading.Thread):
 
 def health(progresses: Sequence[Progress]) -> tuple[bool, dict[str, Any]]:
     """The worker is ready while every processor is; the body says why not."""
-    now = time.monotonic()
-    processors = {p.name: p.status(now) for p in progresses}
+    processors = {p.name: p.status() for p in progresses}
     ready = all(s["ready"] for s in processors.values())
     return ready, {"status": "ready" if ready else "not ready", "processors": processors}

@@ -40,7 +40,7 @@ from kafka import (
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.coordinator.assignors.range import RangePartitionAssignor
-from kafka.errors import CommitFailedError, KafkaTimeoutError, TopicAlreadyExistsError
+from kafka.errors import CommitFailedError, KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 from kafka.structs import MemberState, OffsetAndMetadata
 
 from connectors.publisher import KeyPartitioner
@@ -267,7 +267,7 @@ def commit_after(cfg: GroupConfig, handle: Callable[[list[ConsumerRecord]], None
                                 cfg.group, error)
                     reader.fetcher.rewind()
                 progress.progressed(idle=False)
-            except Exception as error:  # noqa: BLE001 - a Kafka call failed or expired: start over
+            except (KafkaError, Abandoned) as error:  # a Kafka call failed or expired: start over
                 recover(progress, stop, f"{progress.doing} failed", error, reader.reconnect)
     finally:
         reader.close()
@@ -503,7 +503,11 @@ class StageRunner:
             while not stop.is_set():
                 try:
                     self._step()
-                except Exception as error:  # noqa: BLE001 - any failure: start over from Kafka's state
+                except (KafkaError, Abandoned) as error:  # a Kafka call failed or expired
+                    self._recover(stop, error)
+                except Exception as error:  # noqa: BLE001 - any failure of a transaction: start over
+                    if self.progress.doing != "committing a transaction":
+                        raise  # a bug outside the transaction: the worker exits (status 70)
                     self._recover(stop, error)
         finally:
             self._close(consumer_too=True)
