@@ -87,13 +87,15 @@ class Progress:
         self._set("idle" if idle else "running", "nothing to read" if idle else "")
 
     def joining(self) -> None:
-        """A fetch found nothing because the consumer is not a settled member of its group yet.
+        """A fetch found nothing, but the consumer is not settled yet: not a stable member of its
+        group, or not answered by the leader of every partition it owns.
 
-        A join that never completes (kafka-python lost the answer when a broker went away) is a stall
-        like a call that never returns: past ``watchdog_s`` it raises ``Abandoned``, and the
-        processor starts over with a new consumer.
+        A join that never completes (kafka-python lost the answer when a broker went away), or a
+        partition whose leader never answers while input may wait there, is a stall like a call
+        that never returns: past ``watchdog_s`` it raises ``Abandoned``, and the processor starts
+        over with a new consumer.
         """
-        self.at("joining the consumer group")
+        self.at("joining its group and reaching its partitions' leaders")
         now = self.beat
         if self.failing_since is not None and now - self.failing_since > self.bounds.recovery_limit_s:
             raise RecoveryFailed(f"{self.name}: not back in its consumer group after "
@@ -101,7 +103,8 @@ class Progress:
         if self.joining_since is None:
             self.joining_since = now
         elif now - self.joining_since > self.bounds.watchdog_s:
-            raise Abandoned(f"not a settled member of its consumer group after {now - self.joining_since:.0f} s")
+            raise Abandoned(f"not settled in its group with every partition's leader after "
+                            f"{now - self.joining_since:.0f} s")
 
     def failed(self, what: str, error: BaseException) -> None:
         """A step failed: the processor drops its clients and starts over. Raises ``RecoveryFailed``

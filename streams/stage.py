@@ -350,9 +350,14 @@ class BatchFetcher(ConsumerRebalanceListener):
         return self.buffer
 
     def settled(self) -> bool:
-        """The consumer is a stable member of its group (an empty fetch then means nothing to read;
-        a member still joining, or without a coordinator, has not read yet)."""
-        return self.consumer.group_metadata().state == MemberState.STABLE
+        """The consumer is a stable member of its group and has heard from the leader of every
+        partition it owns since they were assigned (a fetch response gives the high watermark): an
+        empty fetch then means nothing to read. Right after a (re)join the first fetches come back
+        empty before any was answered; that is not idleness."""
+        consumer = self.consumer
+        if consumer.group_metadata().state != MemberState.STABLE:
+            return False
+        return all(consumer.highwater(tp) is not None for tp in consumer.assignment())
 
     def rewind(self, partitions: Iterable[TopicPartition] | None = None) -> None:
         """Back to the committed offsets of ``partitions`` (default: every assigned one)."""

@@ -93,7 +93,7 @@ def test_a_join_that_never_settles_is_abandoned_after_watchdog_s():
     clock.now += 30
     p.joining()
     clock.now += 1
-    with pytest.raises(Abandoned, match="not a settled member of its consumer group after 31 s"):
+    with pytest.raises(Abandoned, match="not settled in its group with every partition's leader after 31 s"):
         p.joining()
 
 
