@@ -297,6 +297,11 @@ def owned(group: str, consumer: KafkaConsumer) -> None:
     STAGE_PARTITIONS.labels(group).set(len(consumer.assignment()))
 
 
+# How long after an assignment an empty fetch counts as "nothing to read" even without an answer
+# from every partition's leader (see BatchFetcher.settled).
+SETTLE_GRACE_S = 5.0
+
+
 class BatchFetcher(ConsumerRebalanceListener):
     """Up to batch_size records or what batch_seconds bring, whichever comes first; and rebalances.
 
@@ -316,6 +321,7 @@ class BatchFetcher(ConsumerRebalanceListener):
         self._on_revoked, self._on_assigned = on_revoked, on_assigned
         self.buffer: list[ConsumerRecord] = []
         self._assigned: set[TopicPartition] = set()
+        self._assigned_at = time.monotonic()
 
     def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         revoked = set(revoked)
@@ -329,6 +335,7 @@ class BatchFetcher(ConsumerRebalanceListener):
 
     def _settle_assignment(self) -> None:
         assigned, self._assigned = self._assigned, set()
+        self._assigned_at = time.monotonic()
         moved = {(tp.topic, tp.partition) for tp in assigned}
         self.buffer = [r for r in self.buffer if (r.topic, r.partition) not in moved]
         self._on_assigned(assigned)
@@ -350,13 +357,16 @@ class BatchFetcher(ConsumerRebalanceListener):
         return self.buffer
 
     def settled(self) -> bool:
-        """The consumer is a stable member of its group and has heard from the leader of every
-        partition it owns since they were assigned (a fetch response gives the high watermark): an
-        empty fetch then means nothing to read. Right after a (re)join the first fetches come back
-        empty before any was answered; that is not idleness."""
+        """The consumer is a stable member of its group and every partition it owns has been
+        answered by its leader (a fetch response sets the high watermark), or was assigned
+        ``SETTLE_GRACE_S`` ago (kafka-python never sets one for a partition nothing was ever
+        written to): an empty fetch then means nothing to read. Right after a (re)join the first
+        fetches come back empty before any was answered; that is not idleness."""
         consumer = self.consumer
         if consumer.group_metadata().state != MemberState.STABLE:
             return False
+        if time.monotonic() - self._assigned_at > SETTLE_GRACE_S:
+            return True
         return all(consumer.highwater(tp) is not None for tp in consumer.assignment())
 
     def rewind(self, partitions: Iterable[TopicPartition] | None = None) -> None:
