@@ -191,3 +191,38 @@ def test_the_worker_health_endpoint_answers_503_with_reasons_then_200():
     p.progressed(idle=True)
     status, body = asyncio.run(ask())
     assert status == 200 and body["status"] == "ready"
+
+
+class GroupMember:
+    """The little of a KafkaConsumer that ``BatchFetcher.settled`` asks."""
+
+    def __init__(self, state: str, highwaters: dict) -> None:
+        self.state, self.highwaters = state, highwaters
+
+    def group_metadata(self):
+        from kafka.structs import ConsumerGroupMetadata
+        return ConsumerGroupMetadata(state=self.state)
+
+    def assignment(self):
+        return set(self.highwaters)
+
+    def highwater(self, tp):
+        return self.highwaters[tp]
+
+
+def test_an_empty_fetch_is_idleness_only_once_every_partition_was_answered_or_the_grace_passed():
+    from kafka import TopicPartition
+    from kafka.structs import MemberState
+
+    import streams.stage as stage
+
+    tps = [TopicPartition("t", p) for p in range(2)]
+    fetcher = stage.BatchFetcher(GroupMember(MemberState.STABLE, {tps[0]: 5, tps[1]: None}), 10, 0.1, BOUNDS)
+    assert not fetcher.settled()  # just (re)joined: partition 1's leader has not answered a fetch yet
+    fetcher.consumer.highwaters[tps[1]] = 0
+    assert fetcher.settled()
+    fetcher.consumer.state = MemberState.REBALANCING
+    assert not fetcher.settled()
+    never_written = stage.BatchFetcher(GroupMember(MemberState.STABLE, {tps[0]: None}), 10, 0.1, BOUNDS)
+    never_written._assigned_at -= stage.SETTLE_GRACE_S + 1
+    assert never_written.settled()
