@@ -68,6 +68,7 @@ class Progress:
         self.since = self.beat = clock()  # when the state changed; when the loop last came back
         self.doing, self.in_kafka = "starting", False
         self.failing_since: float | None = None  # start of the current run of failures (None: all well)
+        self.headway = 0.0  # when a recovery last made headway (read state back): the limit counts from here
         self.joining_since: float | None = None  # since when fetches find the consumer outside its group
         self.abandon = threading.Event()  # set by the watchdog; bounded Kafka waits check it
         STAGE_READY.labels(name).set(0)
@@ -86,6 +87,16 @@ class Progress:
             self.failing_since = None
         self._set("idle" if idle else "running", "nothing to read" if idle else "")
 
+    def restored_some(self) -> None:
+        """State records came back: a long restore after a failure is headway, not a failing recovery."""
+        self.headway = self.beat = self.clock()
+
+    def without_progress_s(self, now: float) -> float:
+        """How long the current recovery has gone without headway (0 when all is well)."""
+        if self.failing_since is None:
+            return 0.0
+        return now - max(self.failing_since, self.headway)
+
     def joining(self) -> None:
         """A fetch found nothing, but the consumer is not settled yet: not a stable member of its
         group, or not answered by the leader of every partition it owns.
@@ -97,9 +108,9 @@ class Progress:
         """
         self.at("joining its group and reaching its partitions' leaders")
         now = self.beat
-        if self.failing_since is not None and now - self.failing_since > self.bounds.recovery_limit_s:
+        if self.without_progress_s(now) > self.bounds.recovery_limit_s:
             raise RecoveryFailed(f"{self.name}: not back in its consumer group after "
-                                 f"{now - self.failing_since:.0f} s")
+                                 f"{self.without_progress_s(now):.0f} s")
         if self.joining_since is None:
             self.joining_since = now
         elif now - self.joining_since > self.bounds.watchdog_s:
@@ -119,8 +130,8 @@ class Progress:
         else:
             log.debug("%s: still failing (%s): %r", self.name, what, error)
         self._set("recovering", what)
-        if now - self.failing_since > self.bounds.recovery_limit_s:
-            raise RecoveryFailed(f"{self.name}: no progress for {now - self.failing_since:.0f} s "
+        if self.without_progress_s(now) > self.bounds.recovery_limit_s:
+            raise RecoveryFailed(f"{self.name}: no progress for {self.without_progress_s(now):.0f} s "
                                  f"(last: {what}: {error!r})")
 
     def _set(self, state: str, reason: str) -> None:
@@ -186,9 +197,9 @@ class Watchdog(threading.Thread):
                 p.abandon.set()
             if p.in_kafka and behind > p.bounds.recovery_limit_s:
                 self.give_up(f"{p.name}: stuck for {behind:.0f} s while {p.doing}")
-            elif p.failing_since is not None and now - p.failing_since > p.bounds.recovery_limit_s + p.bounds.block_s:
+            elif p.without_progress_s(now) > p.bounds.recovery_limit_s + p.bounds.block_s:
                 # the processor's own limit fires between attempts; this catches an attempt that hangs
-                self.give_up(f"{p.name}: recovering for {now - p.failing_since:.0f} s")
+                self.give_up(f"{p.name}: recovering for {p.without_progress_s(now):.0f} s without headway")
 
     def run(self) -> None:
         while not self.stop.wait(self.interval_s):

@@ -421,6 +421,8 @@ def restore(cfg: StageConfig, stores: Stores, partitions: set[int],
             polled = reader.poll(timeout_ms=500 if end else 100, max_records=50_000)
             if polled:
                 last_read = time.monotonic()
+                if progress is not None:
+                    progress.restored_some()
             elif end and time.monotonic() - last_read > cfg.bounds.block_s:
                 raise KafkaTimeoutError(f"{cfg.group}: restore read nothing for {cfg.bounds.block_s:.0f} s; "
                                         f"{len(end)} changelog partitions not read to their end")

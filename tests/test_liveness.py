@@ -76,6 +76,18 @@ def test_failures_without_progress_past_the_limit_raise_recovery_failed():
         p.failed("commit", KafkaTimeoutError())
 
 
+def test_a_long_restore_after_a_failure_is_headway_not_a_failing_recovery():
+    p, clock = progress()
+    given_up = []
+    p.failed("commit", KafkaTimeoutError())
+    for _ in range(30):  # 300 s of state coming back
+        clock.now += 10
+        p.restored_some()
+        Watchdog([p], given_up.append).check(clock.now)
+    p.failed("restore", KafkaTimeoutError())  # does not raise: the last headway was just now
+    assert not given_up
+
+
 def test_a_group_never_rejoined_after_a_failure_also_ends_at_the_limit():
     p, clock = progress()
     p.failed("fetching failed", KafkaTimeoutError())
