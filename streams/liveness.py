@@ -152,8 +152,11 @@ class Progress:
         now = self.clock() if now is None else now
         state, reason = self.state, self.reason
         stalled = self.stalled_s(now)
+        joining = now - self.joining_since if self.joining_since is not None else 0.0
         if stalled and state != "recovering":
             state, reason = "stalled", f"no progress for {stalled:.0f} s while {self.doing}"
+        elif joining > self.bounds.stall_s and state in READY_STATES:  # a rebalance that lasts
+            state, reason = "joining", f"{self.doing} for {joining:.0f} s"
         elif state == "recovering":
             reason = f"{reason}; recovering for {now - (self.failing_since or now):.0f} s"
         ready = state in READY_STATES

@@ -109,6 +109,20 @@ def test_a_join_that_never_settles_is_abandoned_after_watchdog_s():
         p.joining()
 
 
+def test_a_rebalance_that_lasts_past_stall_s_is_not_ready():
+    p, clock = progress()
+    p.progressed(idle=True)
+    p.joining()
+    clock.now += 5
+    p.joining()
+    assert p.status()["ready"]  # a routine rebalance
+    clock.now += 6
+    p.joining()
+    assert p.status()["state"] == "joining" and not p.status()["ready"]
+    p.progressed(idle=True)
+    assert p.status()["ready"]
+
+
 def test_recover_retries_with_backoff_until_restart_works():
     p, clock = progress()
     attempts = []
