@@ -63,6 +63,18 @@ class Settings(BaseSettings):
         2 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024, validation_alias=AliasChoices("POVHUB_INGEST_MAX_BODY_BYTES"),
         description="larger request bodies get 413 before they are read; a full batch of 500 typical updates is ~300 KB")
     session_timeout_s: float = Field(10.0, gt=1, le=300, validation_alias=AliasChoices("POVHUB_SESSION_TIMEOUT_S"))
+    kafka_block_s: float = Field(30.0, ge=1, le=600, validation_alias=AliasChoices("POVHUB_KAFKA_BLOCK_S"),
+                                 description="bound of every blocking Kafka call of a processor (transaction "
+                                             "commit, offsets, flush, restore); on expiry it starts over")
+    stall_s: float = Field(10.0, ge=1, le=3600, validation_alias=AliasChoices("POVHUB_STALL_S"),
+                           description="a processor whose loop has not come back for this long is stalled: "
+                                       "/health answers 503")
+    watchdog_s: float = Field(60.0, ge=1, le=3600, validation_alias=AliasChoices("POVHUB_WATCHDOG_S"),
+                              description="a Kafka call not back after this long is abandoned and the processor "
+                                          "starts over")
+    recovery_limit_s: float = Field(300.0, ge=10, le=86_400, validation_alias=AliasChoices("POVHUB_RECOVERY_LIMIT_S"),
+                                    description="a processor without progress for this long while it recovers "
+                                                "makes the worker exit with status 75")
     pending_ttl_s: float = Field(7 * 24 * 3600.0, gt=0, validation_alias=AliasChoices("POVHUB_PENDING_TTL_S"),
                                  description="how long a person-only event waits for its person's household")
     pending_check_s: float = Field(60.0, gt=0, le=3600, validation_alias=AliasChoices("POVHUB_PENDING_CHECK_S"))

@@ -39,6 +39,7 @@ from sinks.loader import LoaderRunner, loader_config
 from sinks.migrate import migrate
 from sinks.report import LEVELS, level_summary
 from streams.dead_letters import DeadLetterProducer
+from streams.liveness import Bounds, Progress, health
 from streams.person_index import PendingLimits, raw_message
 from streams.reconcile import ReconcileConfig, ReconcileFold, reconcile_stage
 from streams.stage import StageRunner
@@ -78,8 +79,12 @@ def state_rules(s: Settings) -> StateRules:
         raise SettingsError(f"bad setting POVHUB_STATE_RULES_FILE: {e}") from None
 
 
-def web_app(client: Client) -> web.Application:
-    """The worker's HTTP endpoint: province/district/... reports, Prometheus metrics, health."""
+def web_app(client: Client, progresses: list[Progress] | None = None) -> web.Application:
+    """The worker's HTTP endpoint: province/district/... reports, Prometheus metrics, health.
+
+    ``/health`` is readiness: 200 while every processor is running or idle with nothing to read,
+    503 while any is starting, recovering or stalled; the body gives each one's state and reason.
+    """
 
     async def report(request: web.Request) -> web.Response:
         level = request.query.get("level", "province")
@@ -91,11 +96,12 @@ def web_app(client: Client) -> web.Application:
     async def metrics(request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
-    async def health(request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
+    async def health_(request: web.Request) -> web.Response:
+        ready, body = health(progresses or [])
+        return web.json_response(body, status=200 if ready else 503)
 
     app = web.Application()
-    app.add_routes([web.get("/report", report), web.get("/metrics", metrics), web.get("/health", health)])
+    app.add_routes([web.get("/report", report), web.get("/metrics", metrics), web.get("/health", health_)])
     return app
 
 
@@ -142,16 +148,17 @@ def run_worker(s: Settings) -> int:
     if s.clickhouse_off_file is not None:
         client = SwitchedOff(client, s.clickhouse_off_file)
     codec = codec_from(s)
-    dlq = DeadLetterProducer(require_bootstrap(s), codec, s.topics.name(DEAD_LETTER))
+    dlq = DeadLetterProducer(require_bootstrap(s), codec, s.topics.name(DEAD_LETTER), s.kafka_block_s)
     stages = [reconcile_runner(s, codec), alerts_runner(s, codec, worker_id(s)),
               *loader_runners(s, client, codec, dlq), *webhook_runners(s, codec, worker_id(s), dlq)]
     # SIGTERM and SIGINT end run_app; leaving the block stops the stages, which leave their groups
-    with StageThreads(stages):
+    bounds = Bounds(s.kafka_block_s, s.stall_s, s.watchdog_s, s.recovery_limit_s)
+    with StageThreads(stages, bounds) as threads:
         # report, dlq and the web page beside this worker find it here (povhub/worker_address.py)
         address = WorkerAddress(os.getpid(), s.web_host, s.web_port, require_bootstrap(s), str(parse_dsn(s.clickhouse_dsn)))
         worker_address.record(s.data_dir, address)
         try:
-            web.run_app(web_app(client), host=s.web_host, port=s.web_port, print=None)
+            web.run_app(web_app(client, threads.progresses), host=s.web_host, port=s.web_port, print=None)
         finally:
             worker_address.forget(s.data_dir, address.pid)
     return 0

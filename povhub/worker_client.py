@@ -61,6 +61,14 @@ class WorkerProcess:
         except FileNotFoundError:
             return ""
 
+    def health(self, timeout: float = 5.0) -> tuple[int, dict[str, Any]]:
+        """``/health``: (200 ready or 503 not ready, the body with each processor's state and reason)."""
+        try:
+            with urllib.request.urlopen(f"http://{self.host}:{self.port}/health", timeout=timeout) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"{}")
+
     def report(self, level: str, code: str | None = None) -> list[dict[str, Any]]:
         return fetch_report(self.host, self.port, level, code)
 

@@ -120,3 +120,20 @@ WEBHOOK_DELIVERIES = Counter(
     "repeat_skipped: met again after a rebalance, already handled)",
     ["target", "outcome"],
 )
+STAGE_READY = Gauge(
+    "povhub_stage_ready",
+    "1 while a processor (stage, loader, notifier) is progressing or idle with nothing to read; 0 while it is "
+    "starting, recovering or stalled (the worker's /health answers 503 then)",
+    ["stage"],
+)
+STAGE_STALLS = Counter(
+    "povhub_stage_stalls_total",
+    "Times a processor's loop did not come back from a Kafka call for POVHUB_WATCHDOG_S and the watchdog "
+    "made it give up the call",
+    ["stage"],
+)
+STAGE_RECOVERIES = Counter(
+    "povhub_stage_recoveries_total",
+    "Times a processor dropped its Kafka clients after a failure and started over from the committed state",
+    ["stage"],
+)

@@ -25,6 +25,7 @@ from sinks.batch_insert import (
     message_digest,
 )
 from sinks.table_mapping import Row, TableMapping
+from streams.liveness import Progress
 from streams.stage import GroupConfig, Stopped, commit_after
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class LoaderRunner:
                  on_retry: RetryHook | None = None) -> None:
         self.cfg, self.client, self.mapping, self.decode = cfg, client, mapping, decode
         self.on_bad, self.flush_bad, self.backoff, self.on_retry = on_bad, flush_bad, backoff, on_retry
+        self.progress = Progress(cfg.group, cfg.bounds)
 
     def run(self, stop: threading.Event) -> None:
         def load(batch: list[ConsumerRecord]) -> None:
@@ -59,7 +61,7 @@ class LoaderRunner:
                         on_retry=self.on_retry, stop=stop)
             self.flush_bad()  # the dead letters are acknowledged before the offsets move past them
 
-        commit_after(self.cfg, load, stop)
+        commit_after(self.cfg, load, stop, self.progress)
 
 
 def load_events(

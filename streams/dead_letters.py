@@ -29,8 +29,9 @@ class DeadLetterProducer:
     """Dead letters of the stages that commit after their sink (loaders, webhooks); ``flush`` raises unless
     all were acked."""
 
-    def __init__(self, bootstrap_servers: str, codec: Codec, topic: str) -> None:
+    def __init__(self, bootstrap_servers: str, codec: Codec, topic: str, block_s: float = 30.0) -> None:
         self.codec, self.topic, self.bootstrap_servers = codec, topic, bootstrap_servers
+        self.block_s = block_s  # flush waits no longer: the caller's batch is then handled again
         self._producer: KafkaProducer | None = None  # made at the first dead letter: most workers never need it
         self._sent: list[FutureRecordMetadata] = []
         self._lock = threading.Lock()
@@ -40,7 +41,7 @@ class DeadLetterProducer:
         with self._lock:
             if self._producer is None:
                 self._producer = KafkaProducer(bootstrap_servers=self.bootstrap_servers.split(","), acks="all",
-                                               client_id="povhub-dead-letters")
+                                               client_id="povhub-dead-letters", max_block_ms=int(self.block_s * 1000))
         future = self._producer.send(self.topic, key=raw.key,
                                     value=dead_letter_value(self.codec, stage, reason, raw, detail, record_id))
         with self._lock:
@@ -50,6 +51,6 @@ class DeadLetterProducer:
         with self._lock:
             sent, self._sent = self._sent, []
         if sent:
-            self._producer.flush()
+            self._producer.flush(timeout=self.block_s)
             for future in sent:
                 future.get(timeout=0)  # raises the send's error: the caller must not commit past it

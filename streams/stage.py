@@ -12,9 +12,11 @@ partitioner gives it, which is why inputs must be keyed and partitioned that way
 (``misrouted`` dead letters otherwise, in the stages). Timers (``Fold.tick``) run inside the same
 transactions as the batches, so they are inputs of the loop like records.
 
-After any failure of a transaction the stage starts over from what Kafka holds: a new producer
-(which fences and aborts the old one's transaction), stores rebuilt from their changelogs,
-positions back at the committed offsets. KIP-447 group metadata fences a worker that lost its
+After any failure the stage starts over from what Kafka holds: new clients (a new producer with
+the same transactional id fences and aborts the old one's transaction), stores rebuilt from their
+changelogs, positions back at the committed offsets. Every Kafka call is bounded by
+``Bounds.block_s`` (streams/liveness.py): a broker that dies under a call, the transaction
+coordinator included, is a failure like any other, never a hang. KIP-447 group metadata fences a worker that lost its
 partitions in a rebalance but still tries to commit.
 """
 
@@ -38,11 +40,13 @@ from kafka import (
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.coordinator.assignors.range import RangePartitionAssignor
-from kafka.errors import CommitFailedError, TopicAlreadyExistsError
-from kafka.structs import OffsetAndMetadata
+from kafka.errors import CommitFailedError, KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
+from kafka.structs import MemberState, OffsetAndMetadata
 
 from connectors.publisher import KeyPartitioner
 from schemas.metrics import STAGE_PARTITIONS, STAGE_RESTORED, STAGE_TRANSACTIONS
+from streams.bounded_producer import BoundedProducer
+from streams.liveness import Abandoned, Bounds, Progress, recover
 from streams.routing import partition_of
 
 log = logging.getLogger(__name__)
@@ -77,6 +81,7 @@ class StageConfig:
     # (or the worker restarts with the same id): short, since batches take well under a second.
     transaction_timeout_s: float = 20.0
     replication_factor: int = 1
+    bounds: Bounds = Bounds()
 
     def changelog(self, store: str) -> str:
         return f"{self.group}-{store}-changelog"
@@ -198,36 +203,103 @@ class GroupConfig:
     batch_size: int
     batch_seconds: float
     session_timeout_s: float = 10.0
+    bounds: Bounds = Bounds()
 
 
-def commit_after(cfg: GroupConfig, handle: Callable[[list[ConsumerRecord]], None], stop: threading.Event) -> None:
+class GroupReader:
+    """The consumer of a ``commit_after`` loop; dropped and made again after a failure."""
+
+    def __init__(self, cfg: GroupConfig) -> None:
+        self.cfg = cfg
+        self.consumer: KafkaConsumer | None = None
+        self.fetcher: BatchFetcher | None = None
+
+    def connect(self) -> None:
+        cfg = self.cfg
+        consumer = group_consumer(cfg.bootstrap_servers, cfg.group, cfg.worker_id, cfg.batch_size,
+                                  cfg.session_timeout_s)
+        self.fetcher = BatchFetcher(consumer, cfg.batch_size, cfg.batch_seconds, cfg.bounds,
+                                    on_assigned=lambda tps: owned(cfg.group, consumer))
+        consumer.subscribe(list(cfg.topics), listener=self.fetcher)
+        self.consumer = consumer
+
+    def close(self) -> None:
+        if self.consumer is not None:
+            close_quietly(self.consumer, self.cfg.bounds)
+            self.consumer = None
+
+    def reconnect(self) -> None:
+        self.close()
+        self.connect()
+
+
+def commit_after(cfg: GroupConfig, handle: Callable[[list[ConsumerRecord]], None], stop: threading.Event,
+                 progress: Progress | None = None) -> None:
     """At least once, for a stage whose output is not Kafka (ClickHouse, webhooks): its own consumer
     group, read_committed; a batch's offsets are committed once ``handle`` returned. A commit that
-    fails (a rebalance meanwhile) sends the batch to its new owner, who handles it again."""
-    group = cfg.group
-    consumer = group_consumer(cfg.bootstrap_servers, group, cfg.worker_id, cfg.batch_size, cfg.session_timeout_s)
-    fetcher = BatchFetcher(consumer, cfg.batch_size, cfg.batch_seconds, on_assigned=lambda tps: owned(group, consumer))
-    consumer.subscribe(list(cfg.topics), listener=fetcher)
+    fails (a rebalance meanwhile) sends the batch to its new owner, who handles it again. Any other
+    Kafka failure (a bounded call that expired) drops the consumer: a new one starts at the
+    committed offsets and handles the batch again."""
+    progress = progress or Progress(cfg.group, cfg.bounds)
+    reader = GroupReader(cfg)
+    reader.connect()
     try:
         while not stop.is_set():
-            batch = fetcher.fetch()
-            if not batch:
-                continue
             try:
-                handle(batch)
-            except Stopped:
-                return
-            try:
-                consumer.commit(next_offsets(batch))
-            except CommitFailedError as error:
-                log.warning("%s: commit after the batch failed (%s); back to the committed offsets", group, error)
-                fetcher.rewind()
+                progress.at("fetching")
+                batch = reader.fetcher.fetch()
+                if not batch:
+                    if reader.fetcher.settled():
+                        progress.progressed(idle=True)
+                    else:
+                        progress.joining()
+                    continue
+                progress.at("handling a batch", kafka=False)  # ClickHouse or webhooks: their own retries
+                try:
+                    handle(batch)
+                except Stopped:
+                    return
+                progress.at("committing offsets")
+                try:
+                    reader.consumer.commit(next_offsets(batch), timeout_ms=cfg.bounds.block_ms)
+                except CommitFailedError as error:
+                    log.warning("%s: commit after the batch failed (%s); back to the committed offsets",
+                                cfg.group, error)
+                    reader.fetcher.rewind()
+                progress.progressed(idle=False)
+            except (KafkaError, Abandoned) as error:  # a Kafka call failed or expired: start over
+                recover(progress, stop, f"{progress.doing} failed", error, reader.reconnect)
     finally:
-        consumer.close(autocommit=False)
+        reader.close()
+
+
+def close_quietly(client: KafkaConsumer | KafkaProducer, bounds: Bounds) -> None:
+    """Close a client that may be broken, without waiting past the bound."""
+    try:
+        if isinstance(client, KafkaConsumer):
+            client.close(autocommit=False, timeout_ms=min(bounds.block_ms, 5000))
+        else:
+            # kafka-python's close(timeout=0) still flushes: with records unsent it raises and leaves
+            # the sender thread running (and __del__ trying again). A dropped producer's records
+            # belong to a transaction its successor aborts, so they are dropped at once.
+            sender = getattr(client, "_sender", None)
+            if sender is not None:
+                sender.force_close()
+            try:
+                client.close(timeout=0)
+            except KafkaTimeoutError:
+                client._closed = True
+    except Exception as error:  # noqa: BLE001 - a broken client is replaced either way
+        log.debug("closing %r failed: %r", client, error)
 
 
 def owned(group: str, consumer: KafkaConsumer) -> None:
     STAGE_PARTITIONS.labels(group).set(len(consumer.assignment()))
+
+
+# How long after an assignment an empty fetch counts as "nothing to read" even without an answer
+# from every partition's leader (see BatchFetcher.settled).
+SETTLE_GRACE_S = 5.0
 
 
 class BatchFetcher(ConsumerRebalanceListener):
@@ -241,13 +313,15 @@ class BatchFetcher(ConsumerRebalanceListener):
     partition revoked and assigned again in one rebalance, past records just dropped.
     """
 
-    def __init__(self, consumer: KafkaConsumer, batch_size: int, batch_seconds: float,
+    def __init__(self, consumer: KafkaConsumer, batch_size: int, batch_seconds: float, bounds: Bounds,
                  on_revoked: Callable[[set[TopicPartition]], None] = lambda tps: None,
                  on_assigned: Callable[[set[TopicPartition]], None] = lambda tps: None) -> None:
         self.consumer, self.batch_size, self.batch_seconds = consumer, batch_size, batch_seconds
+        self.bounds = bounds
         self._on_revoked, self._on_assigned = on_revoked, on_assigned
         self.buffer: list[ConsumerRecord] = []
         self._assigned: set[TopicPartition] = set()
+        self._assigned_at = time.monotonic()
 
     def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         revoked = set(revoked)
@@ -261,6 +335,7 @@ class BatchFetcher(ConsumerRebalanceListener):
 
     def _settle_assignment(self) -> None:
         assigned, self._assigned = self._assigned, set()
+        self._assigned_at = time.monotonic()
         moved = {(tp.topic, tp.partition) for tp in assigned}
         self.buffer = [r for r in self.buffer if (r.topic, r.partition) not in moved]
         self._on_assigned(assigned)
@@ -281,28 +356,42 @@ class BatchFetcher(ConsumerRebalanceListener):
                 self._settle_assignment()
         return self.buffer
 
+    def settled(self) -> bool:
+        """The consumer is a stable member of its group and every partition it owns has been
+        answered by its leader (a fetch response sets the high watermark), or was assigned
+        ``SETTLE_GRACE_S`` ago (kafka-python never sets one for a partition nothing was ever
+        written to): an empty fetch then means nothing to read. Right after a (re)join the first
+        fetches come back empty before any was answered; that is not idleness."""
+        consumer = self.consumer
+        if consumer.group_metadata().state != MemberState.STABLE:
+            return False
+        if time.monotonic() - self._assigned_at > SETTLE_GRACE_S:
+            return True
+        return all(consumer.highwater(tp) is not None for tp in consumer.assignment())
+
     def rewind(self, partitions: Iterable[TopicPartition] | None = None) -> None:
         """Back to the committed offsets of ``partitions`` (default: every assigned one)."""
         for tp in self.consumer.assignment() if partitions is None else partitions:
-            committed = self.consumer.committed(tp)
+            committed = self.consumer.committed(tp, timeout_ms=self.bounds.block_ms)
             if committed is None:
                 self.consumer.seek_to_beginning(tp)
             else:
                 self.consumer.seek(tp, committed)
 
 
-def high_watermarks(bootstrap_servers: str, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+def high_watermarks(bootstrap_servers: str, tps: list[TopicPartition], bounds: Bounds) -> dict[TopicPartition, int]:
     """The end of each partition counting records of transactions not decided yet (a read_committed
     consumer's end offsets stop at the first of those: the last stable offset)."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers.split(","), enable_auto_commit=False,
                              isolation_level="read_uncommitted")
     try:
-        return consumer.end_offsets(tps)
+        return consumer.end_offsets(tps, timeout_ms=bounds.block_ms)
     finally:
-        consumer.close()
+        close_quietly(consumer, bounds)
 
 
-def restore(cfg: StageConfig, stores: Stores, partitions: set[int]) -> int:
+def restore(cfg: StageConfig, stores: Stores, partitions: set[int],
+            progress: Progress | None = None) -> int:
     """Rebuild the stores of ``partitions`` from their changelogs: every committed transaction.
 
     Reads (read_committed) up to the high watermark, not the last stable offset: right after the
@@ -310,32 +399,45 @@ def restore(cfg: StageConfig, stores: Stores, partitions: set[int]) -> int:
     state changes sit above the last stable offset while its consumed offsets already count (a
     committed-offset fetch waits for them). Stopping at the last stable offset lost that last
     transaction. A transaction left open by a killed worker holds the restore until it times out.
+
+    Bounded: a restore that reads nothing for ``bounds.block_s`` (a changelog partition without a
+    leader) raises ``KafkaTimeoutError``, and the stage recovers as after any failure.
     """
     started = time.perf_counter()
     store_of = {cfg.changelog(s): s for s in cfg.stores}
     tps = [TopicPartition(t, p) for t in store_of for p in sorted(partitions)]
-    end = {tp: o for tp, o in high_watermarks(cfg.bootstrap_servers, tps).items() if o > 0}
+    end = {tp: o for tp, o in high_watermarks(cfg.bootstrap_servers, tps, cfg.bounds).items() if o > 0}
     reader = KafkaConsumer(bootstrap_servers=cfg.bootstrap_servers.split(","), group_id=None,
                            enable_auto_commit=False, isolation_level="read_committed",
                            client_id=f"{cfg.group}-restore")
     restored = 0
+    last_read = time.monotonic()
     try:
         reader.assign(tps)
         reader.seek_to_beginning(*tps)
         while True:
+            if progress is not None:
+                progress.at("restoring state")
             polled = reader.poll(timeout_ms=500 if end else 100, max_records=50_000)
+            if polled:
+                last_read = time.monotonic()
+                if progress is not None:
+                    progress.restored_some()
+            elif end and time.monotonic() - last_read > cfg.bounds.block_s:
+                raise KafkaTimeoutError(f"{cfg.group}: restore read nothing for {cfg.bounds.block_s:.0f} s; "
+                                        f"{len(end)} changelog partitions not read to their end")
             for tp, records in polled.items():
                 store = store_of[tp.topic]
                 for r in records:
                     stores.apply(store, r.key.decode(), None if r.value is None else orjson.loads(r.value))
                 restored += len(records)
-            for tp in [tp for tp in end if reader.position(tp) >= end[tp]]:
+            for tp in [tp for tp in end if reader.position(tp, timeout_ms=cfg.bounds.block_ms) >= end[tp]]:
                 del end[tp]
             # The embedded broker reports the end of its last record batch too low: read on until nothing comes.
             if not end and not polled:
                 break
     finally:
-        reader.close()
+        close_quietly(reader, cfg.bounds)
     STAGE_RESTORED.labels(cfg.group).inc(restored)
     log.info("%s: restored %d changelog records for partitions %s in %.1fs", cfg.group, restored,
              sorted(partitions), time.perf_counter() - started)
@@ -343,11 +445,12 @@ def restore(cfg: StageConfig, stores: Stores, partitions: set[int]) -> int:
 
 
 class StageRunner:
-    """Runs one stage until ``stop`` is set; every failure of a batch restarts it from Kafka's state."""
+    """Runs one stage until ``stop`` is set; every failure restarts it from Kafka's state."""
 
     def __init__(self, cfg: StageConfig, fold: Fold, clock: Callable[[], float] = time.time) -> None:
         self.cfg, self.fold, self.clock = cfg, fold, clock
         self.stores = Stores(cfg.stores, cfg.partitions)
+        self.progress = Progress(cfg.group, cfg.bounds)
         self._producer: KafkaProducer | None = None
         self._consumer: KafkaConsumer | None = None
         self._fetcher: BatchFetcher | None = None
@@ -359,14 +462,38 @@ class StageRunner:
         return self.cfg.bootstrap_servers.split(",")
 
     def _new_producer(self) -> KafkaProducer:
-        producer = KafkaProducer(
+        producer = BoundedProducer(
+            abandon=self.progress.abandon,
             bootstrap_servers=self._bootstrap(), client_id=f"{self.cfg.group}-{self.cfg.worker_id}",
             transactional_id=f"{self.cfg.group}-{self.cfg.worker_id}",
             transaction_timeout_ms=int(self.cfg.transaction_timeout_s * 1000),
+            max_block_ms=self.cfg.bounds.block_ms,
             acks="all", linger_ms=5, batch_size=256 * 1024, max_request_size=8 * 1024 * 1024,
             partitioner=KeyPartitioner())
-        producer.init_transactions()
+        try:
+            producer.init_transactions()  # fences the id's previous producer: its open transaction is aborted
+        except BaseException:
+            close_quietly(producer, self.cfg.bounds)
+            raise
         return producer
+
+    def _new_consumer(self) -> None:
+        self._consumer = group_consumer(self.cfg.bootstrap_servers, self.cfg.group, self.cfg.worker_id,
+                                        self.cfg.batch_size, self.cfg.session_timeout_s)
+        self._fetcher = BatchFetcher(self._consumer, self.cfg.batch_size, self.cfg.batch_seconds, self.cfg.bounds,
+                                     on_revoked=self._revoked, on_assigned=self._assigned)
+        self._consumer.subscribe(list(self.cfg.inputs), listener=self._fetcher)
+
+    def _close(self, consumer_too: bool) -> None:
+        if self._producer is not None:
+            close_quietly(self._producer, self.cfg.bounds)
+            self._producer = None
+        if consumer_too and self._consumer is not None:
+            close_quietly(self._consumer, self.cfg.bounds)
+            self._consumer = None
+            for values in self.stores.data.values():  # rebuilt when the new consumer is assigned partitions
+                values.clear()
+            STAGE_PARTITIONS.labels(self.cfg.group).set(0)
 
     # -- rebalances (between transactions: BatchFetcher calls these from fetch) ------------------
 
@@ -381,34 +508,45 @@ class StageRunner:
     def _restore(self, partitions: set[int]) -> None:
         if self.cfg.stores and partitions:
             self.stores.drop(partitions)
-            restore(self.cfg, self.stores, partitions)
+            restore(self.cfg, self.stores, partitions, self.progress)
 
     # -- the loop --------------------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
         ensure_changelogs(self.cfg)
         self._producer = self._new_producer()
-        self._consumer = group_consumer(self.cfg.bootstrap_servers, self.cfg.group, self.cfg.worker_id,
-                                        self.cfg.batch_size, self.cfg.session_timeout_s)
-        self._fetcher = BatchFetcher(self._consumer, self.cfg.batch_size, self.cfg.batch_seconds,
-                                     on_revoked=self._revoked, on_assigned=self._assigned)
-        self._consumer.subscribe(list(self.cfg.inputs), listener=self._fetcher)
+        self._new_consumer()
         try:
             while not stop.is_set():
-                batch = self._fetcher.fetch()
-                tick = self._tick_due()
-                if not batch and not tick:
-                    continue
                 try:
-                    self._commit(batch, tick)
-                except Exception as error:  # noqa: BLE001 - any failure: start over from Kafka's state
-                    STAGE_TRANSACTIONS.labels(self.cfg.group, "aborted").inc()
-                    log.warning("%s: transaction of %d records failed, starting over from the committed state: %r",
-                                self.cfg.group, len(batch), error)
-                    self._recover(stop)
+                    self._step()
+                except (KafkaError, Abandoned) as error:  # a Kafka call failed or expired
+                    self._recover(stop, error)
+                except Exception as error:  # noqa: BLE001 - any failure of a transaction: start over
+                    if self.progress.doing != "committing a transaction":
+                        raise  # a bug outside the transaction: the worker exits (status 70)
+                    self._recover(stop, error)
         finally:
-            self._consumer.close(autocommit=False)
-            self._producer.close(timeout=5)
+            self._close(consumer_too=True)
+
+    def _step(self) -> None:
+        progress = self.progress
+        progress.at("fetching")
+        batch = self._fetcher.fetch()
+        tick = self._tick_due()
+        if not batch and not tick:
+            if self._fetcher.settled():
+                progress.progressed(idle=True)
+            else:
+                progress.joining()
+            return
+        progress.at("committing a transaction")
+        try:
+            self._commit(batch, tick)
+        except Exception:
+            STAGE_TRANSACTIONS.labels(self.cfg.group, "aborted").inc()
+            raise
+        progress.progressed(idle=False)
 
     def _tick_due(self) -> bool:
         if self.cfg.tick_seconds is None or not self._consumer.assignment():
@@ -445,22 +583,26 @@ class StageRunner:
         STAGE_TRANSACTIONS.labels(self.cfg.group, "committed").inc()
         self.fold.committed(tx)
 
-    def _recover(self, stop: threading.Event) -> None:
-        """Back to what Kafka holds; retried (the broker may be restarting) until it works or we stop."""
-        delay = 0.5
-        while not stop.is_set():
-            try:
-                try:
-                    self._producer.close(timeout=0)
-                except Exception:  # noqa: BLE001 - a broken producer is replaced either way
-                    pass
-                self._producer = self._new_producer()  # fences the old id: its open transaction is aborted
+    def _recover(self, stop: threading.Event, error: BaseException) -> None:
+        """Back to what Kafka holds, retried with backoff while the cluster cannot serve it.
+
+        A transaction that failed with an answer from Kafka (fenced after a rebalance, say) needs a
+        new producer only: the stores of the owned partitions are rebuilt and their positions set
+        back. A call that expired or was abandoned, or a failure outside the transaction, may have
+        left the consumer wedged too (a coordinator it no longer finds): it is dropped as well, and
+        the new one rejoins the group, restores what it is assigned and starts at the committed offsets.
+        """
+        consumer_too = isinstance(error, (KafkaTimeoutError, Abandoned)) or self.progress.doing != "committing a transaction"
+        # kafka-python's own lines are hidden without -v (povhub/cli.py): the address is named here
+        what = f"{self.progress.doing} failed (Kafka at {self.cfg.bootstrap_servers})"
+
+        def restart() -> None:
+            self._close(consumer_too)
+            self._producer = self._new_producer()
+            if self._consumer is None:
+                self._new_consumer()
+            else:
                 self._restore({tp.partition for tp in self._consumer.assignment()})
                 self._fetcher.rewind()
-                return
-            except Exception as error:  # noqa: BLE001
-                # kafka-python's own lines are hidden without -v (povhub/cli.py): name the address here
-                log.warning("%s: cannot reach Kafka at %s to start over (%r); again in %.1fs", self.cfg.group,
-                            self.cfg.bootstrap_servers, error, delay)
-                stop.wait(delay)
-                delay = min(delay * 2, 10.0)
+
+        recover(self.progress, stop, what, error, restart)

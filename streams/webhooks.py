@@ -52,6 +52,7 @@ from streams.alert_lifecycle import plain
 from streams.alert_rules import LEVELS, AlertRulesError
 from streams.dead_letters import DeadLetterProducer
 from streams.person_index import RawMessage, raw_message
+from streams.liveness import Progress
 from streams.stage import GroupConfig, commit_after
 from streams.state_rules import read_json_file
 
@@ -252,6 +253,7 @@ class WebhookRunner:
     def __init__(self, cfg: GroupConfig, codec: Codec, targets: tuple[Target, ...],
                  dlq: DeadLetterProducer) -> None:
         self.cfg, self.codec, self.targets, self.dlq = cfg, codec, targets, dlq
+        self.progress = Progress(cfg.group, cfg.bounds)
 
     async def _to_dlq(self, target: Target, event: Mapping[str, Any], detail: str, raw: RawMessage) -> None:
         self.dlq.send(STAGE, REASON, raw, detail, record_id=f"{target.id}@{raw.topic}:{raw.partition}:{raw.offset}")
@@ -276,7 +278,7 @@ class WebhookRunner:
             self.dlq.flush()
 
         try:
-            commit_after(self.cfg, deliver, stop)
+            commit_after(self.cfg, deliver, stop, self.progress)
         finally:
             loop.run_until_complete(session.close())
             loop.close()
