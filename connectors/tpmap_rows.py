@@ -23,10 +23,11 @@ from connectors.citizen_id import CitizenIdCheck, InvalidCitizenId, validate_cit
 
 HOUSEHOLD_COLUMNS = ("data_year", "house_code", "province_code", "district_code", "subdistrict_code", "village_code",
                      "income_per_person_baht", "failed_indicators")
-PERSON_COLUMNS = ("citizen_id", "age", "sex", "welfare_card", "disabled", "bedridden", "chronic_illness")
+PERSON_COLUMNS = ("citizen_id", "age", "sex", "welfare_registered", "welfare_validated", "disabled", "bedridden",
+                  "chronic_illness")
 TPMAP_COLUMNS = ("data_year", "house_code", "province_code", "district_code", "subdistrict_code", "village_code",
-                 "citizen_id", "age", "sex", "welfare_card", "disabled", "bedridden", "chronic_illness",
-                 "income_per_person_baht", "failed_indicators")
+                 "citizen_id", "age", "sex", "welfare_registered", "welfare_validated", "disabled", "bedridden",
+                 "chronic_illness", "income_per_person_baht", "failed_indicators")
 
 Raw = dict[str, str | None]
 AVRO_LONG_MAX = 2**63 - 1
@@ -48,7 +49,8 @@ class HouseholdFields(BaseModel):
     province_code: str = Field(pattern=r"^\d{2}$")
     district_code: str = Field(pattern=r"^\d{4}$")
     subdistrict_code: str = Field(pattern=r"^\d{6}$")
-    village_code: Annotated[str, Field(pattern=r"^\d{8}$")] | None = None
+    # 8 digits (DOPA) or 10 (TPMAP's village id: DOPA + 2); kept as given (connectors/areas.py)
+    village_code: Annotated[str, Field(pattern=r"^\d{8}(\d{2})?$")] | None = None
     # the event's field is an Avro long: a larger number must be a bad row, not a failed import
     income_per_person_baht: Annotated[int, Field(ge=0, le=AVRO_LONG_MAX)] | None = None
     failed_indicators: Annotated[list[Annotated[int, Field(ge=1, le=31)]], BeforeValidator(_split_indicators)] = []
@@ -60,8 +62,10 @@ class PersonFields(BaseModel):
     citizen_id: CitizenIdCheck
     age: Annotated[int, Field(ge=0, le=130)] | None = None
     sex: Literal["M", "F"] | None = None
-    # a blank flag is an error, not a "no"
-    welfare_card: bool = False
+    # a blank flag is an error, not a "no". MOFreg: registered for the state welfare card;
+    # MOFval: registration validated (TPMAP's target poor are validated persons)
+    welfare_registered: bool = False
+    welfare_validated: bool = False
     disabled: bool = False
     bedridden: bool = False
     chronic_illness: bool = False
@@ -93,7 +97,8 @@ class PersonPart(NamedTuple):
     citizen_id: CitizenIdCheck
     age: int | None
     sex: Literal["M", "F"] | None
-    welfare_card: bool
+    welfare_registered: bool
+    welfare_validated: bool
     disabled: bool
     bedridden: bool
     chronic_illness: bool
@@ -135,7 +140,8 @@ def person_part(raw: Raw, fast: bool = True) -> PersonPart:
     if fast and (part := _plain_person(raw)) is not None:
         return part
     m = parse_part(PersonFields, raw)
-    return PersonPart(m.citizen_id, m.age, m.sex, m.welfare_card, m.disabled, m.bedridden, m.chronic_illness)
+    return PersonPart(m.citizen_id, m.age, m.sex, m.welfare_registered, m.welfare_validated, m.disabled, m.bedridden,
+                      m.chronic_illness)
 
 
 # The fast checks. Each returns None for anything not written the plain way: the models decide it.
@@ -156,7 +162,7 @@ def _number(v: object) -> int | None:
 def _plain_household(raw: Raw) -> HouseholdPart | None:
     year, house, province, district, subdistrict, village, income, failed = map(raw.get, HOUSEHOLD_COLUMNS)
     if not (_digits(house, 11) and _digits(province, 2) and _digits(district, 4) and _digits(subdistrict, 6)
-            and (village is None or _digits(village, 8))):
+            and (village is None or _digits(village, 8) or _digits(village, 10))):
         return None
     year = _number(year)
     if year is None or not 2500 <= year <= 2700:
@@ -174,8 +180,7 @@ def _plain_household(raw: Raw) -> HouseholdPart | None:
 def _plain_person(raw: Raw) -> PersonPart | None:
     get = raw.get
     # an absent column is the model's default ("0"); a blank cell (None) is an error for the model to word
-    flags = (_FLAG_CELLS.get(get("welfare_card", "0")), _FLAG_CELLS.get(get("disabled", "0")),
-             _FLAG_CELLS.get(get("bedridden", "0")), _FLAG_CELLS.get(get("chronic_illness", "0")))
+    flags = tuple(_FLAG_CELLS.get(get(flag, "0")) for flag in PERSON_COLUMNS[3:])
     age, sex, cid = get("age"), get("sex"), get("citizen_id")
     if None in flags or sex not in _SEXES or type(cid) is not str:
         return None
