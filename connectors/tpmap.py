@@ -150,8 +150,13 @@ def household_event(h: Household, pseudonyms: Pseudonymiser, event_time: int) ->
     area = (head.province_code, head.district_code, head.subdistrict_code, head.village_code)
     # the id is a digest of everything the event says (repr of plain tuples: deterministic, and
     # cheaper than JSON with sorted keys); pseudonyms, never clear IDs, go into it
-    content = repr((area, head.data_year, head.income_per_person_baht, failed, dimensions, mapping.version,
-                    target_poor, members))
+    # Members as v1 events described them (without the registered flag), so a file that says
+    # nothing v1 did not keeps the ids earlier versions published; registrations that are not
+    # validated are new content, added only when there are any
+    described = (area, head.data_year, head.income_per_person_baht, failed, dimensions, mapping.version,
+                 target_poor, tuple(m[:4] + m[5:] for m in members))
+    registered_only = tuple(m[4] and not m[5] for m in members)
+    content = repr(described + (registered_only,) if any(registered_only) else described)
     province, district, subdistrict, village = area
     return {
         "event_id": stable_id(SOURCE, head.data_year, head.house_code, hashlib.sha256(content.encode()).hexdigest()),

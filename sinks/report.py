@@ -38,7 +38,8 @@ def level_summary(client: Client, level: str, code: str | None = None) -> list[d
     the figures (README, ClickHouse model). Example: level="district", code="50" gives Chiang
     Mai's districts.
     """
-    parameters = {"code_length": CODE_LENGTH[level], "within": area_within(level, code)}
+    within = area_within(level, code)
+    parameters = {"code_length": CODE_LENGTH[level], "within": within}
     return list(client.query(_SUMMARY, parameters=parameters).named_results())
 
 

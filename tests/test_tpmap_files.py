@@ -20,7 +20,7 @@ from povhub.sample import sample_rows
 PSEUDONYMS = Pseudonymiser("unit-test-secret-0123456789")
 THAI = {"data_year": "ปีข้อมูล", "house_code": "รหัสบ้าน", "province_code": "รหัสจังหวัด",
         "district_code": "รหัสอำเภอ", "subdistrict_code": "รหัสตำบล", "village_code": "รหัสหมู่บ้าน",
-        "citizen_id": "เลขประจำตัวประชาชน", "age": "อายุ", "sex": "เพศ", "welfare_card": "บัตรสวัสดิการแห่งรัฐ",
+        "citizen_id": "เลขประจำตัวประชาชน", "age": "อายุ", "sex": "เพศ", "welfare_registered": "ลงทะเบียนสวัสดิการแห่งรัฐ", "welfare_validated": "บัตรสวัสดิการแห่งรัฐ",
         "disabled": "คนพิการ", "bedridden": "ติดเตียง", "chronic_illness": "ป่วยเรื้อรัง",
         "income_per_person_baht": "รายได้เฉลี่ยต่อคนต่อปี", "failed_indicators": "ตัวชี้วัดที่ไม่ผ่าน"}
 TEXT_CELLS = {"citizen_id", "failed_indicators"}
@@ -57,7 +57,8 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     with path.open("w", encoding="utf-8") as f:
         for r in rows:
             obj = {**r, "failed_indicators": [int(i) for i in str(r["failed_indicators"]).split("|") if i],
-                   "welfare_card": bool(r["welfare_card"]), "village_code": r["village_code"] or None}
+                   "welfare_registered": bool(r["welfare_registered"]), "welfare_validated": bool(r["welfare_validated"]),
+                   "village_code": r["village_code"] or None}
             f.write(json.dumps(obj, ensure_ascii=False) + "\n")
     return path
 
