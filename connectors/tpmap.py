@@ -152,11 +152,12 @@ def household_event(h: Household, pseudonyms: Pseudonymiser, event_time: int) ->
     # cheaper than JSON with sorted keys); pseudonyms, never clear IDs, go into it
     # Members as v1 events described them (without the registered flag), so a file that says
     # nothing v1 did not keeps the ids earlier versions published; registrations that are not
-    # validated are new content, added only when there are any
+    # validated, and area names, are new content, added only when there are any
     described = (area, head.data_year, head.income_per_person_baht, failed, dimensions, mapping.version,
                  target_poor, tuple(m[:4] + m[5:] for m in members))
     registered_only = tuple(m[4] and not m[5] for m in members)
-    content = repr(described + (registered_only,) if any(registered_only) else described)
+    names = (head.subdistrict_name, head.village_name)
+    content = repr(described + (registered_only, names) if any(registered_only) or any(names) else described)
     province, district, subdistrict, village = area
     return {
         "event_id": stable_id(SOURCE, head.data_year, head.house_code, hashlib.sha256(content.encode()).hexdigest()),
@@ -167,7 +168,7 @@ def household_event(h: Household, pseudonyms: Pseudonymiser, event_time: int) ->
         "schema_version": SCHEMA_VERSION,
         "household_key": head.house_code,
         "province": province, "district": district, "subdistrict": subdistrict, "village": village,
-        "subdistrict_name": None, "village_name": None,
+        "subdistrict_name": head.subdistrict_name, "village_name": head.village_name,
         "data_year": head.data_year,
         "change": "SNAPSHOT",
         "members": [{"person_id": person, "id_flag": flag, "age": age, "sex": sex, "welfare_registered": registered,

@@ -22,12 +22,12 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from connectors.citizen_id import CitizenIdCheck, InvalidCitizenId, validate_citizen_id
 
 HOUSEHOLD_COLUMNS = ("data_year", "house_code", "province_code", "district_code", "subdistrict_code", "village_code",
-                     "income_per_person_baht", "failed_indicators")
+                     "income_per_person_baht", "failed_indicators", "subdistrict_name", "village_name")
 PERSON_COLUMNS = ("citizen_id", "age", "sex", "welfare_registered", "welfare_validated", "disabled", "bedridden",
                   "chronic_illness")
 TPMAP_COLUMNS = ("data_year", "house_code", "province_code", "district_code", "subdistrict_code", "village_code",
                  "citizen_id", "age", "sex", "welfare_registered", "welfare_validated", "disabled", "bedridden",
-                 "chronic_illness", "income_per_person_baht", "failed_indicators")
+                 "chronic_illness", "income_per_person_baht", "failed_indicators", "subdistrict_name", "village_name")
 
 Raw = dict[str, str | None]
 AVRO_LONG_MAX = 2**63 - 1
@@ -54,6 +54,9 @@ class HouseholdFields(BaseModel):
     # the event's field is an Avro long: a larger number must be a bad row, not a failed import
     income_per_person_baht: Annotated[int, Field(ge=0, le=AVRO_LONG_MAX)] | None = None
     failed_indicators: Annotated[list[Annotated[int, Field(ge=1, le=31)]], BeforeValidator(_split_indicators)] = []
+    # names as the export writes them: they name TPMAP's municipal tambons, which DOPA's list lacks
+    subdistrict_name: Annotated[str, Field(max_length=200)] | None = None
+    village_name: Annotated[str, Field(max_length=200)] | None = None
 
 
 class PersonFields(BaseModel):
@@ -89,6 +92,8 @@ class HouseholdPart(NamedTuple):
     village_code: str | None
     income_per_person_baht: int | None
     failed_indicators: tuple[int, ...]
+    subdistrict_name: str | None = None
+    village_name: str | None = None
 
 
 class PersonPart(NamedTuple):
@@ -132,7 +137,8 @@ def household_part(raw: Raw, fast: bool = True) -> HouseholdPart:
         return part
     m = parse_part(HouseholdFields, raw)
     return HouseholdPart(m.data_year, m.house_code, m.province_code, m.district_code, m.subdistrict_code,
-                         m.village_code, m.income_per_person_baht, tuple(m.failed_indicators))
+                         m.village_code, m.income_per_person_baht, tuple(m.failed_indicators),
+                         m.subdistrict_name or None, m.village_name or None)
 
 
 def person_part(raw: Raw, fast: bool = True) -> PersonPart:
@@ -160,7 +166,9 @@ def _number(v: object) -> int | None:
 
 
 def _plain_household(raw: Raw) -> HouseholdPart | None:
-    year, house, province, district, subdistrict, village, income, failed = map(raw.get, HOUSEHOLD_COLUMNS)
+    year, house, province, district, subdistrict, village, income, failed, *names = map(raw.get, HOUSEHOLD_COLUMNS)
+    if not all(n is None or (n == n.strip() and 0 < len(n) <= 200) for n in names):
+        return None
     if not (_digits(house, 11) and _digits(province, 2) and _digits(district, 4) and _digits(subdistrict, 6)
             and (village is None or _digits(village, 8) or _digits(village, 10))):
         return None
@@ -174,7 +182,7 @@ def _plain_household(raw: Raw) -> HouseholdPart | None:
         indicators = tuple(map(_number, failed.split("|")))
         if not all(i is not None and 1 <= i <= 31 for i in indicators):
             return None
-    return HouseholdPart(year, house, province, district, subdistrict, village, income, indicators)
+    return HouseholdPart(year, house, province, district, subdistrict, village, income, indicators, *names)
 
 
 def _plain_person(raw: Raw) -> PersonPart | None:
