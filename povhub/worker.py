@@ -35,6 +35,7 @@ from sinks.household_state import HOUSEHOLD_STATE as STATE_TABLE
 from sinks.loader import LoaderRunner, loader_config
 from sinks.migrate import migrate
 from sinks.report import LEVELS, level_summary
+from sinks.tpmap_figures import tpmap_report
 from streams.dead_letters import DeadLetterProducer
 from streams.person_index import PendingLimits, raw_message
 from streams.reconcile import ReconcileConfig, ReconcileFold, reconcile_stage
@@ -82,6 +83,13 @@ def web_app(client: Client) -> web.Application:
         level = request.query.get("level", "province")
         if level not in LEVELS:
             return web.json_response({"error": f"level must be one of {', '.join(LEVELS)}"}, status=400)
+        if request.query.get("format") == "tpmap":  # TPMAP's figures for a dimension selection, as TPMAP's CSV
+            try:
+                text = await asyncio.to_thread(locked_tpmap, client, level, request.query.get("code"),
+                                               request.query.get("dimensions"))
+            except ValueError as e:
+                return web.json_response({"error": str(e)}, status=400)
+            return web.Response(text=text, content_type="text/csv", charset="utf-8")
         rows = await asyncio.to_thread(locked_summary, client, level, request.query.get("code"))
         return web.json_response(rows, dumps=lambda v: json.dumps(v, ensure_ascii=False, default=str))
 
@@ -94,6 +102,11 @@ def web_app(client: Client) -> web.Application:
     app = web.Application()
     app.add_routes([web.get("/report", report), web.get("/metrics", metrics), web.get("/health", health)])
     return app
+
+
+def locked_tpmap(client: Client, level: str, code: str | None, dimensions: str | None) -> str:
+    with CLIENT_LOCK:
+        return tpmap_report(client, level, code, dimensions)
 
 
 def locked_summary(client: Client, level: str, code: str | None) -> list[dict[str, Any]]:

@@ -20,9 +20,20 @@ class WorkerError(RuntimeError):
 
 
 def fetch_report(host: str, port: int, level: str, code: str | None = None, timeout: float = 10.0) -> list[dict[str, Any]]:
-    query = urllib.parse.urlencode({"level": level, **({"code": code} if code else {})})
-    with urllib.request.urlopen(f"http://{host}:{port}/report?{query}", timeout=timeout) as resp:
-        return json.loads(resp.read())
+    return json.loads(_get_report(host, port, {"level": level, "code": code}, timeout))
+
+
+def fetch_tpmap(host: str, port: int, level: str, code: str | None = None, dimensions: str | None = None,
+                timeout: float = 30.0) -> str:
+    """TPMAP's figures as TPMAP's CSV (``/report?format=tpmap``)."""
+    query = {"level": level, "code": code, "dimensions": dimensions, "format": "tpmap"}
+    return _get_report(host, port, query, timeout).decode("utf-8")
+
+
+def _get_report(host: str, port: int, query: dict[str, str | None], timeout: float) -> bytes:
+    params = urllib.parse.urlencode({k: v for k, v in query.items() if v})
+    with urllib.request.urlopen(f"http://{host}:{port}/report?{params}", timeout=timeout) as resp:
+        return resp.read()
 
 
 class WorkerProcess:

@@ -30,13 +30,9 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from sinks.household_state import DIMENSION_CODES
+from sinks.dimension_selection import DIMENSIONS, TPMAP_DIMENSIONS, selection
 from sinks.report import area_within
 
-# Povhub's dimension names (bit d-1 of a mask for dimension code d) and TPMAP's column names
-DIMENSIONS = tuple(sorted(DIMENSION_CODES, key=DIMENSION_CODES.__getitem__))
-TPMAP_DIMENSIONS = ("health", "living", "education", "income", "accessibility")
-ALL_DIMENSIONS = (1 << len(DIMENSIONS)) - 1
 INDICATORS = range(1, 32)
 
 # TPMAP's id column per level, the code length its rows are stored under, and whether the row
@@ -54,35 +50,6 @@ FIGURE_COLUMNS = (
 )
 COMMON_COLUMNS = ("household.CNT", "HOUSEMEMBER_CNT", "MOF_REG_CNT", "MOF_VAL_CNT", "ELDERLY_CNT", "DISABLED_CNT",
                   "CHRONICPATIENT_CNT")
-
-
-def selection(dimensions: str | Iterable[str] | None = None) -> int:
-    """The mask of a dimension selection: names ("health,income", any order; "all") or TPMAP's
-    5-character mask ("10010"). None or "" means all five. ValueError names a bad one."""
-    if dimensions is None:
-        return ALL_DIMENSIONS
-    if isinstance(dimensions, str):
-        text = dimensions.strip()
-        if len(text) == len(DIMENSIONS) and set(text) <= {"0", "1"}:
-            mask = sum(1 << i for i, c in enumerate(text) if c == "1")
-            if not mask:
-                raise ValueError("a dimension selection needs at least one dimension (00000 selects none)")
-            return mask
-        dimensions = [] if text in ("", "all") else text.split(",")
-    names = [d.strip() for d in dimensions if d.strip()]
-    if not names:
-        return ALL_DIMENSIONS
-    by_name = {**{d: i for i, d in enumerate(DIMENSIONS)}, **{d: i for i, d in enumerate(TPMAP_DIMENSIONS)}}
-    unknown = [d for d in names if d not in by_name]
-    if unknown:
-        raise ValueError(f"unknown dimension {unknown[0]!r}: choose from {', '.join(DIMENSIONS)} "
-                         f"(or a TPMAP mask such as 10010)")
-    return sum(1 << by_name[d] for d in set(names))
-
-
-def mask_text(mask: int) -> str:
-    """TPMAP's 5-character form of a selection: health first (11111 = all, 00010 = income)."""
-    return "".join("1" if mask >> i & 1 else "0" for i in range(len(DIMENSIONS)))
 
 
 def tpmap_columns(level: str) -> tuple[str, ...]:
@@ -136,9 +103,7 @@ def tpmap_figures(client: Client, level: str, code: str | None = None,
     village (TPMAP's 10-digit ids as given; households without a village under their tambon's
     code). Example: ``tpmap_figures(client, "district", "83", "health,income")``.
     ValueError for a bad level, code or selection."""
-    sel = dimensions if isinstance(dimensions, int) else selection(dimensions)
-    if not 0 < sel <= ALL_DIMENSIONS:
-        raise ValueError(f"selection mask {sel} is not within 1..{ALL_DIMENSIONS}")
+    sel = selection(dimensions)
     return tpmap_columns(level), _rows(client, level, code, _FIGURES, {"sel": sel})
 
 
@@ -169,3 +134,47 @@ def _csv_cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.15g}"
     return str(value)
+
+
+def tpmap_report(client: Client, level: str, code: str | None = None,
+                 dimensions: str | Iterable[str] | int | None = None) -> str:
+    """``povhub report --format tpmap``: the figures as TPMAP's CSV."""
+    return tpmap_csv(*tpmap_figures(client, level, code, dimensions))
+
+
+def parse_tpmap_csv(text: str) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+    """(columns, rows) back from ``tpmap_csv``: quoted cells are ids, the others numbers."""
+    lines = text.splitlines()
+    if not lines:
+        return (), []
+    columns = tuple(c.strip('"') for c in lines[0].split(","))
+    return columns, [tuple(_parse_cell(c) for c in line.split(",")) for line in lines[1:] if line]
+
+
+def _parse_cell(cell: str) -> Any:
+    if cell.startswith('"'):
+        return cell.strip('"')
+    return float(cell) if any(c in cell for c in ".en") else int(cell)
+
+
+# What `povhub report` (table format) and the demo show of them: one line per area
+TABLE_COLUMNS = (
+    ("poor.household.CNT", "poor hh"),
+    ("poor.JPT.CNT", "poor persons"),
+    ("poor.JPT.MOFreg.CNT", "MOFreg"),
+    ("poor.JPT.MOFval.CNT", "target poor (MOFval)"),
+    *((f"poor.JPT.MOFval.{d}", d) for d in TPMAP_DIMENSIONS),
+    ("JPT.MOFval.pov.rate", "rate %"),
+)
+
+
+def table_rows(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> tuple[tuple[tuple[str, str], ...], list[dict[str, Any]]]:
+    """(columns, rows) for sinks.report.format_table: the area id, then TABLE_COLUMNS, the rate
+    to two decimals."""
+    shown = ((columns[0], columns[0]), *TABLE_COLUMNS)
+    out = []
+    for row in rows:
+        cells = dict(zip(columns, row, strict=True))
+        cells["JPT.MOFval.pov.rate"] = f"{cells['JPT.MOFval.pov.rate']:.2f}"
+        out.append(cells)
+    return shown, out
