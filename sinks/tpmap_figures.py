@@ -103,18 +103,18 @@ def tpmap_figures(client: Client, level: str, code: str | None = None,
     village (TPMAP's 10-digit ids as given; households without a village under their tambon's
     code). Example: ``tpmap_figures(client, "district", "83", "health,income")``.
     ValueError for a bad level, code or selection."""
-    sel = selection(dimensions)
-    return tpmap_columns(level), _rows(client, level, code, _FIGURES, {"sel": sel})
+    within, sel = area_within(level, code), selection(dimensions)
+    return tpmap_columns(level), _rows(client, level, within, _FIGURES, {"sel": sel})
 
 
 def tpmap_common(client: Client, level: str, code: str | None = None) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
     """The selection-independent counts of every area at `level` (TPMAP's ``*_common`` files)."""
-    return common_columns(level), _rows(client, level, code, _COMMON, {})
-
-
-def _rows(client: Client, level: str, code: str | None, figures: Sequence[str],
-          parameters: dict[str, Any]) -> list[tuple[Any, ...]]:
     within = area_within(level, code)
+    return common_columns(level), _rows(client, level, within, _COMMON, {})
+
+
+def _rows(client: Client, level: str, within: str, figures: Sequence[str],
+          parameters: dict[str, Any]) -> list[tuple[Any, ...]]:
     parameters = {**parameters, "stored": _STORED[level], "within": within}
     return [tuple(r) for r in client.query(_query(level, figures), parameters=parameters).result_rows]
 

@@ -66,3 +66,12 @@ def test_report_format_tpmap_prints_the_functions_csv(tmp_path, monkeypatch, cap
     assert out == expected
     rows = {r[0]: r[1] for r in parse_tpmap_csv(out)[1]}
     assert rows == {"830101": 0, "830151": 1}  # the municipal tambon is poor in income, 830101 in health only
+
+
+def test_a_bad_level_or_code_is_a_value_error_before_any_query():
+    from sinks.tpmap_figures import tpmap_common, tpmap_figures
+    for level, code in (("region", None), ("district", "5"), ("national", "50"), ("province", "5001")):
+        with pytest.raises(ValueError):
+            tpmap_figures(None, level, code)  # type: ignore[arg-type]: no client needed to refuse
+        with pytest.raises(ValueError):
+            tpmap_common(None, level, code)  # type: ignore[arg-type]
