@@ -29,7 +29,7 @@ from povhub.worker import web_app
 from schemas.codec import Codec
 from sinks.figures import refresh_figures
 from sinks.household_state import HOUSEHOLD_STATE
-from sinks.tpmap_figures import parse_tpmap_csv, tpmap_common, tpmap_report
+from sinks.tpmap_figures import parse_tpmap_csv, tpmap_common, tpmap_figures, tpmap_report
 from streams.household import apply_tpmap, new_state, state_record
 from streams.household_view import project
 from streams.state_rules import load_rules
@@ -175,6 +175,12 @@ def test_tpmap_output_equals_an_independent_computation_for_all_31_selections(db
                 differing += sum(a != b for a, b in zip(g, w, strict=True))
     print(f"\nTPMAP reference: {cells:,} cells compared over 31 selections x 4 levels, {differing} differing")
     assert differing == 0
+    # the rows of the API (the web page's) are the CSV's, the rate unrounded
+    for level in LEVELS:
+        columns, api_rows = tpmap_figures(db, level, PROVINCE, "11111")
+        rate = columns.index("JPT.MOFval.pov.rate")
+        assert [r[:rate] + (float(f"{r[rate]:.15g}"),) + r[rate + 1:] for r in api_rows] == \
+            parse_tpmap_csv(tpmap_report(db, level, PROVINCE))[1]
     # the municipal tambons and the TPMAP villages sharing a DOPA code are there, each apart
     tambols = {g[0] for g in parse_tpmap_csv(tpmap_report(db, "subdistrict", PROVINCE))[1]}
     villages = {g[0] for g in parse_tpmap_csv(tpmap_report(db, "village", PROVINCE))[1]}
