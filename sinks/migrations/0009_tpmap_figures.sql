@@ -63,8 +63,11 @@ CREATE TABLE IF NOT EXISTS tpmap_figures{on_cluster}
 ENGINE = ReplacingMergeTree(refreshed_at)
 ORDER BY (code_length, code, mask);
 
+-- Every 30 seconds, not 10 like area_figures: a refresh costs ~2-3 times area_figures' (31
+-- indicator sums per household and level; bench/level_queries.py), and TPMAP's data only changes
+-- when a TPMAP export is imported (yearly).
 CREATE MATERIALIZED VIEW IF NOT EXISTS tpmap_figures_mv{on_cluster}
-REFRESH EVERY 10 SECOND APPEND TO tpmap_figures AS
+REFRESH EVERY 30 SECOND APPEND TO tpmap_figures AS
 SELECT
     level.1 AS code_length,
     level.2 AS code,
