@@ -57,7 +57,16 @@ def _migrate(s: Settings, a: argparse.Namespace) -> int:
 
 def _report(s: Settings, a: argparse.Namespace) -> int:
     from povhub.reporting import run_report
-    return run_report(s, level=a.level, code=a.code, fmt=a.format, everything=a.all, wide=a.wide)
+    return run_report(s, level=a.level, code=a.code, fmt=a.format, everything=a.all, wide=a.wide,
+                      dimensions=a.dimensions)
+
+
+def _dimensions(text: str) -> int:
+    from sinks.dimension_selection import selection
+    try:
+        return selection(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _topics(s: Settings, a: argparse.Namespace) -> int:
@@ -162,7 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="monitoring figures per area at one ศจพ. level")
     r.add_argument("--level", choices=LEVELS, required=True)
     r.add_argument("--code", help="only areas inside this DOPA code (e.g. --level district --code 50)")
-    r.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    r.add_argument("--format", choices=("table", "json", "csv", "tpmap"), default="table",
+                   help="tpmap: TPMAP's own figures as CSV in TPMAP's column names and order")
+    r.add_argument("--dimensions", type=_dimensions, default="all",
+                   help="TPMAP's dimension selection for TPMAP's figures: any of health, living, education, "
+                        "income, access, comma-separated, or a TPMAP mask such as 10010 (default: all five)")
     r.add_argument("--all", action="store_true", help="also the areas without households (left out by default)")
     r.add_argument("--wide", action="store_true", help="one line per area however wide (default: tables fit 120 "
                                                        "columns, split into blocks)")

@@ -38,6 +38,7 @@ from povhub.settings import Settings
 from povhub.worker_client import WorkerError, WorkerProcess
 from sinks.clickhouse import ChdbDsn, lock_holder, parse_dsn
 from sinks.report import format_table, legend
+from sinks.tpmap_figures import parse_tpmap_csv, table_rows
 
 SAMPLE = Path(__file__).parent / "data" / "sample_tpmap_2567.csv"
 # Tansu holds a consumer-group join for half the session timeout: keep it short on the demo broker.
@@ -116,6 +117,24 @@ def _progress(total: int, started: float):
     return show
 
 
+def print_tpmap_figures(worker: WorkerProcess, households_by_province: dict[str, int]) -> None:
+    """TPMAP's own figures per province, all five dimensions and income alone, once ClickHouse
+    has refreshed them for every household."""
+    def counted(text: str) -> bool:
+        return {r[0]: r[1] for r in parse_tpmap_csv(text)[1]} == households_by_province
+
+    _say("waiting until ClickHouse has TPMAP's figures of every household ...")
+    try:
+        worker.wait_for(counted, timeout=120, what="TPMAP's figures of every household",
+                        fetch=lambda: worker.tpmap("province", common=True))
+    except WorkerError as e:
+        raise CommandError(e.summary) from e
+    for dimensions, label in (("11111", "all five dimensions"), ("00010", "income only")):
+        shown, rows = table_rows(*parse_tpmap_csv(worker.tpmap("province", dimensions=dimensions)))
+        _say(f"\nTPMAP's figures per province, {label} ({dimensions}; README, TPMAP's figures):")
+        _say(format_table(rows, shown))
+
+
 def run_demo(s: Settings, sample: Path | None = None, keep_running: bool = False) -> int:
     sample = sample or SAMPLE
     check_input(sample)
@@ -165,6 +184,7 @@ def run_demo(s: Settings, sample: Path | None = None, keep_running: bool = False
         _say(f"\nhouseholds per province in ClickHouse ({time.monotonic() - started:.1f}s from start):")
         _say(format_table(rows, DEMO_COLUMNS))
         _say(f"\nOK: per-province household counts equal those of {sample.name}")
+        print_tpmap_figures(worker, dict(expected))
         _say("\n" + closing_block(keep_running, s.web_host, web_port))
         if keep_running:
             while worker.alive():

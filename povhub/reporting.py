@@ -14,9 +14,11 @@ from povhub import worker_address
 from povhub.errors import BadInput, Unreachable
 from povhub.failures import no_tables
 from povhub.settings import Settings
-from povhub.worker_client import fetch_report
+from povhub.worker_client import fetch_report, fetch_tpmap
 from sinks.clickhouse import ChdbDsn, connect, lock_holder, parse_dsn
-from sinks.report import CODE_LENGTH, SCREEN_COLUMNS, format_report, level_summary
+from sinks.dimension_selection import mask_text
+from sinks.report import CODE_LENGTH, SCREEN_COLUMNS, format_report, format_table, level_summary
+from sinks.tpmap_figures import parse_tpmap_csv, table_rows, tpmap_report
 
 
 def check_code(level: str, code: str | None) -> None:
@@ -75,9 +77,33 @@ def named(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def tpmap_text(s: Settings, level: str, code: str | None, dimensions: int) -> str:
+    """TPMAP's figures for a selection (a mask) as TPMAP's CSV, from ClickHouse or the worker."""
+    target = parse_dsn(s.clickhouse_dsn)
+    if isinstance(target, ChdbDsn):
+        running = worker_address.running(s.data_dir)
+        if running is not None:
+            try:
+                return fetch_tpmap(running.host, running.port, level, code, mask_text(dimensions))
+            except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
+                raise Unreachable(f"the worker at {running.url} (PID {running.pid}) does not answer ({e}): wait for "
+                                  "it to start, or stop it and run the report again") from e
+        _check_folder_free(target.path, s.data_dir)
+    client = connect(s.clickhouse_dsn)
+    try:
+        return tpmap_report(client, level, code, dimensions)
+    finally:
+        client.close()
+
+
 def run_report(s: Settings, level: str, code: str | None, fmt: str, everything: bool = False,
-               wide: bool = False) -> int:
+               wide: bool = False, dimensions: int = 31) -> int:
+    """`dimensions`: TPMAP's dimension selection as a mask (sinks/dimension_selection.py), for
+    TPMAP's figures (--format tpmap, and the third table of --format table)."""
     check_code(level, code)
+    if fmt == "tpmap":
+        print(tpmap_text(s, level, code, dimensions), end="")
+        return 0
     rows = named(summary(s, level, code))
     if not everything:
         rows = [r for r in rows if r.get("households")]
@@ -93,4 +119,7 @@ def run_report(s: Settings, level: str, code: str | None, fmt: str, everything: 
             w.writerows(rows)
     elif rows:
         print(format_report(rows, None if wide else SCREEN_COLUMNS))
+        shown, tpmap_rows = table_rows(*parse_tpmap_csv(tpmap_text(s, level, code, dimensions)))
+        print(f"\nTPMAP's figures, dimensions {mask_text(dimensions)} (health, living, education, income, access):")
+        print(format_table(tpmap_rows, shown, None if wide else SCREEN_COLUMNS))
     return 0

@@ -27,9 +27,21 @@ class WorkerError(RuntimeError):
 
 
 def fetch_report(host: str, port: int, level: str, code: str | None = None, timeout: float = 10.0) -> list[dict[str, Any]]:
-    query = urllib.parse.urlencode({"level": level, **({"code": code} if code else {})})
-    with urllib.request.urlopen(f"http://{host}:{port}/report?{query}", timeout=timeout) as resp:
-        return json.loads(resp.read())
+    return json.loads(_get_report(host, port, {"level": level, "code": code}, timeout))
+
+
+def fetch_tpmap(host: str, port: int, level: str, code: str | None = None, dimensions: str | None = None,
+                timeout: float = 30.0, common: bool = False) -> str:
+    """TPMAP's figures as TPMAP's CSV (``/report?format=tpmap``), or with ``common`` the
+    selection-independent counts (``format=tpmap-common``)."""
+    query = {"level": level, "code": code, "dimensions": dimensions, "format": "tpmap-common" if common else "tpmap"}
+    return _get_report(host, port, query, timeout).decode("utf-8")
+
+
+def _get_report(host: str, port: int, query: dict[str, str | None], timeout: float) -> bytes:
+    params = urllib.parse.urlencode({k: v for k, v in query.items() if v})
+    with urllib.request.urlopen(f"http://{host}:{port}/report?{params}", timeout=timeout) as resp:
+        return resp.read()
 
 
 class WorkerProcess:
@@ -72,28 +84,31 @@ class WorkerProcess:
     def report(self, level: str, code: str | None = None) -> list[dict[str, Any]]:
         return fetch_report(self.host, self.port, level, code)
 
-    def wait_for(self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float, what: str,
-                 on_poll: Callable[[list[dict[str, Any]]], None] | None = None) -> list[dict[str, Any]]:
-        """Poll the province report until ``predicate(rows)`` holds; fail early if the worker died.
+    def tpmap(self, level: str, code: str | None = None, dimensions: str | None = None, common: bool = False) -> str:
+        return fetch_tpmap(self.host, self.port, level, code, dimensions, common=common)
 
-        ``on_poll`` sees every answer (the demo shows progress with it).
-        """
+    def wait_for(self, predicate: Callable[[Any], bool], timeout: float, what: str,
+                 on_poll: Callable[[Any], None] | None = None, fetch: Callable[[], Any] | None = None) -> Any:
+        """Poll ``fetch()`` (default: the province report) until ``predicate`` holds of what it
+        returns, and return that; fail early if the worker died. ``on_poll`` sees every answer
+        (the demo shows progress with it)."""
+        fetch = fetch or (lambda: self.report("province"))
         deadline = time.monotonic() + timeout
-        rows: list[dict[str, Any]] = []
+        got: Any = None
         while time.monotonic() < deadline:
             if not self.alive():
                 raise WorkerError(f"worker exited with {self.proc.returncode if self.proc else '?'} while "
                                   f"waiting for {what}", self.log_tail())
             try:
-                rows = self.report("province")
+                got = fetch()
                 if on_poll is not None:
-                    on_poll(rows)
-                if predicate(rows):
-                    return rows
+                    on_poll(got)
+                if predicate(got):
+                    return got
             except (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError):
                 pass  # not listening yet
             time.sleep(0.5)
-        raise WorkerError(f"timed out after {timeout:.0f}s waiting for {what}", f"last report {rows}\n{self.log_tail()}")
+        raise WorkerError(f"timed out after {timeout:.0f}s waiting for {what}", f"last answer {got}\n{self.log_tail()}")
 
     def stop(self, timeout: float = 30.0) -> int | None:
         if self.proc is None or self.proc.poll() is not None:
