@@ -23,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from povhub.alerting import alerts_runner, check_alerting, webhook_runners
 from povhub.kafka_admin import ensure_topics
 from povhub.settings import Settings, SettingsError
+from povhub.web.access import serve_query
 from povhub.wiring import codec_from, require_bootstrap
 from schemas.codec import Codec, DecodeError
 from schemas.topics import ALERT, DEAD_LETTER, HOUSEHOLD_STATE, SOURCE_FAMILIES
@@ -85,6 +86,17 @@ def web_app(client: Client) -> web.Application:
         rows = await asyncio.to_thread(locked_summary, client, level, request.query.get("code"))
         return web.json_response(rows, dumps=lambda v: json.dumps(v, ensure_ascii=False, default=str))
 
+    async def query(request: web.Request) -> web.Response:
+        # the web page's named queries (povhub.web.access) while this worker owns the chdb folder
+        try:
+            arguments = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            arguments = None
+        if not isinstance(arguments, dict):
+            return web.json_response({"error": "body must be a JSON object of arguments"}, status=400)
+        status, body = await asyncio.to_thread(serve_query, client, request.match_info["name"], arguments)
+        return web.json_response(body, status=status, dumps=lambda v: json.dumps(v, ensure_ascii=False, default=str))
+
     async def metrics(request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
@@ -92,7 +104,8 @@ def web_app(client: Client) -> web.Application:
         return web.json_response({"status": "ok"})
 
     app = web.Application()
-    app.add_routes([web.get("/report", report), web.get("/metrics", metrics), web.get("/health", health)])
+    app.add_routes([web.get("/report", report), web.get("/metrics", metrics), web.get("/health", health),
+                    web.post("/query/{name}", query)])
     return app
 
 

@@ -1,0 +1,66 @@
+"""Thai words of the web page, in one place (the figures' keys are those of `sinks.report`)."""
+
+from __future__ import annotations
+
+LEVEL_TH = {"national": "ประเทศ", "province": "จังหวัด", "district": "อำเภอ", "subdistrict": "ตำบล", "village": "หมู่บ้าน"}
+CENTRE_TH = {"national": "ศจพ. ส่วนกลาง", "province": "ศจพ.จ.", "district": "ศจพ.อ.",
+             "subdistrict": "ทีมปฏิบัติการตำบล"}
+DIMENSION_TH = {"health": "สุขภาพ", "living": "ความเป็นอยู่", "education": "การศึกษา", "income": "รายได้",
+                "access": "การเข้าถึงบริการรัฐ"}
+STAGE_TH = {"SURVIVE": "อยู่รอด", "SUFFICIENT": "พอเพียง", "SUSTAINABLE": "ยั่งยืน"}
+SEVERITY_TH = {"CRITICAL": "วิกฤต", "HIGH": "สูง", "MEDIUM": "ปานกลาง", "LOW": "ต่ำ"}
+ALERT_LEVEL_TH = {"subdistrict": "ตำบล", "district": "อำเภอ", "province": "จังหวัด", "national": "ส่วนกลาง"}
+ACTION_TH = {"RAISED": "แจ้งเตือน", "ESCALATED": "ยกระดับ", "ACKNOWLEDGED": "รับทราบ", "RESOLVED": "แก้ไขแล้ว"}
+FAMILY_TH = {"tpmap.household": "TPMAP", "thaiqm.case": "Thai QM", "localgov.update": "อปท.", "alert": "การแจ้งเตือน"}
+
+# Headline figures: (key of a level_summary row, Thai label). The browser test reads them by key.
+HEADLINE = (
+    ("households", "ครัวเรือน"),
+    ("persons", "คน"),
+    ("target_poor_households", "ครัวเรือนเป้าหมาย"),
+    ("target_poor_persons", "คนจนเป้าหมาย"),
+    ("assessed_households", "ครัวเรือนที่สำรวจปีล่าสุด"),
+)
+FAILED = tuple((f"failed_{d}", f"ตกเกณฑ์มิติ{th}") for d, th in DIMENSION_TH.items())
+STAGES = (("stage_survive", "อยู่รอด"), ("stage_sufficient", "พอเพียง"), ("stage_sustainable", "ยั่งยืน"))
+FOLLOW_UP = (
+    ("visited_30d", "เยี่ยมบ้านภายใน 30 วัน (Knock Knock)"),
+    ("visited_90d", "เยี่ยมบ้านภายใน 90 วัน"),
+    ("open_problems", "ปัญหาที่ยังเปิดอยู่ (Thai QM)"),
+    ("open_problem_households", "ครัวเรือนที่มีปัญหาเปิดอยู่"),
+    ("assisted_households", "ครัวเรือนที่ได้รับความช่วยเหลือ"),
+    ("assistance_given", "ครั้งที่ให้ความช่วยเหลือ"),
+    ("assistance_baht", "มูลค่าความช่วยเหลือ (บาท)"),
+)
+ALERTS = (
+    ("open_alerts_critical", "วิกฤต"),
+    ("open_alerts_high", "สูง"),
+    ("open_alerts_medium", "ปานกลาง"),
+    ("open_alerts_low", "ต่ำ"),
+    ("open_alerts_overdue", "เกินกำหนด"),
+)
+QUALITY = (
+    ("compared_households", "ครัวเรือนที่มีทั้ง TPMAP และ Thai QM"),
+    ("disagree_households", "TPMAP กับ Thai QM ไม่ตรงกัน"),
+    ("disagree_tpmap_only", "TPMAP ตกเกณฑ์ แต่ Thai QM ไม่มีปัญหา"),
+    ("disagree_thaiqm_only", "Thai QM มีปัญหา แต่ TPMAP ผ่านเกณฑ์"),
+)
+AGES = (("tpmap_age_s", "TPMAP"), ("thaiqm_age_s", "Thai QM"), ("localgov_age_s", "อปท."))
+# Columns of the child-area table (and its CSV/XLSX export)
+CHILD_COLUMNS = (
+    ("code", "รหัส"),
+    ("name_th", "พื้นที่"),
+    ("households", "ครัวเรือน"),
+    ("persons", "คน"),
+    ("target_poor_households", "ครัวเรือนเป้าหมาย"),
+    ("target_poor_persons", "คนจนเป้าหมาย"),
+    ("stage_survive", "อยู่รอด"),
+    ("stage_sufficient", "พอเพียง"),
+    ("stage_sustainable", "ยั่งยืน"),
+    ("visited_30d", "เยี่ยม 30 วัน"),
+    ("open_problems", "ปัญหาเปิด"),
+    ("assisted_households", "ได้รับช่วยเหลือ"),
+    ("open_alerts_critical", "แจ้งเตือนวิกฤต"),
+    ("open_alerts_high", "แจ้งเตือนสูง"),
+    ("disagree_households", "ข้อมูลไม่ตรงกัน"),
+)

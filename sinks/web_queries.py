@@ -1,0 +1,191 @@
+"""The queries behind the centres' web page that `povhub report` does not have: a tambon team's
+work list, one household's timeline, open alerts of an area, and the audit of page opens.
+
+The area figures themselves come from `sinks.report.level_summary`, never from a copy of its SQL.
+Every function takes an area code prefix (province 2, district 4, sub-district 6 or village 8
+digits) and returns JSON-ready values (times as ISO strings), so the web page renders the same
+thing whether it queried ClickHouse itself or asked the worker (`povhub.web.access`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+from sinks.report import level_summary
+
+# A Thai QM problem is past its SLA this long after it was reported (or, with no report time,
+# after its current status began): the threshold of the alert rule thaiqm-problem-overdue
+# (streams/data/alert_rules.json), so the work list and the alerts agree.
+PROBLEM_SLA_DAYS = 30
+WEB_AUDIT = "web_audit"
+
+# A household's area: its village, or its sub-district when the village is unknown
+_IN_AREA = "startsWith(coalesce(village, subdistrict), {code:String})"
+
+_HOUSEHOLDS = f"""
+SELECT household_key, village, subdistrict, members, on_target_list, target_list_time,
+       last_visit_time, visits, open_problems, stage,
+       arrayCount(p -> coalesce(tupleElement(p, 'reported_at'), tupleElement(p, 'status_since'))
+                       < now64(3) - INTERVAL {{sla:UInt16}} DAY, open_problem_list) AS overdue_problems
+FROM household_state FINAL
+WHERE {_IN_AREA}
+ORDER BY household_key
+"""
+
+# Each alert's latest step (as in migrations/0007: by event_time, then action order)
+_OPEN_ALERTS = f"""
+SELECT alert_id, latest.1 AS household_key, toString(latest.2) AS severity, toString(latest.3) AS level,
+       toString(latest.4) AS action, latest.5 AS title_th, latest.6 AS due_time, latest.7 AS village,
+       latest.8 AS subdistrict, raised_at, steps
+FROM
+(
+    SELECT alert_id,
+           argMax((household_key, severity, level, action, title_th, due_time, village, subdistrict),
+                  (event_time, action, event_id)) AS latest,
+           min(event_time) AS raised_at,
+           uniqExact(event_id) AS steps
+    FROM alerts
+    WHERE alert_id IN (SELECT alert_id FROM alerts WHERE {_IN_AREA})
+    GROUP BY alert_id
+)
+WHERE action != 'RESOLVED' AND startsWith(coalesce(village, subdistrict), {{code:String}})
+ORDER BY latest.2 DESC, raised_at
+"""
+
+_HOUSEHOLD = "SELECT * FROM household_state FINAL WHERE household_key = {key:String}"
+_EVENTS = """
+SELECT event_time, family, source, payload FROM events FINAL
+WHERE household_key = {key:String} ORDER BY event_time, event_id
+"""
+_ALERT_STEPS = """
+SELECT DISTINCT event_time, alert_id, toString(action) AS action, toString(level) AS level,
+       toString(severity) AS severity, title_th, due_time
+FROM alerts WHERE household_key = {key:String} ORDER BY event_time, action
+"""
+# Never shown on a page: the pseudonyms of persons, and free text that may name someone
+_HIDDEN_STATE = ("event_id", "source_record_id", "_topic", "_partition", "_offset", "last_visit_findings")
+
+
+def jsonable(value: Any) -> Any:
+    """Times as ISO strings, tuples as lists, maps as dicts: what JSON carries unchanged."""
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def _rows(client: Client, sql: str, **parameters: Any) -> list[dict[str, Any]]:
+    return [jsonable(row) for row in client.query(sql, parameters=parameters).named_results()]
+
+
+def open_alerts(client: Client, code: str) -> list[dict[str, Any]]:
+    """Alerts whose latest step is not RESOLVED, in area `code` and below, most severe first."""
+    return _rows(client, _OPEN_ALERTS, code=code)
+
+
+def work_list(client: Client, code: str) -> list[dict[str, Any]]:
+    """The households of area `code` (a sub-district or a village) that need action, with what is due.
+
+    Due: a target-poor household not visited since it joined the target list (`visit`), Thai QM
+    problems open past PROBLEM_SLA_DAYS (`overdue_problems`), open alerts (`alerts`, the most
+    severe first). One row per household, ordered by village then house code.
+    """
+    alerts: dict[str, list[dict[str, Any]]] = {}
+    for alert in open_alerts(client, code):
+        alerts.setdefault(alert["household_key"], []).append(alert)
+    due = []
+    for h in _rows(client, _HOUSEHOLDS, code=code, sla=PROBLEM_SLA_DAYS):
+        visit = h["on_target_list"] and (
+            h["last_visit_time"] is None
+            or (h["target_list_time"] is not None and h["last_visit_time"] < h["target_list_time"]))
+        household_alerts = alerts.pop(h["household_key"], [])
+        if visit or h["overdue_problems"] or household_alerts:
+            due.append({**h, "visit_due": visit, "alerts": household_alerts})
+    # An alert raised in this area stays the team's work even if its household's latest state
+    # has since moved elsewhere (the alert carries the area it was raised in)
+    for key, household_alerts in alerts.items():
+        first = household_alerts[0]
+        due.append({"household_key": key, "village": first["village"], "subdistrict": first["subdistrict"],
+                    "members": None, "on_target_list": None, "target_list_time": None, "last_visit_time": None,
+                    "visits": None, "open_problems": None, "stage": None, "overdue_problems": 0,
+                    "visit_due": False, "alerts": household_alerts})
+    return sorted(due, key=lambda h: (h["village"] or "", h["household_key"]))
+
+
+def household(client: Client, key: str) -> dict[str, Any] | None:
+    """One household's latest state and its timeline from the three sources and the alerts.
+
+    The timeline holds the household's source events (TPMAP years, Thai QM problems and status
+    changes, อปท. visits, assistance and allowances; person-only events once re-keyed are not
+    in `events` under the household) and its alert steps, oldest first. None if unknown.
+    """
+    states = _rows(client, _HOUSEHOLD, key=key)
+    if not states:
+        return None
+    state = {k: v for k, v in states[0].items() if k not in _HIDDEN_STATE}
+    timeline = [{"time": e["event_time"], "family": e["family"], "source": e["source"],
+                 **timeline_entry(e["family"], json.loads(e["payload"]))}
+                for e in _rows(client, _EVENTS, key=key)]
+    timeline += [{"time": a["event_time"], "family": "alert", "source": "povhub",
+                  "what": f"{a['action']} {a['severity']}", "detail": a["title_th"], "level": a["level"]}
+                 for a in _rows(client, _ALERT_STEPS, key=key)]
+    timeline.sort(key=lambda t: t["time"])
+    return {"state": state, "timeline": timeline}
+
+
+def timeline_entry(family: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """What a source event says, in structured fields only (no person pseudonyms, no free text)."""
+    if family == "tpmap.household":
+        return {"what": f"TPMAP {payload.get('data_year')} {payload.get('change', '')}".strip(),
+                "detail": {"failed_indicators": payload.get("failed_indicators") or [],
+                           "failed_dimensions": payload.get("failed_dimensions") or [],
+                           "target_poor_persons": payload.get("target_poor_persons")}}
+    if family == "thaiqm.case":
+        detail = {k: payload.get(k) for k in ("case_id", "problem_id", "dimension", "problem_code",
+                                              "previous_status", "status", "agency") if payload.get(k)}
+        return {"what": f"Thai QM {payload.get('event_type', '')}".strip(), "detail": detail}
+    kind = payload.get("kind", "")
+    detail: dict[str, Any] = {"org_code": payload.get("org_code")}
+    for part in ("assistance", "visit", "referral", "allowance"):
+        value = payload.get(part)
+        if isinstance(value, dict):
+            detail |= {f"{part}_{k}": v for k, v in value.items() if k not in ("note", "description")}
+    return {"what": f"อปท. {kind}".strip(), "detail": detail}
+
+
+def record_audit(client: Client, username: str, user_level: str, user_area: str, action: str,
+                 area_code: str = "", household_key: str = "", client_address: str = "") -> None:
+    """One row of `web_audit` per work-list or household page opened."""
+    client.insert(WEB_AUDIT, [(username, user_level, user_area, action, area_code, household_key, client_address)],
+                  column_names=("username", "user_level", "user_area", "action", "area_code", "household_key",
+                                "client"))
+
+
+def figures_stamp(client: Client) -> str | None:
+    """The time of the newest figures snapshot (migrations/0007), or None before the first."""
+    value = client.command("SELECT toString(max(refreshed_at)) FROM area_figures WHERE refreshed_at > 0")
+    return str(value) if value and not str(value).startswith("1970") else None
+
+
+# The named queries the web page runs: on its own ClickHouse client, or through the worker's
+# /query endpoint when the worker owns the embedded folder. Arguments are strings.
+QUERIES: dict[str, Callable[..., Any]] = {
+    "summary": lambda client, level, code=None: level_summary(client, level, code or None),
+    "work_list": work_list,
+    "household": household,
+    "open_alerts": open_alerts,
+    "stamp": figures_stamp,
+    "audit": record_audit,
+}
