@@ -64,7 +64,7 @@ WHERE household_key = {key:String} ORDER BY event_time, event_id
 """
 _ALERT_STEPS = """
 SELECT DISTINCT event_time, alert_id, toString(action) AS action, toString(level) AS level,
-       toString(severity) AS severity, title_th, due_time
+       toString(severity) AS severity, title_th, due_time, coalesce(village, subdistrict) AS area
 FROM alerts WHERE household_key = {key:String} ORDER BY event_time, action
 """
 # Never shown on a page: the pseudonyms of persons, and free text that may name someone
@@ -125,7 +125,8 @@ def work_list(client: Client, code: str) -> list[dict[str, Any]]:
 
 
 def household(client: Client, key: str) -> dict[str, Any] | None:
-    """One household's latest state and its timeline from the three sources and the alerts.
+    """One household's latest state, its timeline from the three sources and the alerts, and the
+    areas it belongs to (where it lives, where its alerts were raised).
 
     The timeline holds the household's source events (TPMAP years, Thai QM problems and status
     changes, อปท. visits, assistance and allowances; person-only events once re-keyed are not
@@ -138,31 +139,35 @@ def household(client: Client, key: str) -> dict[str, Any] | None:
     timeline = [{"time": e["event_time"], "family": e["family"], "source": e["source"],
                  **timeline_entry(e["family"], json.loads(e["payload"]))}
                 for e in _rows(client, _EVENTS, key=key)]
+    steps = _rows(client, _ALERT_STEPS, key=key)
     timeline += [{"time": a["event_time"], "family": "alert", "source": "povhub",
-                  "what": f"{a['action']} {a['severity']}", "detail": a["title_th"], "level": a["level"]}
-                 for a in _rows(client, _ALERT_STEPS, key=key)]
+                  "what": a["action"], "severity": a["severity"], "detail": a["title_th"],
+                  "level": a["level"]}
+                 for a in steps]
     timeline.sort(key=lambda t: t["time"])
-    return {"state": state, "timeline": timeline}
+    # the areas a team may open the household from: where it lives, and where its alerts were raised
+    areas = sorted({state["village"] or state["subdistrict"], *(a["area"] for a in steps)})
+    return {"state": state, "timeline": timeline, "areas": areas}
 
 
 def timeline_entry(family: str, payload: dict[str, Any]) -> dict[str, Any]:
     """What a source event says, in structured fields only (no person pseudonyms, no free text)."""
     if family == "tpmap.household":
-        return {"what": f"TPMAP {payload.get('data_year')} {payload.get('change', '')}".strip(),
+        return {"what": str(payload.get("change", "")), "year": payload.get("data_year"),
                 "detail": {"failed_indicators": payload.get("failed_indicators") or [],
                            "failed_dimensions": payload.get("failed_dimensions") or [],
                            "target_poor_persons": payload.get("target_poor_persons")}}
     if family == "thaiqm.case":
         detail = {k: payload.get(k) for k in ("case_id", "problem_id", "dimension", "problem_code",
                                               "previous_status", "status", "agency") if payload.get(k)}
-        return {"what": f"Thai QM {payload.get('event_type', '')}".strip(), "detail": detail}
+        return {"what": str(payload.get("event_type", "")), "detail": detail}
     kind = payload.get("kind", "")
     detail: dict[str, Any] = {"org_code": payload.get("org_code")}
     for part in ("assistance", "visit", "referral", "allowance"):
         value = payload.get(part)
         if isinstance(value, dict):
             detail |= {f"{part}_{k}": v for k, v in value.items() if k not in ("note", "description")}
-    return {"what": f"อปท. {kind}".strip(), "detail": detail}
+    return {"what": str(kind), "detail": detail}
 
 
 def record_audit(client: Client, username: str, user_level: str, user_area: str, action: str,

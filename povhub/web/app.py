@@ -93,7 +93,7 @@ def child_name(row: dict[str, Any], level: str) -> str:
 
 def breadcrumbs(code: str, officer: Officer) -> list[tuple[str, str]]:
     """(code, name) from the officer's own area down to `code`."""
-    chain = ["TH"] + [code[:n] for n in (2, 4, 6, 8) if len(code) >= n]
+    chain = ["TH"] + ([code[:n] for n in (2, 4, 6, 8) if len(code) >= n] if code != "TH" else [])
     return [(c, area_name(c)) for c in chain if officer.sees(c) and (c == officer.home or len(c) > len(officer.area))]
 
 
@@ -385,13 +385,13 @@ def create_app(access: Access, users: UserStore, secret: str, cookie_secure: boo
             raise NotFound(key)
         found = await run("household", officer, key=key)
         # unknown and out-of-scope look alike: the page does not confirm that a house code exists
-        if found is None or not officer.sees(found["state"]["village"] or found["state"]["subdistrict"]):
+        if found is None or not any(officer.sees(a) for a in found["areas"]):
             raise Forbidden(key)
         state = found["state"]
+        area_code = next(a for a in [state["village"] or state["subdistrict"], *found["areas"]] if officer.sees(a))
         await run("audit", officer, username=officer.username, user_level=officer.level, user_area=officer.area,
-                  action="household", area_code=state["village"] or state["subdistrict"], household_key=key,
+                  action="household", area_code=area_code, household_key=key,
                   client_address=request.client.host if request.client else "")
-        area_code = state["village"] or state["subdistrict"]
         return page(request, "household.html", officer, key=key, state=state, timeline=found["timeline"],
                     crumbs=breadcrumbs(area_code, officer), area_code=area_code)
 

@@ -64,3 +64,15 @@ CHILD_COLUMNS = (
     ("open_alerts_high", "แจ้งเตือนสูง"),
     ("disagree_households", "ข้อมูลไม่ตรงกัน"),
 )
+
+# What a timeline entry says (event kinds of the three sources) and the names of its details
+EVENT_TH = {"SNAPSHOT": "ข้อมูลรายปี", "LEFT_TARGET_LIST": "ออกจากรายชื่อเป้าหมาย", "CORRECTION": "แก้ไขข้อมูล",
+            "SURVEYED": "สำรวจ", "PROBLEM_REPORTED": "แจ้งปัญหา", "PROBLEM_STATUS": "สถานะปัญหาเปลี่ยน",
+            "HOME_VISIT": "เยี่ยมบ้าน", "ASSISTANCE": "ให้ความช่วยเหลือ", "REFERRAL": "ส่งต่อ", "ALLOWANCE": "เบี้ยยังชีพ"}
+DETAIL_TH = {"failed_indicators": "ตัวชี้วัดที่ตกเกณฑ์", "failed_dimensions": "มิติที่ตกเกณฑ์",
+             "target_poor_persons": "คนจนเป้าหมาย", "case_id": "เลขเคส", "problem_id": "ปัญหา", "dimension": "มิติ",
+             "problem_code": "รหัสปัญหา", "previous_status": "สถานะเดิม", "status": "สถานะ", "agency": "หน่วยงาน",
+             "org_code": "รหัส อปท.", "visit_findings": "สิ่งที่พบ", "visit_visitor_role": "ผู้เยี่ยม",
+             "assistance_kind": "ประเภทความช่วยเหลือ", "assistance_amount_baht": "จำนวนเงิน (บาท)",
+             "assistance_programme": "โครงการ", "allowance_allowance_type": "ประเภทเบี้ย", "allowance_status": "สถานะเบี้ย",
+             "allowance_monthly_amount_baht": "บาท/เดือน", "referral_agency": "ส่งต่อไปยัง"}
