@@ -45,12 +45,20 @@ def household_events(latest: list[dict]) -> list[tuple]:
     return rows
 
 
-def load(client: Client) -> list[dict]:
-    """Fill a fresh chdb folder; return each household's latest state record."""
+def load(client: Client) -> tuple[list[dict], list[dict]]:
+    """Fill a fresh chdb folder; return each household's latest state record, and the alert steps."""
     migrate(client)
     load_areas(client)
     rng = random.Random(16)
     records = state_versions(rng)
+    for r in records:
+        n = int(r["household_key"])
+        if n % 7 == 0:  # target poor and never visited: due on the work list
+            r |= {"on_target_list": True, "last_visit_time": None, "visits": 0, "target_list_time": NOW - timedelta(days=20)}
+        if n % 5 == 0:  # visited before it joined the target list: due again
+            r |= {"on_target_list": True, "target_list_time": NOW - timedelta(days=1)}
+        for problem in r["open_problem_list"][: n % 2]:  # some problems past their SLA
+            problem["status_since"] = NOW - timedelta(days=45)
     for version in sorted({r["version"] for r in records}):
         chunk = [r for r in records if r["version"] == version]
         rows = [HOUSEHOLD_STATE.row(r) + ("t", 0, i) for i, r in enumerate(chunk)]
@@ -62,4 +70,4 @@ def load(client: Client) -> list[dict]:
     client.insert("alerts", [ALERTS.row(a) + ("t", 1, i) for i, a in enumerate(steps)],
                   column_names=ALERTS.insert_columns)
     refresh_figures(client)
-    return latest
+    return latest, steps

@@ -59,7 +59,7 @@ def check_scope(level: str, area: str | None) -> str:
         if area:
             raise UserStoreError("a national officer has no --area")
         return ""
-    if not (area.isdigit() and len(area) == CODE_LENGTH[level]):
+    if not (area.isascii() and area.isdigit() and len(area) == CODE_LENGTH[level]):
         raise UserStoreError(f"--area must be the {CODE_LENGTH[level]}-digit DOPA code of a {level}, not {area!r}")
     # TPMAP's municipal tambons (last two digits 51 and up) are areas too, under a known district
     municipal = level == "subdistrict" and int(area[4:]) >= 51 and known_area_code(area[:4])
