@@ -83,6 +83,10 @@ def run_demo(s: Settings, sample: Path | None = None, keep_running: bool = False
         print(format_table(rows))
         print(f"\nOK: per-province household counts equal those of {sample.name}")
         if keep_running:
+            from povhub.web.demo_page import announce, demo_login, start_web_page
+            page, url = start_web_page(s, data_dir, s.clickhouse_dsn, web_port)
+            stack.callback(page.stop)
+            print("\n" + announce(url, demo_login(s)))
             print(f"\nrunning; report endpoint http://{s.web_host}:{web_port}/report?level=district&code=50, "
                   f"metrics /metrics. Ctrl-C stops.")
             with contextlib.suppress(KeyboardInterrupt):

@@ -26,26 +26,27 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.middleware.sessions import SessionMiddleware
 
 from povhub.web import labels
 from povhub.web.access import Access, AccessError, officer_role
 from povhub.web.login_guard import LoginGuard
 from povhub.web.users import Officer, UserStore
+from schemas.metrics import WEB_LOGINS as LOGINS
+from schemas.metrics import WEB_REQUEST_SECONDS as LATENCY
+from schemas.metrics import WEB_REQUESTS as REQUESTS
 
 HERE = Path(__file__).parent
 BANGKOK = ZoneInfo("Asia/Bangkok")
 LEVEL_OF_LENGTH = {0: "national", 2: "province", 4: "district", 6: "subdistrict", 8: "village"}
 CHILD_LEVEL = {"national": "province", "province": "district", "district": "subdistrict", "subdistrict": "village"}
 SESSION_HOURS = 8
+ROUTES = {"root", "login", "logout", "area", "worklist", "household", "alerts", "static", "metrics", "health"}
 WRONG_LOGIN = "ชื่อผู้ใช้หรือรหัสผ่านไม่ถูกต้อง"  # the same for an unknown user and a wrong password
 TOO_MANY = "เข้าสู่ระบบผิดหลายครั้งเกินไป กรุณารอ 5 นาทีแล้วลองใหม่"
 
-REQUESTS = Counter("povhub_web_requests_total", "Web page requests", ["route", "status"])
-LATENCY = Histogram("povhub_web_request_seconds", "Web page time to answer", ["route"],
-                    buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5))
-LOGINS = Counter("povhub_web_logins_total", "Login attempts", ["outcome"])
+
 
 
 class Forbidden(Exception):
@@ -156,7 +157,7 @@ def export(rows: list[dict[str, Any]], columns: Sequence[tuple[str, str]], fmt: 
 WORK_COLUMNS = (("village", "หมู่บ้าน"), ("household_key", "รหัสบ้าน"), ("members", "สมาชิก"),
                 ("due", "สิ่งที่ต้องทำ"), ("last_visit", "เยี่ยมล่าสุด"))
 ALERT_COLUMNS = (("severity_th", "ความรุนแรง"), ("title_th", "เรื่อง"), ("level_th", "ระดับที่รับผิดชอบ"),
-                 ("steps", "ขั้นตอน"), ("age", "อายุ"), ("due", "กำหนด"), ("village", "หมู่บ้าน"),
+                 ("steps", "ขั้นตอน"), ("age", "อายุ"), ("due", "กำหนด"), ("area", "พื้นที่"),
                  ("household_key", "รหัสบ้าน"))
 
 
@@ -172,7 +173,9 @@ def due_items(h: dict[str, Any]) -> list[str]:
 
 def alert_view(a: dict[str, Any], now: datetime) -> dict[str, Any]:
     raised = datetime.fromisoformat(a["raised_at"])
-    return {**a, "severity_th": labels.SEVERITY_TH.get(a["severity"], a["severity"]),
+    where = a["village"] or a["subdistrict"]
+    place = f"{area_name(where)} {area_name(where[:6])}" if len(where) == 8 else area_name(where)
+    return {**a, "area": place, "severity_th": labels.SEVERITY_TH.get(a["severity"], a["severity"]),
             "level_th": labels.ALERT_LEVEL_TH.get(a["level"], a["level"]),
             "age": age_th(int((now - raised).total_seconds())),
             "due": bangkok_time(a["due_time"]),
@@ -194,6 +197,7 @@ def create_app(access: Access, users: UserStore, secret: str, cookie_secure: boo
     async def measured(request: Request, call_next: Callable) -> Response:
         started = time.perf_counter()
         route = request.url.path.split("/")[1] or "root"
+        route = route if route in ROUTES else "other"  # a label per typed URL would grow without bound
         try:
             response = await call_next(request)
         except Exception:
