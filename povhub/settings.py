@@ -85,7 +85,7 @@ class Settings(BaseSettings):
     dashboard_host: str = Field("127.0.0.1", min_length=1, validation_alias=AliasChoices("POVHUB_DASHBOARD_HOST"),
                                 description="where `povhub web` (the centres' web page) listens")
     dashboard_port: int = Field(8070, ge=1, le=65535, validation_alias=AliasChoices("POVHUB_DASHBOARD_PORT"))
-    dashboard_secret: str | None = Field(None, min_length=32, validation_alias=AliasChoices("POVHUB_DASHBOARD_SECRET"),
+    dashboard_secret: str | None = Field(None, min_length=16, validation_alias=AliasChoices("POVHUB_DASHBOARD_SECRET"),
                                          description="signs the session cookies; unset = made once in DATA_DIR")
     dashboard_cookie_secure: bool = Field(True, validation_alias=AliasChoices("POVHUB_DASHBOARD_COOKIE_SECURE"),
                                           description="session cookie only over HTTPS; false only on a loopback demo")

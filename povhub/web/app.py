@@ -8,6 +8,7 @@ The figures are `sinks.report.level_summary` rows, the same as `povhub report --
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import hmac
 import io
@@ -70,8 +71,12 @@ def area_level(code: str) -> str:
     return LEVEL_OF_LENGTH[len(code)]
 
 
+@functools.lru_cache(maxsize=20_000)
 def area_name(code: str) -> str:
-    """The Thai name of an area for breadcrumbs and titles (geothai, as the areas table)."""
+    """The Thai name of an area for breadcrumbs and titles (geothai, as the areas table).
+
+    Cached: geothai finds a sub-district by scanning its list (~7 ms), and an alerts page names
+    hundreds of areas."""
     if code == "TH":
         return "ประเทศไทย"
     found = {2: geothai.province, 4: geothai.district, 6: geothai.subdistrict}.get(len(code), lambda _: None)(code)
