@@ -4,9 +4,12 @@ Generates HOUSEHOLDS households over every real sub-district (a share with sever
 versions, each version in its own insert, as the loader would store them) with every state
 field, one TPMAP event per version plus Thai QM and อปท. events, and alert steps for 5 % of
 the households. Then it times the refresh of `area_figures` (migrations/0007) and
-`level_summary` for every level (median of RUNS runs): first as loaded, with versions still in
-separate parts and three refresh snapshots not yet merged, then after the merges ClickHouse
-would do in the background (OPTIMIZE ... FINAL). Aim: <= 100 ms per summary.
+`tpmap_figures` (0009), `level_summary` for every level and, in the same run, TPMAP's figures
+for a dimension selection (sinks/tpmap_figures.py) beside it (median of RUNS runs): first as
+loaded, with versions still in separate parts and three refresh snapshots not yet merged, then
+after the merges ClickHouse would do in the background (OPTIMIZE ... FINAL). Aims: <= 100 ms
+per summary, with or without a selection; TPMAP's CSV of every village (--format tpmap) <= 2 s.
+Half the villages carry TPMAP's 10-digit ids.
 
     python3 bench/level_queries.py [--households 1000000] [--runs 7] [--folder DIR]
 """
@@ -35,6 +38,7 @@ from sinks.figures import refresh_figures
 from sinks.household_state import HOUSEHOLD_STATE
 from sinks.migrate import migrate
 from sinks.report import LEVELS, level_summary
+from sinks.tpmap_figures import tpmap_figures, tpmap_report
 from sinks.table_mapping import KAFKA_COLUMNS
 
 BATCH = 100_000
@@ -53,6 +57,8 @@ def households(n: int, rng: random.Random) -> list[tuple[str, str]]:
     for i in range(n):
         sub = rng.choice(subdistricts)
         area = sub + f"{rng.randint(1, 20):02d}" if rng.random() < 0.9 else sub
+        if len(area) == 8 and rng.random() < 0.5:
+            area += f"{rng.randint(1, 2):02d}"  # TPMAP's 10-digit village id
         out.append((f"{i:011d}", area))
     return out
 
@@ -72,7 +78,7 @@ def envelope(chunk: list[tuple[str, str]], source: str, event_ms: list[int], rng
         "province": [area[:2] for _, area in chunk],
         "district": [area[:4] for _, area in chunk],
         "subdistrict": [area[:6] for _, area in chunk],
-        "village": [area if len(area) == 8 else None for _, area in chunk],
+        "village": [area if len(area) > 6 else None for _, area in chunk],
         "_topic": [topic] * n,
         "_partition": [0] * n,
         "_offset": list(range(offset, offset + n)),
@@ -98,8 +104,14 @@ def state_columns(chunk: list[tuple[str, str]], version: int, rng: random.Random
         "stage_rule": ["povhub-stage-1"] * n,
     }
     values |= {name: [0] * n for name in (
-        "welfare_card_holders", "elderly_members", "disabled_members", "bedridden_members", "school_age_members",
+        "bedridden_members", "school_age_members",
         "closed_problems", "referrals", "elderly_allowances", "disability_allowances", "clean_data_years")}
+    # MOFreg >= MOFval persons, and the other persons TPMAP counts
+    validated = [rng.randint(0, m) for m in members]
+    values |= {"welfare_card_holders": validated,
+               "welfare_registered_members": [rng.randint(v, m) for v, m in zip(validated, members)]}
+    values |= {name: [rng.randint(0, min(m, 2)) for m in members]
+               for name in ("elderly_members", "disabled_members", "chronic_illness_members")}
     values |= {name: [rng.random() < 0.2 for _ in range(n)] for name in (
         "has_elderly", "has_disabled", "has_bedridden", "child_out_of_school", "insecure_housing",
         "income_below_threshold", "no_income", "no_caregiver", "has_welfare_card")}
@@ -202,23 +214,42 @@ def load(client: Client, n: int, rng: random.Random) -> tuple[int, int, int]:
     return state_rows, event_rows, alert_rows
 
 
-def timings(client: Client, runs: int) -> dict[tuple[str, str | None], tuple[float, int]]:
-    """Median seconds and row count of each level summary (the country, and inside one area)."""
+SELECTION = "health,income"  # TPMAP mask 10010
+
+
+def median_time(query, runs: int) -> tuple[float, int]:
+    """Median seconds and the row count (or length) of `query()`, after one warm-up run."""
+    query()  # warm-up: first use loads marks and dictionaries
+    samples, rows = [], 0
+    for _ in range(runs):
+        started = time.perf_counter()
+        rows = len(query())
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples), rows
+
+
+Timings = dict[tuple[str, str | None], tuple[float, int, float]]
+
+
+def timings(client: Client, runs: int) -> Timings:
+    """Per level (the country, and inside one area): median seconds and row count of the level
+    summary, and median seconds of TPMAP's figures for SELECTION, measured one after the other."""
     cases = [(level, None) for level in LEVELS] + [("district", "50"), ("village", "5001")]
     out = {}
     for level, code in cases:
-        level_summary(client, level, code)  # warm-up: first use loads marks and dictionaries
-        samples, rows = [], 0
-        for _ in range(runs):
-            started = time.perf_counter()
-            rows = len(level_summary(client, level, code))
-            samples.append(time.perf_counter() - started)
-        out[(level, code)] = (statistics.median(samples), rows)
+        summary, rows = median_time(lambda: level_summary(client, level, code), runs)
+        tpmap, _ = median_time(lambda: tpmap_figures(client, level, code, SELECTION)[1], runs)
+        out[(level, code)] = (summary, rows, tpmap)
     return out
 
 
+def tpmap_villages(client: Client, runs: int) -> tuple[float, int]:
+    """`povhub report --level village --format tpmap`: every village's CSV line, all five dimensions."""
+    return median_time(lambda: tpmap_report(client, "village").splitlines(), runs)
+
+
 def timed_refresh(client: Client) -> float:
-    """Seconds to recompute area_figures once (the bench's schedule is yearly: see main)."""
+    """Seconds to recompute area_figures and tpmap_figures once (the bench's schedule is yearly: see main)."""
     started = time.perf_counter()
     refresh_figures(client)
     return time.perf_counter() - started
@@ -237,7 +268,8 @@ def main() -> int:
         load_areas(client)
         # No scheduled refresh while the data loads or level queries are timed: the bench
         # decides when one runs (a stopped view would ignore SYSTEM REFRESH VIEW too)
-        client.command("ALTER TABLE area_figures_mv MODIFY REFRESH EVERY 1 YEAR APPEND")
+        for view in ("area_figures_mv", "tpmap_figures_mv"):
+            client.command(f"ALTER TABLE {view} MODIFY REFRESH EVERY 1 YEAR APPEND")
         started = time.perf_counter()
         state_rows, event_rows, alert_rows = load(client, args.households, random.Random(6))
         print(f"{args.households:,} households: {state_rows:,} state rows, {event_rows:,} events, "
@@ -250,17 +282,27 @@ def main() -> int:
             client.command(f"OPTIMIZE TABLE {table} FINAL")
         merged_refresh = timed_refresh(client)
         client.command("OPTIMIZE TABLE area_figures FINAL")
+        client.command("OPTIMIZE TABLE tpmap_figures FINAL")
         merged = timings(client, args.runs)
+        tpmap_rows = client.command("SELECT count() FROM tpmap_figures")
+        villages_csv, village_lines = tpmap_villages(client, args.runs)
     finally:
         client.close()
-    print(f"\nrefresh of area_figures (all levels' figures, 1 query): as loaded {statistics.median(refreshes) * 1000:.0f} ms "
-          f"(median of 3), merged {merged_refresh * 1000:.0f} ms")
+    print(f"\nrefresh of area_figures and tpmap_figures (all levels' figures, 2 queries): as loaded "
+          f"{statistics.median(refreshes) * 1000:.0f} ms (median of 3), merged {merged_refresh * 1000:.0f} ms; "
+          f"tpmap_figures holds {tpmap_rows:,} rows (area x failed-dimension mask)")
     # the machine may be shared: the load says how much of the time was waiting for a CPU
     print(f"\nload average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    print(f"\nlevel summary, median of {args.runs} runs (ms); aim <= 100 ms")
-    print(f"{'level':<12} {'within':<7} {'rows':>7} {f'as loaded ({parts} parts)':>22} {'merged':>8}")
-    for (level, code), (seconds, rows) in as_loaded.items():
-        print(f"{level:<12} {code or '-':<7} {rows:>7,} {seconds * 1000:>22.0f} {merged[(level, code)][0] * 1000:>8.0f}")
+    print(f"\nlevel summary without a selection, and TPMAP's figures for the selection {SELECTION}, "
+          f"median of {args.runs} runs (ms); aim <= 100 ms")
+    print(f"{'level':<12} {'within':<7} {'rows':>7} {f'as loaded ({parts} parts)':>22} {'merged':>8}"
+          f" {'selection as loaded':>20} {'merged':>8} {'ratio':>6}")
+    for (level, code), (seconds, rows, tpmap) in as_loaded.items():
+        summary_merged, _, tpmap_merged = merged[(level, code)]
+        print(f"{level:<12} {code or '-':<7} {rows:>7,} {seconds * 1000:>22.0f} {summary_merged * 1000:>8.0f}"
+              f" {tpmap * 1000:>20.0f} {tpmap_merged * 1000:>8.0f} {tpmap_merged / summary_merged:>6.2f}")
+    print(f"\npovhub report --level village --format tpmap (every village, TPMAP's CSV): {village_lines - 1:,} "
+          f"villages in {villages_csv * 1000:.0f} ms (median of {args.runs}); aim <= 2000 ms")
     return 0
 
 

@@ -10,6 +10,9 @@ from pathlib import Path
 MAPPING_FILE = Path(__file__).parent / "data" / "indicator_dimensions.json"
 DIMENSIONS = ("health", "living", "education", "income", "access")
 INDICATORS = range(1, 32)
+# Who among a poor household's members is target poor: the person flag the mapping names.
+# TPMAP's rule (the default): persons whose welfare-card registration is validated (MOFval).
+TARGET_POOR_FLAGS = ("welfare_validated", "welfare_registered")
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,7 @@ class DimensionMapping:
     first_year: int
     last_year: int
     dimension_of: dict[int, str]
+    target_poor_flag: str = TARGET_POOR_FLAGS[0]
 
     def dimensions(self, failed: set[int]) -> list[str]:
         """Dimensions failed, in the canonical order."""
@@ -39,7 +43,11 @@ def load_mappings(path: Path = MAPPING_FILE) -> tuple[DimensionMapping, ...]:
                     raise ValueError(f"{path.name}: mapping {m['version']}: indicator {i} is out of range or listed twice")
                 dimension_of[i] = dim
         first, last = m["data_years"]
-        out.append(DimensionMapping(m["version"], first, last, dimension_of))
+        flag = m.get("target_poor_person", TARGET_POOR_FLAGS[0])
+        if flag not in TARGET_POOR_FLAGS:
+            raise ValueError(f"{path.name}: mapping {m['version']}: target_poor_person must be one of "
+                             f"{', '.join(TARGET_POOR_FLAGS)}, not {flag!r}")
+        out.append(DimensionMapping(m["version"], first, last, dimension_of, flag))
     return tuple(out)
 
 

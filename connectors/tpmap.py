@@ -35,7 +35,10 @@ from schemas.ids import now_ms, stable_id
 
 SOURCE = "tpmap"
 STAGE = "connector:tpmap"
+SCHEMA_VERSION = 2  # schemas/avro/tpmap_household.v2.avsc
 _ID_FLAG = {"no-thai-status": "NO_THAI_STATUS", "special-9": "SPECIAL_9"}
+# position of each target-poor person flag (connectors/indicators.py) in a member tuple below
+_TARGET_POOR_FLAG = {"welfare_registered": 4, "welfare_validated": 5}
 # every person's row repeats its household's area, and a year has ~7,400 sub-districts: look each up once
 # (lru_cache keeps only valid areas: a raised AreaError is not cached)
 _check_area = lru_cache(maxsize=1 << 16)(check_area)
@@ -139,14 +142,22 @@ def household_event(h: Household, pseudonyms: Pseudonymiser, event_time: int) ->
     failed = sorted(h.failed_indicators)
     dimensions = mapping.dimensions(h.failed_indicators)
     pseudonym = pseudonyms.person_id
-    # (person_id, id_flag, then PersonPart's fields after citizen_id: age, sex, the four flags)
-    members = tuple((pseudonym(p.citizen_id.citizen_id), _ID_FLAG.get(p.citizen_id.flag), *p[1:]) for p in h.members)
-    target_poor = sum(m[4] for m in members) if dimensions else 0
+    # (person_id, id_flag, age, sex, registered, validated, disabled, bedridden, chronic_illness):
+    # a validated registrant is registered too (TPMAP's funnel: JPT.MOFreg holds JPT.MOFval)
+    members = tuple((pseudonym(p.citizen_id.citizen_id), _ID_FLAG.get(p.citizen_id.flag), p.age, p.sex,
+                     p.welfare_registered or p.welfare_validated, *p[4:]) for p in h.members)
+    target_poor = sum(m[_TARGET_POOR_FLAG[mapping.target_poor_flag]] for m in members) if dimensions else 0
     area = (head.province_code, head.district_code, head.subdistrict_code, head.village_code)
     # the id is a digest of everything the event says (repr of plain tuples: deterministic, and
     # cheaper than JSON with sorted keys); pseudonyms, never clear IDs, go into it
-    content = repr((area, head.data_year, head.income_per_person_baht, failed, dimensions, mapping.version,
-                    target_poor, members))
+    # Members as v1 events described them (without the registered flag), so a file that says
+    # nothing v1 did not keeps the ids earlier versions published; registrations that are not
+    # validated, and area names, are new content, added only when there are any
+    described = (area, head.data_year, head.income_per_person_baht, failed, dimensions, mapping.version,
+                 target_poor, tuple(m[:4] + m[5:] for m in members))
+    registered_only = tuple(m[4] and not m[5] for m in members)
+    names = (head.subdistrict_name, head.village_name)
+    content = repr(described + (registered_only, names) if any(registered_only) or any(names) else described)
     province, district, subdistrict, village = area
     return {
         "event_id": stable_id(SOURCE, head.data_year, head.house_code, hashlib.sha256(content.encode()).hexdigest()),
@@ -154,14 +165,15 @@ def household_event(h: Household, pseudonyms: Pseudonymiser, event_time: int) ->
         "source_record_id": f"{head.data_year}:{head.house_code}",
         "event_time": event_time,
         "ingest_time": now_ms(),
-        "schema_version": 1,
+        "schema_version": SCHEMA_VERSION,
         "household_key": head.house_code,
         "province": province, "district": district, "subdistrict": subdistrict, "village": village,
+        "subdistrict_name": head.subdistrict_name, "village_name": head.village_name,
         "data_year": head.data_year,
         "change": "SNAPSHOT",
-        "members": [{"person_id": person, "id_flag": flag, "age": age, "sex": sex, "welfare_card": card,
-                     "disabled": disabled, "bedridden": bedridden, "chronic_illness": ill}
-                    for person, flag, age, sex, card, disabled, bedridden, ill in members],
+        "members": [{"person_id": person, "id_flag": flag, "age": age, "sex": sex, "welfare_registered": registered,
+                     "welfare_validated": validated, "disabled": disabled, "bedridden": bedridden, "chronic_illness": ill}
+                    for person, flag, age, sex, registered, validated, disabled, bedridden, ill in members],
         "income_per_person_baht": head.income_per_person_baht,
         "failed_indicators": failed,
         "failed_dimensions": dimensions,
@@ -179,9 +191,10 @@ def left_target_list_event(house_code: str, area: Area, data_year: int, event_ti
         "source_record_id": f"{data_year}:{house_code}",
         "event_time": event_time,
         "ingest_time": now_ms(),
-        "schema_version": 1,
+        "schema_version": SCHEMA_VERSION,
         "household_key": house_code,
         "province": province, "district": district, "subdistrict": subdistrict, "village": village or None,
+        "subdistrict_name": None, "village_name": None,
         "data_year": data_year,
         "change": "LEFT_TARGET_LIST",
         "members": [],

@@ -22,11 +22,12 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from connectors.citizen_id import CitizenIdCheck, InvalidCitizenId, validate_citizen_id
 
 HOUSEHOLD_COLUMNS = ("data_year", "house_code", "province_code", "district_code", "subdistrict_code", "village_code",
-                     "income_per_person_baht", "failed_indicators")
-PERSON_COLUMNS = ("citizen_id", "age", "sex", "welfare_card", "disabled", "bedridden", "chronic_illness")
+                     "income_per_person_baht", "failed_indicators", "subdistrict_name", "village_name")
+PERSON_COLUMNS = ("citizen_id", "age", "sex", "welfare_registered", "welfare_validated", "disabled", "bedridden",
+                  "chronic_illness")
 TPMAP_COLUMNS = ("data_year", "house_code", "province_code", "district_code", "subdistrict_code", "village_code",
-                 "citizen_id", "age", "sex", "welfare_card", "disabled", "bedridden", "chronic_illness",
-                 "income_per_person_baht", "failed_indicators")
+                 "citizen_id", "age", "sex", "welfare_registered", "welfare_validated", "disabled", "bedridden",
+                 "chronic_illness", "income_per_person_baht", "failed_indicators", "subdistrict_name", "village_name")
 
 Raw = dict[str, str | None]
 AVRO_LONG_MAX = 2**63 - 1
@@ -48,10 +49,14 @@ class HouseholdFields(BaseModel):
     province_code: str = Field(pattern=r"^\d{2}$")
     district_code: str = Field(pattern=r"^\d{4}$")
     subdistrict_code: str = Field(pattern=r"^\d{6}$")
-    village_code: Annotated[str, Field(pattern=r"^\d{8}$")] | None = None
+    # 8 digits (DOPA) or 10 (TPMAP's village id: DOPA + 2); kept as given (connectors/areas.py)
+    village_code: Annotated[str, Field(pattern=r"^\d{8}(\d{2})?$")] | None = None
     # the event's field is an Avro long: a larger number must be a bad row, not a failed import
     income_per_person_baht: Annotated[int, Field(ge=0, le=AVRO_LONG_MAX)] | None = None
     failed_indicators: Annotated[list[Annotated[int, Field(ge=1, le=31)]], BeforeValidator(_split_indicators)] = []
+    # names as the export writes them: they name TPMAP's municipal tambons, which DOPA's list lacks
+    subdistrict_name: Annotated[str, Field(max_length=200)] | None = None
+    village_name: Annotated[str, Field(max_length=200)] | None = None
 
 
 class PersonFields(BaseModel):
@@ -60,8 +65,10 @@ class PersonFields(BaseModel):
     citizen_id: CitizenIdCheck
     age: Annotated[int, Field(ge=0, le=130)] | None = None
     sex: Literal["M", "F"] | None = None
-    # a blank flag is an error, not a "no"
-    welfare_card: bool = False
+    # a blank flag is an error, not a "no". MOFreg: registered for the state welfare card;
+    # MOFval: registration validated (TPMAP's target poor are validated persons)
+    welfare_registered: bool = False
+    welfare_validated: bool = False
     disabled: bool = False
     bedridden: bool = False
     chronic_illness: bool = False
@@ -85,6 +92,8 @@ class HouseholdPart(NamedTuple):
     village_code: str | None
     income_per_person_baht: int | None
     failed_indicators: tuple[int, ...]
+    subdistrict_name: str | None = None
+    village_name: str | None = None
 
 
 class PersonPart(NamedTuple):
@@ -93,7 +102,8 @@ class PersonPart(NamedTuple):
     citizen_id: CitizenIdCheck
     age: int | None
     sex: Literal["M", "F"] | None
-    welfare_card: bool
+    welfare_registered: bool
+    welfare_validated: bool
     disabled: bool
     bedridden: bool
     chronic_illness: bool
@@ -127,7 +137,8 @@ def household_part(raw: Raw, fast: bool = True) -> HouseholdPart:
         return part
     m = parse_part(HouseholdFields, raw)
     return HouseholdPart(m.data_year, m.house_code, m.province_code, m.district_code, m.subdistrict_code,
-                         m.village_code, m.income_per_person_baht, tuple(m.failed_indicators))
+                         m.village_code, m.income_per_person_baht, tuple(m.failed_indicators),
+                         m.subdistrict_name or None, m.village_name or None)
 
 
 def person_part(raw: Raw, fast: bool = True) -> PersonPart:
@@ -135,7 +146,8 @@ def person_part(raw: Raw, fast: bool = True) -> PersonPart:
     if fast and (part := _plain_person(raw)) is not None:
         return part
     m = parse_part(PersonFields, raw)
-    return PersonPart(m.citizen_id, m.age, m.sex, m.welfare_card, m.disabled, m.bedridden, m.chronic_illness)
+    return PersonPart(m.citizen_id, m.age, m.sex, m.welfare_registered, m.welfare_validated, m.disabled, m.bedridden,
+                      m.chronic_illness)
 
 
 # The fast checks. Each returns None for anything not written the plain way: the models decide it.
@@ -154,9 +166,11 @@ def _number(v: object) -> int | None:
 
 
 def _plain_household(raw: Raw) -> HouseholdPart | None:
-    year, house, province, district, subdistrict, village, income, failed = map(raw.get, HOUSEHOLD_COLUMNS)
+    year, house, province, district, subdistrict, village, income, failed, *names = map(raw.get, HOUSEHOLD_COLUMNS)
+    if not all(n is None or (n == n.strip() and 0 < len(n) <= 200) for n in names):
+        return None
     if not (_digits(house, 11) and _digits(province, 2) and _digits(district, 4) and _digits(subdistrict, 6)
-            and (village is None or _digits(village, 8))):
+            and (village is None or _digits(village, 8) or _digits(village, 10))):
         return None
     year = _number(year)
     if year is None or not 2500 <= year <= 2700:
@@ -168,14 +182,13 @@ def _plain_household(raw: Raw) -> HouseholdPart | None:
         indicators = tuple(map(_number, failed.split("|")))
         if not all(i is not None and 1 <= i <= 31 for i in indicators):
             return None
-    return HouseholdPart(year, house, province, district, subdistrict, village, income, indicators)
+    return HouseholdPart(year, house, province, district, subdistrict, village, income, indicators, *names)
 
 
 def _plain_person(raw: Raw) -> PersonPart | None:
     get = raw.get
     # an absent column is the model's default ("0"); a blank cell (None) is an error for the model to word
-    flags = (_FLAG_CELLS.get(get("welfare_card", "0")), _FLAG_CELLS.get(get("disabled", "0")),
-             _FLAG_CELLS.get(get("bedridden", "0")), _FLAG_CELLS.get(get("chronic_illness", "0")))
+    flags = tuple(_FLAG_CELLS.get(get(flag, "0")) for flag in PERSON_COLUMNS[3:])
     age, sex, cid = get("age"), get("sex"), get("citizen_id")
     if None in flags or sex not in _SEXES or type(cid) is not str:
         return None

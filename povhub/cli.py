@@ -52,7 +52,15 @@ def _migrate(s: Settings, a: argparse.Namespace) -> int:
 
 def _report(s: Settings, a: argparse.Namespace) -> int:
     from povhub.reporting import run_report
-    return run_report(s, level=a.level, code=a.code, fmt=a.format)
+    return run_report(s, level=a.level, code=a.code, fmt=a.format, dimensions=a.dimensions)
+
+
+def _dimensions(text: str) -> int:
+    from sinks.dimension_selection import selection
+    try:
+        return selection(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _topics(s: Settings, a: argparse.Namespace) -> int:
@@ -171,7 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="monitoring figures per area at one ศจพ. level")
     r.add_argument("--level", choices=LEVELS, required=True)
     r.add_argument("--code", help="only areas inside this DOPA code (e.g. --level district --code 50)")
-    r.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    r.add_argument("--format", choices=("table", "json", "csv", "tpmap"), default="table",
+                   help="tpmap: TPMAP's own figures as CSV in TPMAP's column names and order")
+    r.add_argument("--dimensions", type=_dimensions, default="all",
+                   help="TPMAP's dimension selection for TPMAP's figures: any of health, living, education, "
+                        "income, access, comma-separated, or a TPMAP mask such as 10010 (default: all five)")
     r.set_defaults(run=_report)
 
     tp = sub.add_parser("topics", help="create the Kafka topics (idempotent)")

@@ -23,6 +23,7 @@ from povhub.kafka_admin import ensure_topics
 from povhub.settings import Settings
 from povhub.worker_client import WorkerProcess
 from sinks.report import format_table
+from sinks.tpmap_figures import parse_tpmap_csv, table_rows
 
 SAMPLE = Path(__file__).parent / "data" / "sample_tpmap_2567.csv"
 # Tansu holds a consumer-group join for half the session timeout: keep it short on the demo broker.
@@ -42,6 +43,20 @@ def demo_secret(data_dir: Path) -> str:
         path.write_text(secrets.token_hex(32))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def print_tpmap_figures(worker: WorkerProcess, households_by_province: dict[str, int]) -> None:
+    """TPMAP's own figures per province, all five dimensions and income alone, once ClickHouse
+    has refreshed them for every household."""
+    def counted(text: str) -> bool:
+        return {r[0]: r[1] for r in parse_tpmap_csv(text)[1]} == households_by_province
+
+    worker.wait_for(counted, timeout=60, what="TPMAP's figures of every household",
+                    fetch=lambda: worker.tpmap("province", common=True))
+    for dimensions, label in (("11111", "all five dimensions"), ("00010", "income only")):
+        shown, rows = table_rows(*parse_tpmap_csv(worker.tpmap("province", dimensions=dimensions)))
+        print(f"\nTPMAP's figures per province, {label} ({dimensions}; README, TPMAP's figures):")
+        print(format_table(rows, shown))
 
 
 def run_demo(s: Settings, sample: Path | None = None, keep_running: bool = False) -> int:
@@ -82,6 +97,7 @@ def run_demo(s: Settings, sample: Path | None = None, keep_running: bool = False
         print(f"\nhouseholds per province in ClickHouse ({time.monotonic() - started:.1f}s from start):")
         print(format_table(rows))
         print(f"\nOK: per-province household counts equal those of {sample.name}")
+        print_tpmap_figures(worker, dict(expected))
         if keep_running:
             from povhub.web.demo_page import announce, demo_login, start_web_page
             page, url = start_web_page(s, data_dir, s.clickhouse_dsn, web_port)

@@ -8,9 +8,11 @@ import sys
 from typing import Any
 
 from povhub.settings import Settings
-from povhub.worker_client import fetch_report
+from povhub.worker_client import fetch_report, fetch_tpmap
 from sinks.clickhouse import ChdbFolderBusy, connect
-from sinks.report import format_report, level_summary
+from sinks.dimension_selection import mask_text
+from sinks.report import format_report, format_table, level_summary
+from sinks.tpmap_figures import parse_tpmap_csv, table_rows, tpmap_report
 
 
 def summary(s: Settings, level: str, code: str | None) -> list[dict[str, Any]]:
@@ -25,7 +27,24 @@ def summary(s: Settings, level: str, code: str | None) -> list[dict[str, Any]]:
         client.close()
 
 
-def run_report(s: Settings, level: str, code: str | None, fmt: str) -> int:
+def tpmap_text(s: Settings, level: str, code: str | None, dimensions: int) -> str:
+    """TPMAP's figures for a selection (a mask) as TPMAP's CSV, from ClickHouse or the worker."""
+    try:
+        client = connect(s.clickhouse_dsn)
+    except ChdbFolderBusy:
+        return fetch_tpmap(s.web_host, s.web_port, level, code, mask_text(dimensions))
+    try:
+        return tpmap_report(client, level, code, dimensions)
+    finally:
+        client.close()
+
+
+def run_report(s: Settings, level: str, code: str | None, fmt: str, dimensions: int = 31) -> int:
+    """`dimensions`: TPMAP's dimension selection as a mask (sinks/dimension_selection.py), for
+    TPMAP's figures (--format tpmap, and the third table of --format table)."""
+    if fmt == "tpmap":
+        print(tpmap_text(s, level, code, dimensions), end="")
+        return 0
     rows = summary(s, level, code)
     if fmt == "json":
         print(json.dumps(rows, ensure_ascii=False, indent=2))
@@ -36,4 +55,7 @@ def run_report(s: Settings, level: str, code: str | None, fmt: str) -> int:
             w.writerows(rows)
     else:
         print(format_report(rows))
+        shown, tpmap_rows = table_rows(*parse_tpmap_csv(tpmap_text(s, level, code, dimensions)))
+        print(f"\nTPMAP's figures, dimensions {mask_text(dimensions)} (health, living, education, income, access):")
+        print(format_table(tpmap_rows, shown))
     return 0

@@ -25,7 +25,7 @@ from connectors.citizen_id import check_digit
 
 COLUMNS = (
     "data_year", "house_code", "province_code", "district_code", "subdistrict_code",
-    "village_code", "citizen_id", "age", "sex", "welfare_card", "disabled", "bedridden",
+    "village_code", "citizen_id", "age", "sex", "welfare_registered", "welfare_validated", "disabled", "bedridden",
     "chronic_illness", "income_per_person_baht", "failed_indicators",
 )
 # Bangkok, Chiang Mai, Khon Kaen, Nakhon Si Thammarat, Nan, Ubon Ratchathani: the centre,
@@ -180,6 +180,11 @@ def sample_rows(
         failed = _failed_indicators(rng, people, income)
         welfare_chance = 0.6 if income < INCOME_THRESHOLD_BAHT else 0.15
         for person in people:
+            # The state welfare card is for adults only; a fifth of the registrations are not
+            # validated (MOFreg without MOFval). One draw decides both.
+            # (drawn after the citizen ID, as always: the same seed gives the same people)
+            citizen_id = _citizen_id(rng, year - person.age, place.district, issued)
+            card = rng.random() if person.age >= 18 else 1.0
             yield {
                 "data_year": year,
                 "house_code": house_code,
@@ -187,11 +192,11 @@ def sample_rows(
                 "district_code": place.district,
                 "subdistrict_code": place.subdistrict,
                 "village_code": place.village,
-                "citizen_id": _citizen_id(rng, year - person.age, place.district, issued),
+                "citizen_id": citizen_id,
                 "age": person.age,
                 "sex": person.sex,
-                # The state welfare card is for adults only.
-                "welfare_card": int(person.age >= 18 and rng.random() < welfare_chance),
+                "welfare_registered": int(card < welfare_chance * 1.25),
+                "welfare_validated": int(card < welfare_chance),
                 "disabled": int(person.disabled),
                 "bedridden": int(person.bedridden),
                 "chronic_illness": int(person.chronic_illness),

@@ -36,6 +36,8 @@ from sinks.household_state import HOUSEHOLD_STATE as STATE_TABLE
 from sinks.loader import LoaderRunner, loader_config
 from sinks.migrate import migrate
 from sinks.report import LEVELS, level_summary
+from sinks.dimension_selection import selection
+from sinks.tpmap_figures import tpmap_common, tpmap_csv, tpmap_report
 from streams.dead_letters import DeadLetterProducer
 from streams.person_index import PendingLimits, raw_message
 from streams.reconcile import ReconcileConfig, ReconcileFold, reconcile_stage
@@ -83,6 +85,14 @@ def web_app(client: Client) -> web.Application:
         level = request.query.get("level", "province")
         if level not in LEVELS:
             return web.json_response({"error": f"level must be one of {', '.join(LEVELS)}"}, status=400)
+        fmt = request.query.get("format")
+        if fmt in ("tpmap", "tpmap-common"):  # TPMAP's figures for a dimension selection, as TPMAP's CSV
+            try:
+                text = await asyncio.to_thread(locked_tpmap, client, level, request.query.get("code"),
+                                               request.query.get("dimensions"), fmt == "tpmap-common")
+            except ValueError as e:
+                return web.json_response({"error": str(e)}, status=400)
+            return web.Response(text=text, content_type="text/csv", charset="utf-8")
         rows = await asyncio.to_thread(locked_summary, client, level, request.query.get("code"))
         return web.json_response(rows, dumps=lambda v: json.dumps(v, ensure_ascii=False, default=str))
 
@@ -107,6 +117,14 @@ def web_app(client: Client) -> web.Application:
     app.add_routes([web.get("/report", report), web.get("/metrics", metrics), web.get("/health", health),
                     web.post("/query/{name}", query)])
     return app
+
+
+def locked_tpmap(client: Client, level: str, code: str | None, dimensions: str | None, common: bool) -> str:
+    with CLIENT_LOCK:
+        if common:
+            selection(dimensions)  # a bad selection is an error here too
+            return tpmap_csv(*tpmap_common(client, level, code))
+        return tpmap_report(client, level, code, dimensions)
 
 
 def locked_summary(client: Client, level: str, code: str | None) -> list[dict[str, Any]]:

@@ -20,9 +20,21 @@ class WorkerError(RuntimeError):
 
 
 def fetch_report(host: str, port: int, level: str, code: str | None = None, timeout: float = 10.0) -> list[dict[str, Any]]:
-    query = urllib.parse.urlencode({"level": level, **({"code": code} if code else {})})
-    with urllib.request.urlopen(f"http://{host}:{port}/report?{query}", timeout=timeout) as resp:
-        return json.loads(resp.read())
+    return json.loads(_get_report(host, port, {"level": level, "code": code}, timeout))
+
+
+def fetch_tpmap(host: str, port: int, level: str, code: str | None = None, dimensions: str | None = None,
+                timeout: float = 30.0, common: bool = False) -> str:
+    """TPMAP's figures as TPMAP's CSV (``/report?format=tpmap``), or with ``common`` the
+    selection-independent counts (``format=tpmap-common``)."""
+    query = {"level": level, "code": code, "dimensions": dimensions, "format": "tpmap-common" if common else "tpmap"}
+    return _get_report(host, port, query, timeout).decode("utf-8")
+
+
+def _get_report(host: str, port: int, query: dict[str, str | None], timeout: float) -> bytes:
+    params = urllib.parse.urlencode({k: v for k, v in query.items() if v})
+    with urllib.request.urlopen(f"http://{host}:{port}/report?{params}", timeout=timeout) as resp:
+        return resp.read()
 
 
 class WorkerProcess:
@@ -53,22 +65,27 @@ class WorkerProcess:
     def report(self, level: str, code: str | None = None) -> list[dict[str, Any]]:
         return fetch_report(self.host, self.port, level, code)
 
-    def wait_for(self, predicate, timeout: float, what: str) -> list[dict[str, Any]]:
-        """Poll the province report until ``predicate(rows)`` holds; fail early if the worker died."""
+    def tpmap(self, level: str, code: str | None = None, dimensions: str | None = None, common: bool = False) -> str:
+        return fetch_tpmap(self.host, self.port, level, code, dimensions, common=common)
+
+    def wait_for(self, predicate, timeout: float, what: str, fetch=None) -> Any:
+        """Poll ``fetch()`` (default: the province report) until ``predicate`` holds of what it
+        returns, and return that; fail early if the worker died."""
+        fetch = fetch or (lambda: self.report("province"))
         deadline = time.monotonic() + timeout
-        rows: list[dict[str, Any]] = []
+        got: Any = None
         while time.monotonic() < deadline:
             if not self.alive():
                 raise WorkerError(f"worker exited with {self.proc.returncode if self.proc else '?'} while "
                                   f"waiting for {what}:\n{self.log_tail()}")
             try:
-                rows = self.report("province")
-                if predicate(rows):
-                    return rows
+                got = fetch()
+                if predicate(got):
+                    return got
             except (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError):
                 pass  # not listening yet
             time.sleep(0.5)
-        raise WorkerError(f"timed out after {timeout:.0f}s waiting for {what}; last report {rows}\n{self.log_tail()}")
+        raise WorkerError(f"timed out after {timeout:.0f}s waiting for {what}; last report {got}\n{self.log_tail()}")
 
     def stop(self, timeout: float = 30.0) -> int | None:
         if self.proc is None or self.proc.poll() is not None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-_LEVELS = (("province", 2), ("district", 4), ("subdistrict", 6), ("village", 8))
+# a village is the 8-digit DOPA code or TPMAP's 10-digit id (connectors/areas.py)
+_LEVELS = (("province", (2,)), ("district", (4,)), ("subdistrict", (6,)), ("village", (8, 10)))
 
 
 def check_nested(record: Mapping[str, Any]) -> None:
@@ -15,10 +16,11 @@ def check_nested(record: Mapping[str, Any]) -> None:
     other producer from counting in one province at one level and another at the next.
     """
     parent = ""
-    for field, length in _LEVELS:
+    for field, lengths in _LEVELS:
         code = record[field]
         if code is None and field == "village":
             return
-        if not (isinstance(code, str) and len(code) == length and code.isdigit() and code.startswith(parent)):
+        if not (isinstance(code, str) and len(code) in lengths and code.isdigit() and code.startswith(parent)):
+            length = " or ".join(map(str, lengths))
             raise ValueError(f"{field} {code!r} is not {length} digits starting with {parent or 'a province'}")
         parent = code

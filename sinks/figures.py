@@ -1,4 +1,4 @@
-"""The per-area figures behind the level summaries (migrations/0007): a table ClickHouse
+"""The per-area figures behind the level summaries (migrations/0007, and TPMAP's: 0009): tables ClickHouse
 refreshes on a schedule. `refresh_figures` brings them up to date now, e.g. after a backfill
 or in tests that check the figures right after loading."""
 
@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from clickhouse_connect.driver.client import Client
 
-FIGURES_VIEW = "area_figures_mv"
+# area_figures (0007) and TPMAP's figures per dimension selection (0009)
+FIGURES_VIEWS = ("area_figures_mv", "tpmap_figures_mv")
 
 
 def refresh_figures(client: Client) -> None:
@@ -16,5 +17,7 @@ def refresh_figures(client: Client) -> None:
     up-to-date figures. A view stopped with SYSTEM STOP VIEW ignores the request (and the wait
     returns at once): start it again first.
     """
-    client.command(f"SYSTEM REFRESH VIEW {FIGURES_VIEW}")
-    client.command(f"SYSTEM WAIT VIEW {FIGURES_VIEW}")
+    for view in FIGURES_VIEWS:
+        client.command(f"SYSTEM REFRESH VIEW {view}")
+    for view in FIGURES_VIEWS:
+        client.command(f"SYSTEM WAIT VIEW {view}")

@@ -21,7 +21,7 @@ DIMENSION_CODES = {"health": 1, "living": 2, "education": 3, "income": 4, "acces
 STAGE_CODES = {"SURVIVE": 1, "SUFFICIENT": 2, "SUSTAINABLE": 3}
 
 # Fields copied as decoded, in record order after `failed_dimensions` (the other fields need a
-# conversion and are listed in state_row)
+# conversion and are listed in state_row); fields of later schema versions at the end
 _PLAIN = (
     "income_per_person_baht",
     "welfare_card_holders",
@@ -54,6 +54,8 @@ _PLAIN = (
     "allowance_monthly_baht",
     "clean_data_years",
     "stage_rule",
+    "welfare_registered_members",
+    "chronic_illness_members",
 )
 
 COLUMNS = ENVELOPE + (

@@ -14,6 +14,21 @@ LEVELS = tuple(CODE_LENGTH)
 _SUMMARY = "SELECT * FROM area_summary(code_length = {code_length:UInt8}, within = {within:String})"
 
 
+def area_within(level: str, code: str | None) -> str:
+    """The code prefix of the areas a report at `level` within `code` shows ('' = everywhere).
+
+    ValueError for an unknown level, or a code that is not a province, district or
+    sub-district code above or at the level."""
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {', '.join(LEVELS)}, not {level!r}")
+    if level == "national" and code is not None:
+        raise ValueError("the national level takes no area code")
+    within = code or ""
+    if within and not (within.isdigit() and len(within) in (2, 4, 6) and len(within) <= CODE_LENGTH[level]):
+        raise ValueError(f"area code {code!r} is not a province, district or sub-district code above or at level {level}")
+    return within
+
+
 def level_summary(client: Client, level: str, code: str | None = None) -> list[dict[str, Any]]:
     """One row per area at `level` (within area `code` if given), ordered by code.
 
@@ -23,13 +38,7 @@ def level_summary(client: Client, level: str, code: str | None = None) -> list[d
     the figures (README, ClickHouse model). Example: level="district", code="50" gives Chiang
     Mai's districts.
     """
-    if level not in LEVELS:
-        raise ValueError(f"level must be one of {', '.join(LEVELS)}, not {level!r}")
-    if level == "national" and code is not None:
-        raise ValueError("the national level takes no area code")
-    within = code or ""
-    if within and not (within.isdigit() and len(within) in (2, 4, 6) and len(within) <= CODE_LENGTH[level]):
-        raise ValueError(f"area code {code!r} is not a province, district or sub-district code above or at level {level}")
+    within = area_within(level, code)
     parameters = {"code_length": CODE_LENGTH[level], "within": within}
     return list(client.query(_SUMMARY, parameters=parameters).named_results())
 

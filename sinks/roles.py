@@ -30,6 +30,7 @@ PROVINCE_FILTERS = {
     "events_newest": "province = '{code}'",
     "alerts": "province = '{code}'",
     "area_figures": "province = '{code}'",
+    "tpmap_figures": "province = '{code}'",  # TPMAP's figures (0009): `province` of the area
     "areas": "startsWith(code, '{code}')",
 }
 VIEWS = (

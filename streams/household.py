@@ -73,7 +73,12 @@ def known_area(state: State) -> dict[str, str | None] | None:
 
 
 def apply_tpmap(state: State, event: Record) -> str:
-    members = [[m["person_id"], m["age"], m["welfare_card"], m["disabled"], m["bedridden"]] for m in event["members"]]
+    # [person, age, validated (MOFval), disabled, bedridden, registered (MOFreg), chronic]: fields
+    # added later go at the end, so members stored before them keep their positions (the view
+    # reads a shorter list as registered = validated, chronic = no). The codec decodes a v1
+    # event's welfare_card as welfare_validated, with welfare_registered false.
+    members = [[m["person_id"], m["age"], m["welfare_validated"], m["disabled"], m["bedridden"],
+                m["welfare_registered"] or m["welfare_validated"], m["chronic_illness"]] for m in event["members"]]
     return _keep_latest(state["tpmap"], str(event["data_year"]), event, ms(event["event_time"]), {
         "change": event["change"],
         "members": members,
@@ -147,7 +152,7 @@ def last_event_time(state: State) -> int:
 
 
 def state_record(household_key: str, state: State, projection: dict[str, Any]) -> dict[str, Any]:
-    """The ``povhub.household.state.v1`` record for the state's current version.
+    """The ``povhub.household.state.v1`` topic's record (schema v2) for the state's current version.
 
     Its event id derives from (household, version): a version re-emitted after a crash is the
     same event, which the ClickHouse table collapses.
@@ -159,7 +164,7 @@ def state_record(household_key: str, state: State, projection: dict[str, Any]) -
         "source_record_id": household_key,
         "event_time": last_event_time(state),
         "ingest_time": now_ms(),
-        "schema_version": 1,
+        "schema_version": 2,  # schemas/avro/household_state.v2.avsc
         "household_key": household_key,
         "version": version,
         **projection,

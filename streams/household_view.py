@@ -63,9 +63,11 @@ def _member_view(members: list[list[Any]], rules: StateRules) -> View:
     ages = [m[1] for m in members if m[1] is not None]
     return {
         "welfare_card_holders": sum(1 for m in members if m[2]),
+        "welfare_registered_members": sum(1 for m in members if (m[5] if len(m) > 5 else m[2])),
         "elderly_members": sum(1 for a in ages if a >= rules.elderly_age),
         "disabled_members": sum(1 for m in members if m[3]),
         "bedridden_members": sum(1 for m in members if m[4]),
+        "chronic_illness_members": sum(1 for m in members if len(m) > 6 and m[6]),
         "school_age_members": sum(1 for a in ages if low <= a <= high),
     }
 

@@ -46,7 +46,7 @@ def household_events(households: int, seed: int = 1, unknown_persons: int = 0) -
         house = f"5001{h:07d}"
         persons = [f"person-{h}-{m}" for m in range(rng.randint(1, 4))]
         members = [{"person_id": p, "id_flag": None, "age": rng.choice([5, 10, 35, 70]), "sex": "F",
-                    "welfare_card": rng.random() < 0.5, "disabled": rng.random() < 0.2,
+                    "welfare_registered": False, "welfare_validated": rng.random() < 0.5, "disabled": rng.random() < 0.2,
                     "bedridden": rng.random() < 0.1, "chronic_illness": False} for p in persons]
         for n, year in enumerate((2566, 2567)):
             failed = rng.choice([[], [8], [16, 22]])

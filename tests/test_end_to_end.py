@@ -56,7 +56,7 @@ def make_one_household_target_poor(src: Path, dst: Path) -> tuple[str, str]:
     target = next(r["house_code"] for r in rows if not r["failed_indicators"])
     for r in rows:
         if r["house_code"] == target:
-            r["failed_indicators"], r["welfare_card"] = "8", "1"
+            r["failed_indicators"], r["welfare_validated"] = "8", "1"
     with dst.open("w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=TPMAP_COLUMNS)
         w.writeheader()

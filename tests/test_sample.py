@@ -16,7 +16,7 @@ BUNDLED = Path(povhub.__file__).parent / "data" / "sample_tpmap_2567.csv"
 REPO = Path(povhub.__file__).parent.parent
 HEADER = (
     "data_year,house_code,province_code,district_code,subdistrict_code,village_code,citizen_id,"
-    "age,sex,welfare_card,disabled,bedridden,chronic_illness,income_per_person_baht,"
+    "age,sex,welfare_registered,welfare_validated,disabled,bedridden,chronic_illness,income_per_person_baht,"
     "failed_indicators"
 )
 
@@ -105,8 +105,9 @@ def test_person_fields_are_in_range(rows: list[dict[str, str]]) -> None:
     for r in rows:
         assert 0 <= int(r["age"]) <= 95
         assert r["sex"] in {"M", "F"}
-        for flag in ("welfare_card", "disabled", "bedridden", "chronic_illness"):
+        for flag in ("welfare_registered", "welfare_validated", "disabled", "bedridden", "chronic_illness"):
             assert r[flag] in {"0", "1"}
+        assert r["welfare_registered"] >= r["welfare_validated"]  # validated registrants are registered
         assert all(1 <= int(i) <= 31 for i in r["failed_indicators"].split("|") if i)
 
 

@@ -115,16 +115,17 @@ def test_all_checked_in_versions_are_backward_transitive_compatible():
 
 
 def _evolve(tmp_path: Path, fam: str, change) -> Path:
-    """Copy the catalogue to tmp_path and add version 2 of `fam` made by `change(raw_schema)`."""
+    """Copy the catalogue to tmp_path and add the next version of `fam` made by `change(raw_schema)`."""
     shutil.copytree(CATALOG_FILE.parent / "avro", tmp_path / "avro")
     doc = json.loads(CATALOG_FILE.read_text())
     latest = load_catalog().latest(fam)
     raw = json.loads(json.dumps(latest.raw))
     change(raw)
-    file = f"avro/{latest.path.name.replace('.v1.', '.v2.')}"
+    version = latest.version + 1
+    file = f"avro/{latest.path.name.replace(f'.v{latest.version}.', f'.v{version}.')}"
     (tmp_path / file).write_text(json.dumps(raw))
     next_id = max(e["id"] for es in doc["families"].values() for e in es) + 1
-    doc["families"][fam].append({"version": 2, "id": next_id, "file": file, "fingerprint": schema_fingerprint(raw)})
+    doc["families"][fam].append({"version": version, "id": next_id, "file": file, "fingerprint": schema_fingerprint(raw)})
     (tmp_path / "catalog.json").write_text(json.dumps(doc))
     return tmp_path / "catalog.json"
 
@@ -139,9 +140,10 @@ def test_an_incompatible_change_fails_the_check(tmp_path, capsys):
     cat = _evolve(tmp_path, "household.state",
                   lambda s: s["fields"].append({"name": "comment", "type": "string"}))  # no default
     problems = check_backward_transitive(load_catalog(cat))
-    assert [(p.family, p.reader_version, p.writer_version) for p in problems] == [("household.state", 2, 1)]
+    assert [(p.family, p.reader_version, p.writer_version) for p in problems] == [("household.state", 3, 1),
+                                                                                   ("household.state", 3, 2)]
     assert compat_main([str(cat)]) == 1
-    assert "INCOMPATIBLE household.state: v2 cannot read v1" in capsys.readouterr().err
+    assert "INCOMPATIBLE household.state: v3 cannot read v1" in capsys.readouterr().err
 
 
 def test_old_events_decode_with_the_new_reader(tmp_path):

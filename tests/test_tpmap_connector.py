@@ -85,7 +85,7 @@ def test_target_poor_needs_a_failed_mpi_indicator_and_a_welfare_card(tmp_path, r
     house = rows[0]["house_code"]
     for r in rows:
         if r["house_code"] == house:
-            r["welfare_card"], r["failed_indicators"] = "1", "6|23"  # จปฐ. indicators outside the MPI set
+            r["welfare_validated"], r["failed_indicators"] = "1", "6|23"  # จปฐ. indicators outside the MPI set
     h = next(i for i in read_households(write_rows(tmp_path / "f.csv", rows)) if isinstance(i, Household))
     event = household_event(h, PSEUDONYMS, event_time=1)
     assert event["failed_dimensions"] == [] and event["target_poor_persons"] == 0
@@ -133,10 +133,10 @@ def test_event_ids_are_the_ones_earlier_versions_published(tmp_path):
     # a killed import resumed by a newer version, or a file imported again, must find its events
     # by the same ids: these were computed by the version before the fast row checks
     h = dict(data_year=2567, province_code="34", district_code="3407", subdistrict_code="340723")
-    flags = dict(welfare_card=1, disabled=0, bedridden=0, chronic_illness=1)
+    flags = dict(welfare_registered=0, welfare_validated=1, disabled=0, bedridden=0, chronic_illness=1)
     rows = [
         dict(h, house_code="34070000039", village_code="34072305", citizen_id="1340734060811", age=24, sex="F",
-             **{**flags, "welfare_card": 0, "chronic_illness": 0}, income_per_person_baht=68050, failed_indicators=""),
+             **{**flags, "welfare_validated": 0, "chronic_illness": 0}, income_per_person_baht=68050, failed_indicators=""),
         dict(h, house_code="34070000039", village_code="34072305", citizen_id="1340716196447", age=30, sex="M",
              **flags, income_per_person_baht=68050, failed_indicators=""),
         dict(h, house_code="34070000040", village_code="", citizen_id="0123456789016", age="", sex="",

@@ -15,14 +15,15 @@ from connectors.tpmap import Household, Rejected, household_event, read_househol
 from connectors.tpmap_columns import ExportError, column_mapping
 from connectors.tpmap_files import check_export, estimate_rows
 from connectors.tpmap_rows import TPMAP_COLUMNS
-from povhub.sample import sample_rows
+from povhub.sample import COLUMNS, sample_rows
 
 PSEUDONYMS = Pseudonymiser("unit-test-secret-0123456789")
 THAI = {"data_year": "ปีข้อมูล", "house_code": "รหัสบ้าน", "province_code": "รหัสจังหวัด",
         "district_code": "รหัสอำเภอ", "subdistrict_code": "รหัสตำบล", "village_code": "รหัสหมู่บ้าน",
-        "citizen_id": "เลขประจำตัวประชาชน", "age": "อายุ", "sex": "เพศ", "welfare_card": "บัตรสวัสดิการแห่งรัฐ",
+        "citizen_id": "เลขประจำตัวประชาชน", "age": "อายุ", "sex": "เพศ", "welfare_registered": "ลงทะเบียนสวัสดิการแห่งรัฐ", "welfare_validated": "บัตรสวัสดิการแห่งรัฐ",
         "disabled": "คนพิการ", "bedridden": "ติดเตียง", "chronic_illness": "ป่วยเรื้อรัง",
-        "income_per_person_baht": "รายได้เฉลี่ยต่อคนต่อปี", "failed_indicators": "ตัวชี้วัดที่ไม่ผ่าน"}
+        "income_per_person_baht": "รายได้เฉลี่ยต่อคนต่อปี", "failed_indicators": "ตัวชี้วัดที่ไม่ผ่าน",
+        "subdistrict_name": "ชื่อตำบล", "village_name": "ชื่อหมู่บ้าน"}
 TEXT_CELLS = {"citizen_id", "failed_indicators"}
 
 
@@ -32,23 +33,23 @@ def rows() -> list[dict]:
 
 
 def write_csv(path: Path, rows: list[dict], headers: dict[str, str] | None = None) -> Path:
-    headers = headers or {c: c for c in TPMAP_COLUMNS}
+    headers = headers or {c: c for c in COLUMNS}
     with path.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow([headers[c] for c in TPMAP_COLUMNS])
-        w.writerows([[r[c] for c in TPMAP_COLUMNS] for r in rows])
+        w.writerow([headers[c] for c in COLUMNS])
+        w.writerows([[r[c] for c in COLUMNS] for r in rows])
     return path
 
 
 def write_xlsx(path: Path, rows: list[dict], headers: dict[str, str]) -> Path:
     book = openpyxl.Workbook()
     sheet = book.active
-    sheet.append([headers[c] for c in TPMAP_COLUMNS])
+    sheet.append([headers[c] for c in COLUMNS])
     for r in rows:
         # as spreadsheets hold them: codes and counts as numbers, blanks as empty cells; citizen IDs
         # stay text (a number would lose the leading 0 of IDs of persons without Thai status)
         sheet.append([v or None if c in TEXT_CELLS or not str(v).isdigit() else int(v)
-                      for c, v in ((c, r[c]) for c in TPMAP_COLUMNS)])
+                      for c, v in ((c, r[c]) for c in COLUMNS)])
     book.save(path)
     return path
 
@@ -57,7 +58,8 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     with path.open("w", encoding="utf-8") as f:
         for r in rows:
             obj = {**r, "failed_indicators": [int(i) for i in str(r["failed_indicators"]).split("|") if i],
-                   "welfare_card": bool(r["welfare_card"]), "village_code": r["village_code"] or None}
+                   "welfare_registered": bool(r["welfare_registered"]), "welfare_validated": bool(r["welfare_validated"]),
+                   "village_code": r["village_code"] or None}
             f.write(json.dumps(obj, ensure_ascii=False) + "\n")
     return path
 

@@ -33,7 +33,7 @@ BREAKAGES = [
     ("data_year", "2566", "other-data-year"),
     ("failed_indicators", "4|32", "bad-failed-indicators"),
     ("house_code", "", "bad-house-code"),
-    ("welfare_card", "maybe", "bad-welfare-card"),
+    ("welfare_validated", "maybe", "bad-welfare-validated"),
 ]
 
 

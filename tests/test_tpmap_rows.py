@@ -82,7 +82,7 @@ def test_an_income_too_large_for_the_event_is_a_bad_row_not_a_failed_import():
 def test_reading_a_file_with_bad_rows_gives_the_same_items_either_way(tmp_path):
     rows = [dict(r) for r in ROWS[:200]]
     for i, (column, value) in enumerate([("age", "old"), ("citizen_id", "1234567890123"), ("sex", "m"),
-                                         ("failed_indicators", "4,22"), ("age", " 7"), ("welfare_card", "yes"),
+                                         ("failed_indicators", "4,22"), ("age", " 7"), ("welfare_validated", "yes"),
                                          ("village_code", "๑2345678"), ("data_year", "2566")]):
         rows[5 + 7 * i][column] = value
     path = write_rows(tmp_path / "f.csv", [{k: v or "" for k, v in r.items()} for r in rows])

@@ -19,8 +19,9 @@ T0 = datetime(2024, 5, 1, tzinfo=timezone.utc)
 
 @cache
 def schema_defaults(stem: str) -> dict[str, Any]:
-    """The Avro defaults of a family's fields: what a decoded record holds when nobody set them."""
-    schema = json.loads((SCHEMA_DIR / "avro" / f"{stem}.v1.avsc").read_text(encoding="utf-8"))
+    """The Avro defaults of a family's fields (its newest version): what a decoded record holds when nobody set them."""
+    newest = max((SCHEMA_DIR / "avro").glob(f"{stem}.v*.avsc"), key=lambda p: int(p.name.split(".v")[1].split(".")[0]))
+    schema = json.loads(newest.read_text(encoding="utf-8"))
     return {field["name"]: field["default"] for field in schema["fields"] if "default" in field}
 
 

@@ -1,0 +1,180 @@
+"""TPMAP's own figures per area and dimension selection, in TPMAP's column names and order.
+
+TPMAP publishes, per level and per selection of its five dimensions (a 5-character mask over
+health, living, education, income, accessibility: ``11111`` all, ``00010`` income only), one
+row per area (README, "TPMAP's figures"):
+
+- ``poor.household.CNT``: households failing an indicator of a selected dimension (poor);
+- ``poor.JPT.CNT``: persons in them; ``poor.JPT.MOFreg.CNT``: those registered for the state
+  welfare card; ``poor.JPT.MOFval.CNT``: those validated, the target poor;
+- ``poor.JPT.MOFval.<dimension>``: target poor whose household fails that dimension (0 for a
+  dimension outside the selection);
+- ``JPT.MOFval.pov.rate``: target poor / surveyed persons * 100;
+- ``poor.JPT.MOFval.ind<k>.CNT``: target poor whose household fails indicator k, whatever its
+  dimension;
+- last, the parent province's id (amphur, tambol and village files).
+
+Beside them, independent of the selection (TPMAP's ``*_common`` files): ``household.CNT``,
+``HOUSEMEMBER_CNT`` (surveyed), ``MOF_REG_CNT``, ``MOF_VAL_CNT``, ``ELDERLY_CNT``,
+``DISABLED_CNT``, ``CHRONICPATIENT_CNT``.
+
+ClickHouse computes them from ``tpmap_figures`` (migrations/0009): per area and failed-dimension
+mask, so a selection sums at most 32 rows an area. ``povhub report --format tpmap``, the
+worker's ``/report`` and the web page all call ``tpmap_figures`` / ``tpmap_common`` here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+from sinks.dimension_selection import DIMENSIONS, TPMAP_DIMENSIONS, selection
+from sinks.report import area_within
+
+INDICATORS = range(1, 32)
+
+# TPMAP's id column per level, the code length its rows are stored under, and whether the row
+# ends with the province's id. The national row is the sum of the provinces, id "TH".
+ID_COLUMN = {"national": "country_ID", "province": "province_ID", "district": "amphur_ID",
+             "subdistrict": "tumbol_ID", "village": "village_ID"}
+_STORED = {"national": 2, "province": 2, "district": 4, "subdistrict": 6, "village": 10}
+PARENT_COLUMN = "province_ID"
+
+FIGURE_COLUMNS = (
+    "poor.household.CNT", "poor.JPT.CNT", "poor.JPT.MOFreg.CNT", "poor.JPT.MOFval.CNT",
+    *(f"poor.JPT.MOFval.{d}" for d in TPMAP_DIMENSIONS),
+    "JPT.MOFval.pov.rate",
+    *(f"poor.JPT.MOFval.ind{k}.CNT" for k in INDICATORS),
+)
+COMMON_COLUMNS = ("household.CNT", "HOUSEMEMBER_CNT", "MOF_REG_CNT", "MOF_VAL_CNT", "ELDERLY_CNT", "DISABLED_CNT",
+                  "CHRONICPATIENT_CNT")
+
+
+def tpmap_columns(level: str) -> tuple[str, ...]:
+    """TPMAP's columns of a level's figures file, in order: area id first, the province's last."""
+    return (ID_COLUMN[level], *FIGURE_COLUMNS, *_parent(level))
+
+
+def common_columns(level: str) -> tuple[str, ...]:
+    return (ID_COLUMN[level], *COMMON_COLUMNS, *_parent(level))
+
+
+def _parent(level: str) -> tuple[str, ...]:
+    return (PARENT_COLUMN,) if level in ("district", "subdistrict", "village") else ()
+
+
+# A poor household's mask meets the selection; a dimension's figure needs the dimension both
+# selected and failed. Every figure sums rows of the newest snapshot, never households.
+_POOR = "bitAnd(mask, {sel:UInt8}) != 0"
+_FIGURES = (
+    f"sumIf(households, {_POOR})",
+    f"sumIf(persons, {_POOR})",
+    f"sumIf(mof_reg, {_POOR})",
+    f"sumIf(mof_val, {_POOR})",
+    *(f"sumIf(mof_val, bitAnd(mask, bitAnd({{sel:UInt8}}, {1 << i})) != 0)" for i in range(len(DIMENSIONS))),
+    f"if(sum(persons) = 0, 0., sumIf(mof_val, {_POOR}) / sum(persons) * 100)",
+    *(f"sumIf(mof_val_ind[{k}], {_POOR})" for k in INDICATORS),
+)
+_COMMON = ("sum(households)", "sum(persons)", "sum(mof_reg)", "sum(mof_val)", "sum(elderly)", "sum(disabled)",
+           "sum(chronic)")
+
+
+def _query(level: str, figures: Sequence[str]) -> str:
+    area = "'TH'" if level == "national" else "code"
+    parent = ", substring(code, 1, 2)" if _parent(level) else ""
+    return f"""
+WITH (SELECT max(refreshed_at) FROM tpmap_figures) AS snapshot
+SELECT {area} AS area, {', '.join(figures)}{parent}
+FROM tpmap_figures
+WHERE code_length = {{stored:UInt8}} AND refreshed_at = snapshot AND startsWith(code, {{within:String}})
+GROUP BY area
+ORDER BY area"""
+
+
+def tpmap_figures(client: Client, level: str, code: str | None = None,
+                  dimensions: str | Iterable[str] | int | None = None) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+    """TPMAP's figures of every area at `level` (within area `code` if given) for a dimension
+    selection (names, a TPMAP mask, or an int mask; default all five): (columns, rows), the
+    columns exactly TPMAP's (``tpmap_columns``), rows ordered by area id.
+
+    Levels: national (one row, id TH), province, district (amphur), subdistrict (tambol),
+    village (TPMAP's 10-digit ids as given; households without a village under their tambon's
+    code). Example: ``tpmap_figures(client, "district", "83", "health,income")``.
+    ValueError for a bad level, code or selection."""
+    within, sel = area_within(level, code), selection(dimensions)
+    return tpmap_columns(level), _rows(client, level, within, _FIGURES, {"sel": sel})
+
+
+def tpmap_common(client: Client, level: str, code: str | None = None) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+    """The selection-independent counts of every area at `level` (TPMAP's ``*_common`` files)."""
+    within = area_within(level, code)
+    return common_columns(level), _rows(client, level, within, _COMMON, {})
+
+
+def _rows(client: Client, level: str, within: str, figures: Sequence[str],
+          parameters: dict[str, Any]) -> list[tuple[Any, ...]]:
+    parameters = {**parameters, "stored": _STORED[level], "within": within}
+    return [tuple(r) for r in client.query(_query(level, figures), parameters=parameters).result_rows]
+
+
+def tpmap_csv(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """CSV as TPMAP writes its files: every header and id quoted, numbers bare, rates to 15
+    significant digits (0 as 0)."""
+    lines = [",".join(f'"{c}"' for c in columns)]
+    for row in rows:
+        lines.append(",".join(_csv_cell(v) for v in row))
+    return "\n".join(lines) + "\n"
+
+
+def _csv_cell(value: Any) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, float):
+        return f"{value:.15g}"
+    return str(value)
+
+
+def tpmap_report(client: Client, level: str, code: str | None = None,
+                 dimensions: str | Iterable[str] | int | None = None) -> str:
+    """``povhub report --format tpmap``: the figures as TPMAP's CSV."""
+    return tpmap_csv(*tpmap_figures(client, level, code, dimensions))
+
+
+def parse_tpmap_csv(text: str) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+    """(columns, rows) back from ``tpmap_csv``: quoted cells are ids, the others numbers."""
+    lines = text.splitlines()
+    if not lines:
+        return (), []
+    columns = tuple(c.strip('"') for c in lines[0].split(","))
+    return columns, [tuple(_parse_cell(c) for c in line.split(",")) for line in lines[1:] if line]
+
+
+def _parse_cell(cell: str) -> Any:
+    if cell.startswith('"'):
+        return cell.strip('"')
+    return float(cell) if any(c in cell for c in ".en") else int(cell)
+
+
+# What `povhub report` (table format) and the demo show of them: one line per area
+TABLE_COLUMNS = (
+    ("poor.household.CNT", "poor hh"),
+    ("poor.JPT.CNT", "poor persons"),
+    ("poor.JPT.MOFreg.CNT", "MOFreg"),
+    ("poor.JPT.MOFval.CNT", "target poor (MOFval)"),
+    *((f"poor.JPT.MOFval.{d}", d) for d in TPMAP_DIMENSIONS),
+    ("JPT.MOFval.pov.rate", "rate %"),
+)
+
+
+def table_rows(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> tuple[tuple[tuple[str, str], ...], list[dict[str, Any]]]:
+    """(columns, rows) for sinks.report.format_table: the area id, then TABLE_COLUMNS, the rate
+    to two decimals."""
+    shown = ((columns[0], columns[0]), *TABLE_COLUMNS)
+    out = []
+    for row in rows:
+        cells = dict(zip(columns, row, strict=True))
+        cells["JPT.MOFval.pov.rate"] = f"{cells['JPT.MOFval.pov.rate']:.2f}"
+        out.append(cells)
+    return shown, out
