@@ -17,6 +17,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from sinks.report import level_summary
+from sinks.tpmap_figures import tpmap_figures
 
 # A Thai QM problem is past its SLA this long after it was reported (or, with no report time,
 # after its current status began): the threshold of the alert rule thaiqm-problem-overdue
@@ -184,10 +185,18 @@ def figures_stamp(client: Client) -> str | None:
     return str(value) if value and not str(value).startswith("1970") else None
 
 
+def tpmap(client: Client, level: str, code: str | None = None, dimensions: str | None = None) -> dict[str, Any]:
+    """TPMAP's figures for a dimension selection (`sinks.tpmap_figures`, as `povhub report
+    --format tpmap`): {"columns": TPMAP's column names, "rows": one list per area}."""
+    columns, rows = tpmap_figures(client, level, code or None, dimensions or None)
+    return {"columns": list(columns), "rows": [list(r) for r in rows]}
+
+
 # The named queries the web page runs: on its own ClickHouse client, or through the worker's
 # /query endpoint when the worker owns the embedded folder. Arguments are strings.
 QUERIES: dict[str, Callable[..., Any]] = {
     "summary": lambda client, level, code=None: level_summary(client, level, code or None),
+    "tpmap": tpmap,
     "work_list": work_list,
     "household": household,
     "open_alerts": open_alerts,

@@ -26,6 +26,7 @@ from povhub.web.access import DirectAccess
 from povhub.web.app import create_app
 from povhub.web.users import UserStore
 from sinks.clickhouse import connect
+from sinks.tpmap_figures import parse_tpmap_csv
 from tests.conftest import free_port
 from tests.web_data import PLANTED_CITIZEN_ID, load
 
@@ -103,6 +104,18 @@ def report(code: str) -> dict:
     return row
 
 
+def tpmap_report(code: str, dimensions: str) -> dict:
+    """The area's row of `povhub report --format tpmap --dimensions ...` (TPMAP's CSV)."""
+    level = "national" if code == "TH" else LEVEL_OF[len(code)]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert povhub(["report", "--level", level, *(["--code", code] if level != "national" else []),
+                       "--format", "tpmap", "--dimensions", dimensions]) == 0
+    columns, rows = parse_tpmap_csv(out.getvalue())
+    [row] = [dict(zip(columns, r)) for r in rows if r[0] == code]
+    return row
+
+
 def shown(value: object) -> str:
     """A report value as the page prints it: thousands separators, baht to the whole baht."""
     return f"{value:,.0f}" if isinstance(value, float) else f"{value:,}"
@@ -146,6 +159,22 @@ def test_officer_drills_down_and_every_figure_equals_povhub_report(site, browser
             crumbs = page.locator("nav.crumbs").inner_text()
             assert (expected["name_th"] or "") in crumbs or code == "TH" or len(code) == 8
             page.screenshot(path=str(OUTPUT / f"{user}-{len(code) if code != 'TH' else 0:d}-{code}.png"), full_page=True)
+        # TPMAP's figures for a dimension selection, as `povhub report --format tpmap --dimensions`
+        home = path[0]
+        page.goto(f"{base}/area/{home}")
+        for box in page.locator("form.dims input[name=dim]").all():
+            box.set_checked(box.get_attribute("value") in ("health", "income"))
+        page.click("form.dims button")
+        page.wait_for_url(re.compile(r".*dim=health.*dim=income.*"))
+        expected = tpmap_report(home, "health,income")
+        cells = page.locator("[data-tpmap]")
+        assert cells.count() >= 10
+        for n in range(cells.count()):
+            column = cells.nth(n).get_attribute("data-tpmap")
+            value = expected[column]
+            # text_content: the indicators sit in a closed <details>, not rendered
+            assert cells.nth(n).text_content().strip() == (f"{float(value):.2f}" if column == "JPT.MOFval.pov.rate" else f"{value:,}"), column
+        assert expected["poor.JPT.MOFval.living"] == 0  # not selected
         # the work list of the tambon on the way down
         tambon = next(c for c in path if len(c) == 6)
         page.goto(f"{base}/worklist/{tambon}")

@@ -57,6 +57,8 @@ def load(client: Client) -> tuple[list[dict], list[dict]]:
             r |= {"on_target_list": True, "last_visit_time": None, "visits": 0, "target_list_time": NOW - timedelta(days=20)}
         if n % 5 == 0:  # visited before it joined the target list: due again
             r |= {"on_target_list": True, "target_list_time": NOW - timedelta(days=1)}
+        # TPMAP's welfare-card counts (registered, validated: the target poor of TPMAP's figures)
+        r |= {"welfare_registered_members": r["members"] - n % 2, "welfare_card_holders": min(r["members"], n % 3)}
         for problem in r["open_problem_list"][: n % 2]:  # some problems past their SLA
             problem["status_since"] = NOW - timedelta(days=45)
     for version in sorted({r["version"] for r in records}):

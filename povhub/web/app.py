@@ -34,6 +34,7 @@ from povhub.web import labels
 from povhub.web.access import Access, AccessError, officer_role
 from povhub.web.login_guard import LoginGuard
 from povhub.web.users import Officer, UserStore
+from sinks.dimension_selection import DIMENSIONS, mask_text, selection
 from schemas.metrics import WEB_LOGINS as LOGINS
 from schemas.metrics import WEB_REQUEST_SECONDS as LATENCY
 from schemas.metrics import WEB_REQUESTS as REQUESTS
@@ -338,6 +339,11 @@ def create_app(access: Access, users: UserStore, secret: str, cookie_secure: boo
     async def area(request: Request, code: str) -> Response:
         officer = required(request)
         own, children, level = await area_rows(officer, code)
+        try:  # the dimension boxes of the TPMAP section: none ticked means all five
+            mask = selection(request.query_params.getlist("dim") or None)
+        except ValueError:
+            mask = selection(None)
+        tpmap = await tpmap_row(officer, code, level, mask)
         shown = [c for c in children if c["households"] or c["open_problems"] or any(
             c[k] for k, _ in labels.ALERTS)]
         snapshot = datetime.now(UTC) - timedelta(seconds=own["figures_age_s"] or 0)
@@ -346,7 +352,18 @@ def create_app(access: Access, users: UserStore, secret: str, cookie_secure: boo
                     child_level=CHILD_LEVEL.get(level), crumbs=breadcrumbs(code, officer),
                     max_households=max([c["households"] for c in shown] + [1]),
                     as_of=snapshot.astimezone(BANGKOK).strftime("%H:%M:%S"),
-                    etag=figures_etag([own, *children]))
+                    etag=figures_etag([own, *children]), tpmap=tpmap, mask=mask_text(mask),
+                    selected={d for i, d in enumerate(DIMENSIONS) if mask >> i & 1})
+
+    async def tpmap_row(officer: Officer, code: str, level: str, mask: int) -> dict[str, Any] | None:
+        """The area's row of TPMAP's figures for the selection; None for a village (TPMAP's village
+        ids are its own 10-digit ones) or an area TPMAP has no households in."""
+        if level == "village":
+            return None
+        found = await run("tpmap", officer, level=level, code=None if level == "national" else code,
+                          dimensions=mask_text(mask))
+        rows = [dict(zip(found["columns"], r)) for r in found["rows"] if r[0] == code]
+        return rows[0] if rows else None
 
     @app.get("/area/{code}/stamp")
     async def stamp(request: Request, code: str) -> Response:

@@ -76,3 +76,19 @@ DETAIL_TH = {"failed_indicators": "ตัวชี้วัดที่ตกเ
              "assistance_kind": "ประเภทความช่วยเหลือ", "assistance_amount_baht": "จำนวนเงิน (บาท)",
              "assistance_programme": "โครงการ", "allowance_allowance_type": "ประเภทเบี้ย", "allowance_status": "สถานะเบี้ย",
              "allowance_monthly_amount_baht": "บาท/เดือน", "referral_agency": "ส่งต่อไปยัง"}
+
+# TPMAP's figures for a dimension selection (sinks/tpmap_figures.py): TPMAP's column, Thai label
+TPMAP_HEADLINE = (
+    ("poor.household.CNT", "ครัวเรือนที่ตกเกณฑ์มิติที่เลือก"),
+    ("poor.JPT.CNT", "คนในครัวเรือนเหล่านั้น"),
+    ("poor.JPT.MOFreg.CNT", "ลงทะเบียนบัตรสวัสดิการแห่งรัฐ"),
+    ("poor.JPT.MOFval.CNT", "คนจนเป้าหมาย (MOFval)"),
+    ("JPT.MOFval.pov.rate", "อัตราคนจนเป้าหมาย (%)"),
+)
+TPMAP_DIMENSION_COLUMNS = (
+    ("poor.JPT.MOFval.health", "health", "สุขภาพ"),
+    ("poor.JPT.MOFval.living", "living", "ความเป็นอยู่"),
+    ("poor.JPT.MOFval.education", "education", "การศึกษา"),
+    ("poor.JPT.MOFval.income", "income", "รายได้"),
+    ("poor.JPT.MOFval.accessibility", "access", "การเข้าถึงบริการรัฐ"),
+)
