@@ -84,3 +84,19 @@ def test_security_headers_forbid_other_origins(site):
     headers = client.get("/login").headers
     assert "default-src 'self'" in headers["content-security-policy"]
     assert headers["cache-control"] == "no-store" and headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.parametrize(("target", "safe"), [
+    ("/area/50", True), ("/", True), ("//evil.example/x", False), ("/\\evil.example", False),
+    ("https://evil.example", False), ("area/50", False),
+])
+def test_login_returns_only_to_this_site(target, safe):
+    from povhub.web.app import safe_next
+    assert safe_next(target) is safe
+
+
+def test_login_with_a_foreign_next_lands_on_the_officers_area(site):
+    client, _ = site
+    r = client.post("/login", data={"username": "province50", "password": PASSWORD, "csrf": csrf(client),
+                                    "next": "//evil.example/"}, follow_redirects=False)
+    assert r.headers["location"] == "/area/50"

@@ -63,6 +63,11 @@ class LoginRequired(Exception):
     pass
 
 
+def safe_next(target: str) -> bool:
+    """A path on this site only: browsers read //host and /\\host as another site."""
+    return target.startswith("/") and not target.startswith(("//", "/\\")) and "\\" not in target
+
+
 def area_level(code: str) -> str:
     """'TH' is the nation; otherwise the level of a DOPA code by its length."""
     if code == "TH":
@@ -260,6 +265,11 @@ def create_app(access: Access, users: UserStore, secret: str, cookie_secure: boo
     async def not_found(request: Request, exc: NotFound) -> Response:
         return page(request, "error.html", officer_of(request), 404, message="ไม่พบหน้านี้")
 
+    @app.exception_handler(ValueError)
+    async def bad_request(request: Request, exc: ValueError) -> Response:
+        # a query refused its arguments (e.g. a code the page let through): a page, not a 500
+        return page(request, "error.html", officer_of(request), 404, message="ไม่พบหน้านี้")
+
     @app.exception_handler(AccessError)
     async def unavailable(request: Request, exc: AccessError) -> Response:
         return page(request, "error.html", officer_of(request), 503,
@@ -299,14 +309,14 @@ def create_app(access: Access, users: UserStore, secret: str, cookie_secure: boo
 
     @app.get("/login")
     async def login_form(request: Request, next: str = "/") -> HTMLResponse:
-        return page(request, "login.html", None, next=next if next.startswith("/") else "/")
+        return page(request, "login.html", None, next=next if safe_next(next) else "/")
 
     @app.post("/login")
     async def login(request: Request) -> Response:
         form = await request.form()
         username, password = str(form.get("username", "")).strip(), str(form.get("password", ""))
         target = str(form.get("next", "/"))
-        target = target if target.startswith("/") and not target.startswith("//") else "/"
+        target = target if safe_next(target) else "/"
         if not csrf_ok(request, form.get("csrf")):
             return page(request, "login.html", None, 400, error="แบบฟอร์มหมดอายุ กรุณาลองใหม่", next=target)
         address = request.client.host if request.client else "?"
