@@ -40,6 +40,7 @@ from sinks.areas import load_areas
 from sinks.clickhouse import connect
 from sinks.figures import refresh_figures
 from sinks.migrate import migrate
+from sinks.web_queries import WORK_ITEMS_VIEW, refresh_work_items
 
 PASSWORD = "bench password 16"
 AIM_MS = {"area": 300, "worklist": 500}
@@ -90,7 +91,8 @@ def main() -> int:
     try:
         migrate(client)
         load_areas(client)
-        client.command("ALTER TABLE area_figures_mv MODIFY REFRESH EVERY 1 YEAR APPEND")  # the bench refreshes
+        for view in ("area_figures_mv", "tpmap_figures_mv", WORK_ITEMS_VIEW):  # the bench refreshes
+            client.command(f"ALTER TABLE {view} MODIFY REFRESH EVERY 1 YEAR APPEND")
         started = time.perf_counter()
         state_rows, event_rows, alert_rows = load(client, args.households, random.Random(6))
         print(f"{args.households:,} households: {state_rows:,} state rows, {event_rows:,} events, "
@@ -98,6 +100,9 @@ def main() -> int:
         for table in ("household_state", "events", "alerts"):
             client.command(f"OPTIMIZE TABLE {table} FINAL")
         refresh_figures(client)
+        started = time.perf_counter()
+        refresh_work_items(client)
+        work_items_refresh = time.perf_counter() - started
         # the busiest tambon, and its busiest village: the pages officers there would open
         tambon = client.command("SELECT subdistrict FROM household_state GROUP BY subdistrict ORDER BY count() DESC LIMIT 1")
         village = client.command(f"SELECT village FROM household_state WHERE subdistrict = '{tambon}' AND village IS NOT NULL "
@@ -138,7 +143,8 @@ def main() -> int:
     finally:
         client.close()
     print(f"\nload average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; "
-          f"tambon {tambon}: {households_in} households; {audit_rows} work-list opens audited")
+          f"tambon {tambon}: {households_in} households; {audit_rows} work-list opens audited; "
+          f"work_items refresh (every 10 s): {work_items_refresh * 1000:.0f} ms")
     print(f"\nweb page vs `povhub report --format json` for the same figures, {args.runs} runs each (ms)")
     print(f"{'page':<28} {'p50':>6} {'p95':>6} {'aim':>5} {'ok':>3}   {'report p50':>10} {'report p95':>10} {'page/report':>11}")
     for path, aim, web, cli in results:

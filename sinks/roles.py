@@ -32,6 +32,8 @@ PROVINCE_FILTERS = {
     "area_figures": "province = '{code}'",
     "tpmap_figures": "province = '{code}'",  # TPMAP's figures (0009): `province` of the area
     "areas": "startsWith(code, '{code}')",
+    # the tambon teams' work lists (0010)
+    "work_items": "province = '{code}'",
 }
 VIEWS = (
     "household_latest",

@@ -28,15 +28,16 @@ WEB_AUDIT = "web_audit"
 # A household's area: its village, or its sub-district when the village is unknown
 _IN_AREA = "startsWith(coalesce(village, subdistrict), {code:String})"
 
-_HOUSEHOLDS = f"""
+# The newest snapshot of work_items (migrations/0010): the households of the area that need action
+_HOUSEHOLDS = """
+WITH (SELECT max(refreshed_at) FROM work_items) AS snapshot
 SELECT household_key, village, subdistrict, members, on_target_list, target_list_time,
-       last_visit_time, visits, open_problems, stage,
-       arrayCount(p -> coalesce(tupleElement(p, 'reported_at'), tupleElement(p, 'status_since'))
-                       < now64(3) - INTERVAL {{sla:UInt16}} DAY, open_problem_list) AS overdue_problems
-FROM household_state FINAL
-WHERE {_IN_AREA}
-ORDER BY household_key
+       last_visit_time, visits, open_problems, stage, visit_due, overdue_problems
+FROM work_items
+WHERE refreshed_at = snapshot AND household_key != '' AND startsWith(area, {code:String})
+ORDER BY area, household_key
 """
+WORK_ITEMS_VIEW = "work_items_mv"
 
 # Each alert's latest step (as in migrations/0007: by event_time, then action order)
 _OPEN_ALERTS = f"""
@@ -99,21 +100,15 @@ def open_alerts(client: Client, code: str) -> list[dict[str, Any]]:
 def work_list(client: Client, code: str) -> list[dict[str, Any]]:
     """The households of area `code` (a sub-district or a village) that need action, with what is due.
 
-    Due: a target-poor household not visited since it joined the target list (`visit`), Thai QM
-    problems open past PROBLEM_SLA_DAYS (`overdue_problems`), open alerts (`alerts`, the most
-    severe first). One row per household, ordered by village then house code.
+    Due: a target-poor household not visited since it joined the target list (`visit_due`), Thai
+    QM problems open past PROBLEM_SLA_DAYS (`overdue_problems`): from the newest work_items
+    snapshot (migrations/0010, at most as old as the figures); open alerts (`alerts`, the most
+    severe first), live. One row per household, ordered by village then house code.
     """
     alerts: dict[str, list[dict[str, Any]]] = {}
     for alert in open_alerts(client, code):
         alerts.setdefault(alert["household_key"], []).append(alert)
-    due = []
-    for h in _rows(client, _HOUSEHOLDS, code=code, sla=PROBLEM_SLA_DAYS):
-        visit = h["on_target_list"] and (
-            h["last_visit_time"] is None
-            or (h["target_list_time"] is not None and h["last_visit_time"] < h["target_list_time"]))
-        household_alerts = alerts.pop(h["household_key"], [])
-        if visit or h["overdue_problems"] or household_alerts:
-            due.append({**h, "visit_due": visit, "alerts": household_alerts})
+    due = [{**h, "alerts": alerts.pop(h["household_key"], [])} for h in _rows(client, _HOUSEHOLDS, code=code)]
     # An alert raised in this area stays the team's work even if its household's latest state
     # has since moved elsewhere (the alert carries the area it was raised in)
     for key, household_alerts in alerts.items():
@@ -177,6 +172,12 @@ def record_audit(client: Client, username: str, user_level: str, user_area: str,
     client.insert(WEB_AUDIT, [(username, user_level, user_area, action, area_code, household_key, client_address)],
                   column_names=("username", "user_level", "user_area", "action", "area_code", "household_key",
                                 "client"))
+
+
+def refresh_work_items(client: Client) -> None:
+    """Recompute the work lists now (tests, and right after a backfill), like refresh_figures."""
+    client.command(f"SYSTEM REFRESH VIEW {WORK_ITEMS_VIEW}")
+    client.command(f"SYSTEM WAIT VIEW {WORK_ITEMS_VIEW}")
 
 
 def figures_stamp(client: Client) -> str | None:

@@ -88,8 +88,8 @@ def area_name(code: str) -> str:
     found = {2: geothai.province, 4: geothai.district, 6: geothai.subdistrict}.get(len(code), lambda _: None)(code)
     if found is not None:
         return found.name_th
-    if len(code) == 8:
-        return f"หมู่ที่ {int(code[6:])}"
+    if len(code) in (8, 10):  # DOPA's village, or TPMAP's 10-digit id of one
+        return f"หมู่ที่ {int(code[6:8])}"
     if len(code) == 6 and int(code[4:]) >= 51:
         return f"เขตเทศบาล {code}"
     return code
