@@ -37,7 +37,17 @@ FROM work_items
 WHERE refreshed_at = snapshot AND household_key != '' AND startsWith(area, {code:String})
 ORDER BY area, household_key
 """
-WORK_ITEMS_VIEW = "work_items_mv"
+WORK_ITEMS_VIEWS = ("work_items_mv", "problem_figures_mv")
+# Open problems of an area by dimension and age bucket (migrations/0010: 1 = 0-7 days, 2 = 8-30,
+# 3 = 31-90, 4 = more)
+_PROBLEMS = """
+WITH (SELECT max(refreshed_at) FROM problem_figures) AS snapshot
+SELECT dimension, age_bucket, sum(problems) AS problems
+FROM problem_figures
+WHERE refreshed_at = snapshot AND area != '' AND startsWith(area, {code:String})
+GROUP BY dimension, age_bucket
+ORDER BY dimension, age_bucket
+"""
 
 # Each alert's latest step (as in migrations/0007: by event_time, then action order)
 _OPEN_ALERTS = f"""
@@ -175,9 +185,20 @@ def record_audit(client: Client, username: str, user_level: str, user_area: str,
 
 
 def refresh_work_items(client: Client) -> None:
-    """Recompute the work lists now (tests, and right after a backfill), like refresh_figures."""
-    client.command(f"SYSTEM REFRESH VIEW {WORK_ITEMS_VIEW}")
-    client.command(f"SYSTEM WAIT VIEW {WORK_ITEMS_VIEW}")
+    """Recompute the work lists and problem figures now (tests, right after a backfill), like refresh_figures."""
+    for view in WORK_ITEMS_VIEWS:
+        client.command(f"SYSTEM REFRESH VIEW {view}")
+    for view in WORK_ITEMS_VIEWS:
+        client.command(f"SYSTEM WAIT VIEW {view}")
+
+
+def open_problems(client: Client, code: str) -> dict[str, list[int]]:
+    """Open Thai QM problems in area `code` and below: per dimension ('' = none given), the counts
+    of the age buckets 0-7, 8-30, 31-90 and over 90 days."""
+    out: dict[str, list[int]] = {}
+    for r in client.query(_PROBLEMS, parameters={"code": code}).named_results():
+        out.setdefault(r["dimension"], [0, 0, 0, 0])[r["age_bucket"] - 1] = int(r["problems"])
+    return out
 
 
 def figures_stamp(client: Client) -> str | None:
@@ -201,6 +222,7 @@ QUERIES: dict[str, Callable[..., Any]] = {
     "work_list": work_list,
     "household": household,
     "open_alerts": open_alerts,
+    "open_problems": open_problems,
     "stamp": figures_stamp,
     "audit": record_audit,
 }

@@ -154,6 +154,9 @@ def test_officer_drills_down_and_every_figure_equals_povhub_report(site, browser
                 key = figures.nth(n).get_attribute("data-figure")
                 assert figures.nth(n).inner_text() == shown(expected[key]), (code, key)
             assert re.match(r"\d\d:\d\d:\d\d", page.locator("[data-figure-time]").inner_text())
+            if expected["open_problems"]:  # the problems by dimension and age add up to the report's count
+                totals = page.locator("#problems tbody td:last-child").all_inner_texts()
+                assert sum(int(t.replace(",", "")) for t in totals) == expected["open_problems"]
             html = page.content()
             no_citizen_id(html, f"/area/{code}")
             crumbs = page.locator("nav.crumbs").inner_text()

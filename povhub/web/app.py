@@ -354,6 +354,7 @@ def create_app(access: Access, users: UserStore, secret: str, cookie_secure: boo
         except ValueError:
             mask = selection(None)
         tpmap = await tpmap_row(officer, code, level, mask)
+        problems = await run("open_problems", officer, code="" if code == "TH" else code)
         shown = [c for c in children if c["households"] or c["open_problems"] or any(
             c[k] for k, _ in labels.ALERTS)]
         snapshot = datetime.now(UTC) - timedelta(seconds=own["figures_age_s"] or 0)
@@ -362,7 +363,7 @@ def create_app(access: Access, users: UserStore, secret: str, cookie_secure: boo
                     child_level=CHILD_LEVEL.get(level), crumbs=breadcrumbs(code, officer),
                     max_households=max([c["households"] for c in shown] + [1]),
                     as_of=snapshot.astimezone(BANGKOK).strftime("%H:%M:%S"),
-                    etag=figures_etag([own, *children]), tpmap=tpmap, mask=mask_text(mask),
+                    etag=figures_etag([own, *children]), tpmap=tpmap, mask=mask_text(mask), problems=problems,
                     selected={d for i, d in enumerate(DIMENSIONS) if mask >> i & 1})
 
     async def tpmap_row(officer: Officer, code: str, level: str, mask: int) -> dict[str, Any] | None:

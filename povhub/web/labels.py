@@ -92,3 +92,4 @@ TPMAP_DIMENSION_COLUMNS = (
     ("poor.JPT.MOFval.income", "income", "รายได้"),
     ("poor.JPT.MOFval.accessibility", "access", "การเข้าถึงบริการรัฐ"),
 )
+AGE_BUCKETS_TH = ("0-7 วัน", "8-30 วัน", "31-90 วัน", "เกิน 90 วัน")

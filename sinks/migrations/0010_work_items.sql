@@ -52,3 +52,44 @@ FROM
     -- the snapshot's marker
     SELECT '', '', NULL, '', 0, false, NULL, NULL, 0, 0, '', false, 0
 );
+
+-- Open Thai QM problems per area, dimension and age (the area pages' "open problems by dimension
+-- and age"), recomputed on the same schedule for the same reason: per refresh, one row per
+-- finest area (village or sub-district, as `area` above), dimension ('' when the problem has
+-- none) and age bucket (days since reported, or since its current status when the report time
+-- is unknown: 0-7, 8-30, 31-90, 91+), plus one marker row per snapshot.
+CREATE TABLE IF NOT EXISTS problem_figures{on_cluster}
+(
+    refreshed_at DateTime64(3, 'UTC'),
+    area String,
+    dimension String,
+    age_bucket UInt8,
+    problems UInt32,
+    province String MATERIALIZED substring(area, 1, 2)
+)
+ENGINE = ReplacingMergeTree(refreshed_at)
+ORDER BY (area, dimension, age_bucket);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS problem_figures_mv{on_cluster}
+REFRESH EVERY 10 SECOND APPEND TO problem_figures AS
+SELECT now64(3) AS refreshed_at, area, dimension, age_bucket, problems
+FROM
+(
+    SELECT
+        coalesce(village, subdistrict) AS area,
+        ifNull(toString(tupleElement(p, 'dimension')), '') AS dimension,
+        -- by whole days elapsed
+        toUInt8(multiIf(age_days <= 7, 1, age_days <= 30, 2, age_days <= 90, 3, 4)) AS age_bucket,
+        toUInt32(count()) AS problems
+    FROM
+    (
+        SELECT village, subdistrict, p,
+               intDiv(dateDiff('second', coalesce(tupleElement(p, 'reported_at'), tupleElement(p, 'status_since')),
+                               now64(3)), 86400) AS age_days
+        FROM household_state FINAL
+        ARRAY JOIN open_problem_list AS p
+    )
+    GROUP BY area, dimension, age_bucket
+    UNION ALL
+    SELECT '', '', 0, 0
+);

@@ -12,7 +12,7 @@ from aiohttp import web
 from povhub.web.access import DirectAccess, WorkerAccess
 from povhub.worker import web_app
 from sinks.clickhouse import connect
-from sinks.web_queries import PROBLEM_SLA_DAYS, household, open_alerts, record_audit, work_list
+from sinks.web_queries import PROBLEM_SLA_DAYS, household, open_alerts, open_problems, record_audit, work_list
 from tests.conftest import free_port
 from tests.sinks.test_levels import latest_steps
 from tests.web_data import PLANTED_CITIZEN_ID, load
@@ -137,3 +137,19 @@ def test_work_items_use_the_sla_of_the_alert_rule():
     rules = json.loads((root / "streams/data/alert_rules.json").read_text(encoding="utf-8"))["rules"]
     [rule] = [r for r in rules if r["id"] == "thaiqm-problem-overdue"]
     assert f'"older_than_days": {PROBLEM_SLA_DAYS}' in json.dumps(rule["when"]).replace('": ', '": ')
+
+
+@pytest.mark.parametrize("code", ["", "50", "5001", "500101", "50010101"])
+def test_open_problems_by_dimension_and_age(loaded, code):
+    client, latest, _ = loaded
+    now = datetime.now(UTC)
+    expected: dict[str, list[int]] = {}
+    for h in latest:
+        if not area(h).startswith(code):
+            continue
+        for p in h["open_problem_list"]:
+            days = (now - (p["reported_at"] or p["status_since"])).days
+            bucket = 0 if days <= 7 else 1 if days <= 30 else 2 if days <= 90 else 3
+            expected.setdefault(p["dimension"] or "", [0, 0, 0, 0])[bucket] += 1
+    assert open_problems(client, code) == expected
+    assert sum(map(sum, expected.values())) == sum(h["open_problems"] for h in latest if area(h).startswith(code))
