@@ -119,8 +119,8 @@ def work_list(client: Client, code: str) -> list[dict[str, Any]]:
     for alert in open_alerts(client, code):
         alerts.setdefault(alert["household_key"], []).append(alert)
     due = [{**h, "alerts": alerts.pop(h["household_key"], [])} for h in _rows(client, _HOUSEHOLDS, code=code)]
-    # An alert raised in this area stays the team's work even if its household's latest state
-    # has since moved elsewhere (the alert carries the area it was raised in)
+    # Households with open alerts only (nothing else due, or moved since: the alert carries the
+    # area it was raised in): listed for their alerts, their details on the household page
     for key, household_alerts in alerts.items():
         first = household_alerts[0]
         due.append({"household_key": key, "village": first["village"], "subdistrict": first["subdistrict"],
