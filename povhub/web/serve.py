@@ -11,9 +11,10 @@ from pathlib import Path
 import uvicorn
 
 from povhub.settings import Settings
-from povhub.web.access import open_access
+from povhub.web.access import WorkerAccess, open_access
 from povhub.web.app import create_app
 from povhub.web.users import UserStore, UserStoreError
+from sinks.clickhouse import parse_dsn
 
 
 def users_file(s: Settings) -> Path:
@@ -35,7 +36,9 @@ def session_secret(s: Settings) -> str:
 def run_web(s: Settings) -> int:
     access = open_access(s.clickhouse_dsn, s.web_host, s.web_port)
     app = create_app(access, UserStore(users_file(s)), session_secret(s), cookie_secure=s.dashboard_cookie_secure)
-    print(f"povhub web: http://{s.dashboard_host}:{s.dashboard_port}/", flush=True)
+    source = (f"the worker at {s.web_host}:{s.web_port} (it holds the chdb folder)" if isinstance(access, WorkerAccess)
+              else str(parse_dsn(s.clickhouse_dsn)))
+    print(f"povhub web: http://{s.dashboard_host}:{s.dashboard_port}/ reading ClickHouse through {source}", flush=True)
     try:
         # proxy_headers: behind the centre's HTTPS proxy the client address is the proxy's X-Forwarded-For
         uvicorn.run(app, host=s.dashboard_host, port=s.dashboard_port, log_level="warning", proxy_headers=True,
