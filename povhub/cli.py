@@ -88,6 +88,17 @@ def _ingest_api(s: Settings, a: argparse.Namespace) -> int:
     return ingest.run_ingest_api(s)
 
 
+def _web(s: Settings, a: argparse.Namespace) -> int:
+    from povhub.web import serve
+    if a.web_command is None:
+        return serve.run_web(s)
+    if a.users_command == "add":
+        return serve.run_users_add(s, a.username, a.level, a.area)
+    if a.users_command == "remove":
+        return serve.run_users_remove(s, a.username)
+    return serve.run_users_list(s)
+
+
 def _dlq(s: Settings, a: argparse.Namespace) -> int:
     from povhub.dlq import Selection, run_list
     from povhub.dlq_replay import run_replay
@@ -197,6 +208,19 @@ def build_parser() -> argparse.ArgumentParser:
     ksub.add_parser("list", help="list keys (never the keys themselves)")
     kr = ksub.add_parser("revoke", help="revoke a key; a running API refuses it at once")
     kr.add_argument("key_id")
+
+    wb = sub.add_parser("web", help="serve the ศจพ. centres' web page (POVHUB_DASHBOARD_HOST/PORT), or manage its users")
+    wb.set_defaults(run=_web, web_command=None)
+    wsub = wb.add_subparsers(dest="web_command", metavar="COMMAND")
+    wu = wsub.add_parser("users", help="officers' logins, each bound to a level and an area")
+    wusub = wu.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    wa = wusub.add_parser("add", help="add an officer; the password comes from POVHUB_WEB_PASSWORD or is asked")
+    wa.add_argument("username")
+    wa.add_argument("--level", required=True, choices=("national", "province", "district", "subdistrict"))
+    wa.add_argument("--area", help="DOPA code of the officer's area at that level (not for national)")
+    wusub.add_parser("list", help="list officers (never their password hashes)")
+    wr = wusub.add_parser("remove", help="remove an officer; his open sessions end at their next request")
+    wr.add_argument("username")
 
     dl = sub.add_parser("dlq", help="list the dead letters, or replay their original messages")
     dsub = dl.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")

@@ -187,6 +187,10 @@ def run_demo(s: Settings, sample: Path | None = None, keep_running: bool = False
         print_tpmap_figures(worker, dict(expected))
         _say("\n" + closing_block(keep_running, s.web_host, web_port))
         if keep_running:
+            from povhub.web.demo_page import announce, demo_login, start_web_page
+            page, url = start_web_page(s, data_dir, s.clickhouse_dsn, web_port)
+            stack.callback(page.stop)
+            _say("\n" + announce(url, demo_login(s)))
             while worker.alive():
                 time.sleep(1)
             status = worker.proc.returncode if worker.proc else "?"

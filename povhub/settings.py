@@ -94,6 +94,17 @@ class Settings(BaseSettings):
                                            description="TEST ONLY: seconds added to the alert clock, read from this file")
     loader_batch_size: int = Field(20_000, ge=1, validation_alias=AliasChoices("POVHUB_LOADER_BATCH_SIZE"))
     loader_batch_seconds: float = Field(1.0, gt=0, validation_alias=AliasChoices("POVHUB_LOADER_BATCH_SECONDS"))
+    dashboard_host: str = Field("127.0.0.1", min_length=1, validation_alias=AliasChoices("POVHUB_DASHBOARD_HOST"),
+                                description="where `povhub web` (the centres' web page) listens")
+    dashboard_port: int = Field(8070, ge=1, le=65535, validation_alias=AliasChoices("POVHUB_DASHBOARD_PORT"))
+    dashboard_secret: str | None = Field(None, min_length=16, validation_alias=AliasChoices("POVHUB_DASHBOARD_SECRET"),
+                                         description="signs the session cookies; unset = made once in DATA_DIR")
+    dashboard_cookie_secure: bool = Field(True, validation_alias=AliasChoices("POVHUB_DASHBOARD_COOKIE_SECURE"),
+                                          description="session cookie only over HTTPS; false only on a loopback demo")
+    dashboard_users_file: Path | None = Field(None, validation_alias=AliasChoices("POVHUB_DASHBOARD_USERS_FILE"),
+                                              description="officers' logins (argon2 hashes); unset = DATA_DIR/web_users.json")
+    dashboard_trusted_proxies: str = Field("127.0.0.1", validation_alias=AliasChoices("POVHUB_DASHBOARD_TRUSTED_PROXIES"),
+                                           description="addresses whose X-Forwarded-For/-Proto the page believes")
     thaiqm_api_url: str | None = Field(None, validation_alias=AliasChoices("THAIQM_API_URL"),
                                        description="base URL of the Thai QM change feed (connectors/thaiqm/openapi.yaml)")
     thaiqm_api_token: str | None = Field(None, pattern=r"^\S+$", validation_alias=AliasChoices("THAIQM_API_TOKEN"),

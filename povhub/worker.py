@@ -27,6 +27,7 @@ from povhub.kafka_admin import ensure_topics
 from povhub.settings import Settings, SettingsError
 from povhub.wiring import codec_from, reachable_kafka, require_bootstrap
 from povhub.worker_address import WorkerAddress
+from povhub.web.access import serve_query
 from schemas.codec import Codec, DecodeError
 from schemas.topics import ALERT, DEAD_LETTER, HOUSEHOLD_STATE, SOURCE_FAMILIES
 from sinks.alerts import ALERTS as ALERTS_TABLE
@@ -103,6 +104,17 @@ def web_app(client: Client, progresses: list[Progress] | None = None) -> web.App
         rows = await asyncio.to_thread(locked_summary, client, level, request.query.get("code"))
         return web.json_response(rows, dumps=lambda v: json.dumps(v, ensure_ascii=False, default=str))
 
+    async def query(request: web.Request) -> web.Response:
+        # the web page's named queries (povhub.web.access) while this worker owns the chdb folder
+        try:
+            arguments = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            arguments = None
+        if not isinstance(arguments, dict):
+            return web.json_response({"error": "body must be a JSON object of arguments"}, status=400)
+        status, body = await asyncio.to_thread(serve_query, client, request.match_info["name"], arguments)
+        return web.json_response(body, status=status, dumps=lambda v: json.dumps(v, ensure_ascii=False, default=str))
+
     async def metrics(request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
@@ -111,7 +123,8 @@ def web_app(client: Client, progresses: list[Progress] | None = None) -> web.App
         return web.json_response(body, status=200 if ready else 503)
 
     app = web.Application()
-    app.add_routes([web.get("/report", report), web.get("/metrics", metrics), web.get("/health", health_)])
+    app.add_routes([web.get("/report", report), web.get("/metrics", metrics), web.get("/health", health_),
+                    web.post("/query/{name}", query)])
     return app
 
 

@@ -137,3 +137,20 @@ STAGE_RECOVERIES = Counter(
     "Times a processor dropped its Kafka clients after a failure and started over from the committed state",
     ["stage"],
 )
+WEB_REQUESTS = Counter(
+    "povhub_web_requests_total",
+    "Requests to the centres' web page (povhub web), by first path segment (area, worklist, household, alerts, "
+    "login, ...) and HTTP status",
+    ["route", "status"],
+)
+WEB_REQUEST_SECONDS = Histogram(
+    "povhub_web_request_seconds",
+    "Time the web page took to answer a request, by first path segment",
+    ["route"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5),
+)
+WEB_LOGINS = Counter(
+    "povhub_web_logins_total",
+    "Login attempts on the web page, by outcome (ok, failed: wrong password or unknown user, throttled)",
+    ["outcome"],
+)

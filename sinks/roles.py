@@ -32,6 +32,9 @@ PROVINCE_FILTERS = {
     "area_figures": "province = '{code}'",
     "tpmap_figures": "province = '{code}'",  # TPMAP's figures (0009): `province` of the area
     "areas": "startsWith(code, '{code}')",
+    # the tambon teams' work lists and the open problems by dimension and age (0010)
+    "work_items": "province = '{code}'",
+    "problem_figures": "province = '{code}'",
 }
 VIEWS = (
     "household_latest",

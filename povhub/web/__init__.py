@@ -1,0 +1,1 @@
+"""`povhub web`: the ศจพ. centres' web page (figures per area, work lists, households, alerts)."""
