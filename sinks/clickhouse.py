@@ -154,8 +154,8 @@ def _connect_chdb(path: Path) -> Client:
 def lock_holder(path: Path) -> str | None:
     """Describe the process holding the engine's flock on `path/status`, or None if unlocked.
 
-    Only call this after opening failed: our own engine holds the same lock, and flock
-    conflicts between file descriptors even inside one process.
+    flock conflicts between file descriptors even inside one process, so a lock held by this
+    very process (its own engine, which `connect` reuses) counts as free.
     """
     status = path / "status"
     try:
@@ -167,6 +167,8 @@ def lock_holder(path: Path) -> str | None:
     except BlockingIOError:
         # ClickHouse writes "PID: n" as the first line of the status file
         first_line = status.read_text(errors="replace").partition("\n")[0].strip()
+        if first_line == f"PID: {os.getpid()}":
+            return None
         return first_line or "unknown PID"
     finally:
         # Closing the descriptor also drops the lock if the probe got it
