@@ -53,7 +53,7 @@ def test_province_and_district_codes_cover_the_areas_inside_them(tmp_path):
     ("65001", "SAO", ["50"], "7 digits"),
     ("6500101", "county", ["50"], "--type"),
     ("6500101", "SAO", [], "at least one"),
-    ("6500101", "SAO", ["500199"], "'500199'"),
+    ("6500101", "SAO", ["500149"], "'500149'"),  # below 51: not a municipal tambon either
     ("6500101", "SAO", ["5"], "'5'"),
 ])
 def test_bad_key_requests_are_refused(tmp_path, org, org_type, areas, message):
