@@ -70,10 +70,9 @@ def check_area(province: str, district: str, subdistrict: str, village: str | No
 
 
 def known_area_code(code: str) -> bool:
-    """Whether `code` is a DOPA province (2 digits), district (4) or sub-district (6) code."""
+    """Whether `code` is a DOPA province (2 digits), district (4) or sub-district (6) code.
+
+    TPMAP's municipal tambon codes are not: no list says which exist, so an authority's key names
+    its district (which covers them) rather than a guessed code."""
     lookup = {2: geothai.province, 4: geothai.district, 6: geothai.subdistrict}.get(len(code))
-    if lookup is None or not (code.isascii() and code.isdigit()):
-        return False
-    if lookup(code) is not None:
-        return True
-    return is_municipal(code) and geothai.district(code[:4]) is not None
+    return lookup is not None and code.isascii() and code.isdigit() and lookup(code) is not None

@@ -51,7 +51,7 @@ def print_tpmap_figures(worker: WorkerProcess, households_by_province: dict[str,
     def counted(text: str) -> bool:
         return {r[0]: r[1] for r in parse_tpmap_csv(text)[1]} == households_by_province
 
-    worker.wait_for(counted, timeout=60, what="TPMAP's figures of every household",
+    worker.wait_for(counted, timeout=120, what="TPMAP's figures of every household",
                     fetch=lambda: worker.tpmap("province", common=True))
     for dimensions, label in (("11111", "all five dimensions"), ("00010", "income only")):
         shown, rows = table_rows(*parse_tpmap_csv(worker.tpmap("province", dimensions=dimensions)))

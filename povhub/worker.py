@@ -37,7 +37,7 @@ from sinks.loader import LoaderRunner, loader_config
 from sinks.migrate import migrate
 from sinks.report import LEVELS, level_summary
 from sinks.dimension_selection import selection
-from sinks.tpmap_figures import tpmap_common, tpmap_csv, tpmap_report
+from sinks.tpmap_figures import tpmap_common_report, tpmap_report
 from streams.dead_letters import DeadLetterProducer
 from streams.person_index import PendingLimits, raw_message
 from streams.reconcile import ReconcileConfig, ReconcileFold, reconcile_stage
@@ -123,7 +123,7 @@ def locked_tpmap(client: Client, level: str, code: str | None, dimensions: str |
     with CLIENT_LOCK:
         if common:
             selection(dimensions)  # a bad selection is an error here too
-            return tpmap_csv(*tpmap_common(client, level, code))
+            return tpmap_common_report(client, level, code)
         return tpmap_report(client, level, code, dimensions)
 
 

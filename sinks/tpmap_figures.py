@@ -68,29 +68,44 @@ def _parent(level: str) -> tuple[str, ...]:
 # A poor household's mask meets the selection; a dimension's figure needs the dimension both
 # selected and failed. Every figure sums rows of the newest snapshot, never households.
 _POOR = "bitAnd(mask, {sel:UInt8}) != 0"
+_RATE = f"if(sum(persons) = 0, 0., sumIf(mof_val, {_POOR}) / sum(persons) * 100)"
 _FIGURES = (
     f"sumIf(households, {_POOR})",
     f"sumIf(persons, {_POOR})",
     f"sumIf(mof_reg, {_POOR})",
     f"sumIf(mof_val, {_POOR})",
     *(f"sumIf(mof_val, bitAnd(mask, bitAnd({{sel:UInt8}}, {1 << i})) != 0)" for i in range(len(DIMENSIONS))),
-    f"if(sum(persons) = 0, 0., sumIf(mof_val, {_POOR}) / sum(persons) * 100)",
+    _RATE,
     *(f"sumIf(mof_val_ind[{k}], {_POOR})" for k in INDICATORS),
 )
 _COMMON = ("sum(households)", "sum(persons)", "sum(mof_reg)", "sum(mof_val)", "sum(elderly)", "sum(disabled)",
            "sum(chronic)")
 
 
-def _query(level: str, figures: Sequence[str]) -> str:
+def _query(level: str, figures: Sequence[str], csv_lines: bool = False) -> str:
+    """One row per area; with `csv_lines` one string per area, its line of TPMAP's CSV, built by
+    ClickHouse (formatting hundreds of thousands of lines in Python takes seconds)."""
     area = "'TH'" if level == "national" else "code"
-    parent = ", substring(code, 1, 2)" if _parent(level) else ""
+    parent = (f"substring({area}, 1, 2)",) if _parent(level) else ()
+    if csv_lines:
+        # ids quoted, counts bare, the rate (the only Float64) to 15 significant digits like
+        # TPMAP's files (R's default; 0 as 0)
+        cells = (_quoted(area), *(f"printf('%.15g', {f})" if f == _RATE else f"toString({f})" for f in figures),
+                 *map(_quoted, parent))
+        select = f"concatWithSeparator(',', {', '.join(cells)})"
+    else:
+        select = ", ".join((area, *figures, *parent))
     return f"""
 WITH (SELECT max(refreshed_at) FROM tpmap_figures) AS snapshot
-SELECT {area} AS area, {', '.join(figures)}{parent}
+SELECT {select}
 FROM tpmap_figures
 WHERE code_length = {{stored:UInt8}} AND refreshed_at = snapshot AND startsWith(code, {{within:String}})
-GROUP BY area
-ORDER BY area"""
+GROUP BY {area}
+ORDER BY {area}"""
+
+
+def _quoted(expression: str) -> str:
+    return f"concat('\"', {expression}, '\"')"
 
 
 def tpmap_figures(client: Client, level: str, code: str | None = None,
@@ -119,31 +134,28 @@ def _rows(client: Client, level: str, within: str, figures: Sequence[str],
     return [tuple(r) for r in client.query(_query(level, figures), parameters=parameters).result_rows]
 
 
-def tpmap_csv(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    """CSV as TPMAP writes its files: every header and id quoted, numbers bare, rates to 15
-    significant digits (0 as 0)."""
-    lines = [",".join(f'"{c}"' for c in columns)]
-    for row in rows:
-        lines.append(",".join(_csv_cell(v) for v in row))
-    return "\n".join(lines) + "\n"
-
-
-def _csv_cell(value: Any) -> str:
-    if isinstance(value, str):
-        return f'"{value}"'
-    if isinstance(value, float):
-        return f"{value:.15g}"
-    return str(value)
-
-
 def tpmap_report(client: Client, level: str, code: str | None = None,
                  dimensions: str | Iterable[str] | int | None = None) -> str:
-    """``povhub report --format tpmap``: the figures as TPMAP's CSV."""
-    return tpmap_csv(*tpmap_figures(client, level, code, dimensions))
+    """``povhub report --format tpmap``: ``tpmap_figures`` as TPMAP writes its files (CSV,
+    headers and ids quoted, numbers bare, rates to 15 significant digits)."""
+    within, sel = area_within(level, code), selection(dimensions)
+    return _csv(client, tpmap_columns(level), level, within, _FIGURES, {"sel": sel})
+
+
+def tpmap_common_report(client: Client, level: str, code: str | None = None) -> str:
+    """``tpmap_common`` as TPMAP's CSV."""
+    return _csv(client, common_columns(level), level, area_within(level, code), _COMMON, {})
+
+
+def _csv(client: Client, columns: Sequence[str], level: str, within: str, figures: Sequence[str],
+         parameters: dict[str, Any]) -> str:
+    parameters = {**parameters, "stored": _STORED[level], "within": within}
+    body = client.raw_query(_query(level, figures, csv_lines=True), parameters=parameters, fmt="TabSeparatedRaw")
+    return ",".join(f'"{c}"' for c in columns) + "\n" + body.decode("utf-8")
 
 
 def parse_tpmap_csv(text: str) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
-    """(columns, rows) back from ``tpmap_csv``: quoted cells are ids, the others numbers."""
+    """(columns, rows) back from ``tpmap_report``'s CSV: quoted cells are ids, the others numbers."""
     lines = text.splitlines()
     if not lines:
         return (), []

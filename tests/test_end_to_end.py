@@ -16,11 +16,10 @@ from pathlib import Path
 import pytest
 from kafka import KafkaProducer
 
-from connectors.tpmap_rows import TPMAP_COLUMNS
 from povhub.connect import import_files
 from povhub.settings import Settings
 from povhub.worker_client import WorkerProcess
-from povhub.sample import write_sample
+from povhub.sample import COLUMNS, write_sample
 from schemas.codec import Codec
 from schemas.topics import DEAD_LETTER, HOUSEHOLD_STATE, TPMAP_HOUSEHOLD, Topics
 from tests.kafka_read import read_topic
@@ -58,7 +57,7 @@ def make_one_household_target_poor(src: Path, dst: Path) -> tuple[str, str]:
         if r["house_code"] == target:
             r["failed_indicators"], r["welfare_validated"] = "8", "1"
     with dst.open("w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=TPMAP_COLUMNS)
+        w = csv.DictWriter(f, fieldnames=COLUMNS)
         w.writeheader()
         w.writerows(rows)
     return target, next(r["province_code"] for r in rows if r["house_code"] == target)

@@ -13,9 +13,8 @@ import pytest
 from connectors.pseudonym import Pseudonymiser
 from connectors.tpmap import Household, household_event, read_households
 from connectors.tpmap_close import CloseError
-from connectors.tpmap_rows import TPMAP_COLUMNS
 from povhub.connect import close_tpmap_year, import_files
-from povhub.sample import sample_rows, write_rows
+from povhub.sample import COLUMNS, sample_rows, write_rows
 from schemas.codec import Codec
 from schemas.topics import DEAD_LETTER, TPMAP_HOUSEHOLD, Topics
 from tests.kafka_read import read_topic
@@ -93,10 +92,10 @@ def test_an_xlsx_export_with_thai_headers_publishes_the_csv_s_events(hub_env, tm
     book = openpyxl.Workbook()
     sheet = book.active
     sheet.append(["ปีข้อมูล", "รหัสบ้าน", "รหัสจังหวัด", "รหัสอำเภอ", "รหัสตำบล", "รหัสหมู่บ้าน",
-                  "เลขประจำตัวประชาชน", "อายุ", "เพศ", "บัตรสวัสดิการแห่งรัฐ", "คนพิการ", "ติดเตียง",
-                  "ป่วยเรื้อรัง", "รายได้เฉลี่ยต่อคนต่อปี", "ตัวชี้วัดที่ไม่ผ่าน"])
+                  "เลขประจำตัวประชาชน", "อายุ", "เพศ", "ลงทะเบียนสวัสดิการแห่งรัฐ", "บัตรสวัสดิการแห่งรัฐ", "คนพิการ",
+                  "ติดเตียง", "ป่วยเรื้อรัง", "รายได้เฉลี่ยต่อคนต่อปี", "ตัวชี้วัดที่ไม่ผ่าน"])
     for r in rows:
-        sheet.append([r[c] if r[c] != "" else None for c in TPMAP_COLUMNS])
+        sheet.append([r[c] if r[c] != "" else None for c in COLUMNS])
     book.save(tmp_path / "th.xlsx")
 
     [summary] = import_(hub_env, [tmp_path / "th.xlsx"])

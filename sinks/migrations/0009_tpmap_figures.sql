@@ -42,7 +42,8 @@ FROM household_state FINAL;
 -- - elderly, disabled, chronic: persons aged 60+, disabled, chronically ill;
 -- - mof_val_ind[k]: MOFval persons of households failing จปฐ. indicator k (1..31).
 -- Refreshed like area_figures (0007): APPEND snapshots stamped refreshed_at, readers take
--- the newest; ReplacingMergeTree merges drop the older ones.
+-- the newest (written as one part: see the SETTINGS below); ReplacingMergeTree merges drop
+-- the older ones.
 CREATE TABLE IF NOT EXISTS tpmap_figures{on_cluster}
 (
     code_length UInt8,
@@ -62,8 +63,11 @@ CREATE TABLE IF NOT EXISTS tpmap_figures{on_cluster}
 ENGINE = ReplacingMergeTree(refreshed_at)
 ORDER BY (code_length, code, mask);
 
+-- Every 30 seconds, not 10 like area_figures: a refresh costs ~2-3 times area_figures' (31
+-- indicator sums per household and level; bench/level_queries.py), and TPMAP's data only changes
+-- when a TPMAP export is imported (yearly).
 CREATE MATERIALIZED VIEW IF NOT EXISTS tpmap_figures_mv{on_cluster}
-REFRESH EVERY 10 SECOND APPEND TO tpmap_figures AS
+REFRESH EVERY 30 SECOND APPEND TO tpmap_figures AS
 SELECT
     level.1 AS code_length,
     level.2 AS code,
@@ -97,7 +101,12 @@ FROM
     GROUP BY province, district, subdistrict, finest, mask
 )
 ARRAY JOIN [(toUInt8(2), province), (toUInt8(4), district), (toUInt8(6), subdistrict), (toUInt8(10), finest)] AS level
-GROUP BY code_length, code, mask;
+GROUP BY code_length, code, mask
+-- A snapshot must appear at once. An insert squashes its blocks only up to ~1M rows, and a
+-- snapshot is larger at national scale (1.1M rows at 1M households in bench/level_queries.py):
+-- it would be written as two parts, and a reader between them would see part of it. So the
+-- whole snapshot is squashed into one block, one part (~200 MB of memory at that size).
+SETTINGS min_insert_block_size_rows = 1000000000, min_insert_block_size_bytes = 0, max_insert_threads = 1;
 
 -- Names of TPMAP's municipal tambons, from the exports that carry them (tpmap_household v2
 -- subdistrict_name): geothai lists none of them. The newest named event wins (areas is a

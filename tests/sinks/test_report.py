@@ -182,6 +182,9 @@ def test_report_command_prints_table_json_and_csv(tmp_path):
     assert {k: str(v) if v is not None else "" for k, v in muang.items() if not k.endswith("age_s")} == {
         k: v for k, v in from_csv.items() if not k.endswith("age_s")
     }
-    summary, follow_up = report("table").strip().split("\n\n")
+    summary, follow_up, tpmap = report("table").strip().split("\n\n")
     assert [line.split()[0] for line in summary.splitlines()[1:]] == [f"50{n:02d}" for n in range(1, 26)]
     assert follow_up.splitlines()[1].split()[:5] == ["5001", "เมืองเชียงใหม่", "0", "0", "3"]
+    # then TPMAP's figures for the selection (all five by default), one line per district with households
+    assert tpmap.splitlines()[0].startswith("TPMAP's figures, dimensions 11111")
+    assert [line.split()[0] for line in tpmap.splitlines()[2:]] == ["5001"]

@@ -27,9 +27,13 @@ from connectors.pseudonym import Pseudonymiser
 from connectors.tpmap import Household, household_event, read_households
 from povhub.worker import web_app
 from schemas.codec import Codec
+from schemas.examples import example_paths, load_example
+from schemas.topics import TPMAP_HOUSEHOLD
+from sinks.areas import load_areas
+from sinks.events import events_mapping
 from sinks.figures import refresh_figures
 from sinks.household_state import HOUSEHOLD_STATE
-from sinks.tpmap_figures import parse_tpmap_csv, tpmap_common, tpmap_report
+from sinks.tpmap_figures import parse_tpmap_csv, tpmap_common, tpmap_figures, tpmap_report
 from streams.household import apply_tpmap, new_state, state_record
 from streams.household_view import project
 from streams.state_rules import load_rules
@@ -175,6 +179,12 @@ def test_tpmap_output_equals_an_independent_computation_for_all_31_selections(db
                 differing += sum(a != b for a, b in zip(g, w, strict=True))
     print(f"\nTPMAP reference: {cells:,} cells compared over 31 selections x 4 levels, {differing} differing")
     assert differing == 0
+    # the rows of the API (the web page's) are the CSV's, the rate unrounded
+    for level in LEVELS:
+        columns, api_rows = tpmap_figures(db, level, PROVINCE, "11111")
+        rate = columns.index("JPT.MOFval.pov.rate")
+        assert [r[:rate] + (float(f"{r[rate]:.15g}"),) + r[rate + 1:] for r in api_rows] == \
+            parse_tpmap_csv(tpmap_report(db, level, PROVINCE))[1]
     # the municipal tambons and the TPMAP villages sharing a DOPA code are there, each apart
     tambols = {g[0] for g in parse_tpmap_csv(tpmap_report(db, "subdistrict", PROVINCE))[1]}
     villages = {g[0] for g in parse_tpmap_csv(tpmap_report(db, "village", PROVINCE))[1]}
@@ -220,3 +230,19 @@ def test_the_worker_serves_the_same_csv_and_refuses_a_bad_selection(db, export):
 
     text, status = asyncio.run(fetch())
     assert text == tpmap_report(db, "district", PROVINCE, "10010") and status == 400
+
+
+def test_municipal_tambons_are_named_from_the_exports_that_name_them(db):
+    load_areas(db)
+    example = load_example(next(p for p in example_paths("tpmap.household") if p.stem == "snapshot"))
+    snapshot = Codec().decode(Codec().encode("tpmap.household", {
+        **example, "province": "83", "district": "8301", "subdistrict": "830151", "village": "8301510101",
+        "subdistrict_name": "เทศบาลนครภูเก็ต"}), "tpmap.household")
+    unnamed = {**snapshot, "event_id": "5b0a4c1e-0000-4000-8000-000000000001", "subdistrict": "830152",
+               "village": None, "subdistrict_name": None}
+    mapping = events_mapping(TPMAP_HOUSEHOLD)
+    db.insert("events", [mapping.row(snapshot), mapping.row(unnamed)], column_names=list(mapping.columns))
+    areas = db.query("SELECT code, parent_code, name_th, kind FROM areas FINAL WHERE code LIKE '8301%' "
+                     "AND level = 'subdistrict' ORDER BY code").result_rows
+    assert ("830151", "8301", "เทศบาลนครภูเก็ต", "municipal") in areas
+    assert ("830101", "8301", "ตลาดใหญ่", "dopa") in areas and not any(a[0] == "830152" for a in areas)
