@@ -34,6 +34,7 @@ from povhub.embedded import EmbeddedKafka
 from povhub.errors import BadInput, CommandError, Unreachable
 from povhub.kafka_admin import ensure_topics
 from povhub.kafka_probe import check_kafka
+from povhub.reporting import named
 from povhub.settings import Settings
 from povhub.worker_client import WorkerError, WorkerProcess
 from sinks.clickhouse import ChdbDsn, lock_holder, parse_dsn
@@ -132,7 +133,7 @@ def print_tpmap_figures(worker: WorkerProcess, households_by_province: dict[str,
     for dimensions, label in (("11111", "all five dimensions"), ("00010", "income only")):
         shown, rows = table_rows(*parse_tpmap_csv(worker.tpmap("province", dimensions=dimensions)))
         _say(f"\nTPMAP's figures per province, {label} ({dimensions}; README, TPMAP's figures):")
-        _say(format_table(rows, shown))
+        _say(format_table(named(rows), shown))
 
 
 def run_demo(s: Settings, sample: Path | None = None, keep_running: bool = False) -> int:

@@ -121,5 +121,5 @@ def run_report(s: Settings, level: str, code: str | None, fmt: str, everything: 
         print(format_report(rows, None if wide else SCREEN_COLUMNS))
         shown, tpmap_rows = table_rows(*parse_tpmap_csv(tpmap_text(s, level, code, dimensions)))
         print(f"\nTPMAP's figures, dimensions {mask_text(dimensions)} (health, living, education, income, access):")
-        print(format_table(tpmap_rows, shown, None if wide else SCREEN_COLUMNS))
+        print(format_table(named(tpmap_rows), shown, None if wide else SCREEN_COLUMNS))
     return 0

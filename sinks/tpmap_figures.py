@@ -181,12 +181,14 @@ TABLE_COLUMNS = (
 
 
 def table_rows(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> tuple[tuple[tuple[str, str], ...], list[dict[str, Any]]]:
-    """(columns, rows) for sinks.report.format_table: the area id, then TABLE_COLUMNS, the rate
-    to two decimals."""
-    shown = ((columns[0], columns[0]), *TABLE_COLUMNS)
+    """(columns, rows) for sinks.report.format_table: the area id (as ``code``, so that every block
+    of a split table repeats it) and its name (``name_th``, None here: the caller names areas),
+    then TABLE_COLUMNS, the rate to two decimals."""
+    shown = (("code", columns[0]), ("name_th", "name"), *TABLE_COLUMNS)
     out = []
     for row in rows:
         cells = dict(zip(columns, row, strict=True))
+        cells["code"], cells["name_th"] = cells[columns[0]], None
         cells["JPT.MOFval.pov.rate"] = f"{cells['JPT.MOFval.pov.rate']:.2f}"
         out.append(cells)
     return shown, out
