@@ -52,8 +52,8 @@ from streams.alert_lifecycle import plain
 from streams.alert_rules import LEVELS, AlertRulesError
 from streams.dead_letters import DeadLetterProducer
 from streams.person_index import RawMessage, raw_message
-from streams.liveness import Progress
-from streams.stage import GroupConfig, commit_after
+from pipeline.liveness import Progress
+from pipeline.commit_after import GroupConfig, commit_after
 from streams.state_rules import read_json_file
 
 log = logging.getLogger(__name__)

@@ -164,7 +164,7 @@ def test_kill_9_and_restart_raise_no_alert_twice_and_a_moved_clock_escalates_one
 
 CRASH_BEFORE_COMMIT = """
 import os, sys
-from streams.bounded_producer import BoundedProducer as KafkaProducer  # the stages' producer
+from pipeline.bounded_producer import BoundedProducer as KafkaProducer  # the stages' producer
 commit = KafkaProducer.commit_transaction
 send = KafkaProducer.send
 def noting_alerts(self, topic, *args, **kwargs):

@@ -9,7 +9,7 @@ from kafka import KafkaProducer
 from povhub.worker_client import WorkerProcess
 from schemas.codec import Codec
 from schemas.topics import DEAD_LETTER, Topics, family
-from streams.routing import partition_of
+from pipeline.partitioner import partition_of
 from streams.state_rules import load_rules
 from tests.conftest import TEST_PARTITIONS
 from tests.household_events import expected_states, household_events, produce, wait_for_states
