@@ -38,7 +38,7 @@ from sinks.events import events_mapping
 from sinks.household_state import HOUSEHOLD_STATE as STATE_TABLE
 from sinks.loader import LoaderRunner, loader_config
 from sinks.migrate import migrate
-from sinks.report import LEVELS, level_summary
+from sinks.report import level_summary
 from sinks.dimension_selection import selection
 from sinks.tpmap_figures import tpmap_common_report, tpmap_report
 from streams.dead_letters import DeadLetterProducer
@@ -46,6 +46,7 @@ from pipeline.liveness import Bounds, Progress, health
 from streams.person_index import PendingLimits, raw_message
 from streams.reconcile import ReconcileConfig, ReconcileFold, reconcile_stage
 from pipeline.runner import ProcessorRunner
+from schemas.vocabulary import AREA_LEVELS
 from streams.stage_thread import StageThreads
 from streams.state_rules import DEFAULT_RULES_FILE, RulesError, StateRules, load_rules
 
@@ -91,8 +92,8 @@ def web_app(client: Client, progresses: list[Progress] | None = None) -> web.App
 
     async def report(request: web.Request) -> web.Response:
         level = request.query.get("level", "province")
-        if level not in LEVELS:
-            return web.json_response({"error": f"level must be one of {', '.join(LEVELS)}"}, status=400)
+        if level not in AREA_LEVELS:
+            return web.json_response({"error": f"level must be one of {', '.join(AREA_LEVELS)}"}, status=400)
         fmt = request.query.get("format")
         if fmt in ("tpmap", "tpmap-common"):  # TPMAP's figures for a dimension selection, as TPMAP's CSV
             try:

@@ -26,7 +26,8 @@ from schemas.codec import Codec, DecodeError
 from schemas.metrics import ALERTS, DEAD_LETTERS, OPEN_ALERTS
 from schemas.topics import ALERT, DEAD_LETTER, HOUSEHOLD_STATE, Topics
 from streams.alert_lifecycle import Entry, Event, new_entry, open_alerts, step
-from streams.alert_rules import LEVELS, SEVERITIES, AlertRules
+from schemas.vocabulary import SEVERITIES, SJP_LEVELS
+from streams.alert_rules import AlertRules
 from streams.dead_letters import dead_letter_value
 from streams.person_index import raw_message
 from pipeline.transaction import ProcessorConfig, Transaction
@@ -86,7 +87,7 @@ def count_events(events: Iterable[Event]) -> None:
         if action == "RAISED":
             OPEN_ALERTS.labels(level, severity).inc()
         elif action == "ESCALATED":
-            OPEN_ALERTS.labels(LEVELS[LEVELS.index(level) - 1], severity).dec()
+            OPEN_ALERTS.labels(SJP_LEVELS[SJP_LEVELS.index(level) - 1], severity).dec()
             OPEN_ALERTS.labels(level, severity).inc()
         elif action == "RESOLVED":
             OPEN_ALERTS.labels(level, severity).dec()
@@ -94,7 +95,7 @@ def count_events(events: Iterable[Event]) -> None:
 
 def recount_open(entries: Iterable[Entry]) -> None:
     counts = Counter(pair for e in entries for pair in open_alerts(e))
-    for level in LEVELS:
+    for level in SJP_LEVELS:
         for severity in SEVERITIES:
             OPEN_ALERTS.labels(level, severity).set(counts.get((level, severity), 0))
 
