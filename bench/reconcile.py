@@ -49,8 +49,8 @@ from pipeline.liveness import Bounds
 from pipeline.runner import KafkaClients, ProcessorRunner
 from pipeline.transaction import ProcessorConfig
 from streams.state_rules import load_rules
-from tests.conftest import free_port
-from tests.household_events import expected_states, household_events, metric, produce
+from povhub.ports import free_port
+from bench.household_events import expected_states, household_events, metric, produce
 
 ROOT = Path(__file__).resolve().parent.parent
 TODAY = "4ed0276"  # the last commit whose reconcile was a faust agent

@@ -25,7 +25,7 @@ from streams.alert_lifecycle import new_entry, step
 from streams.alert_rules import load_alert_rules
 from streams.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 from tests.alert_households import DAY, calm_state
-from tests.household_events import metric
+from bench.household_events import metric
 from tests.kafka_read import read_topic
 from tests.test_reconcile_kafka import wait_until
 

@@ -12,7 +12,8 @@ from schemas.topics import DEAD_LETTER, Topics, family
 from pipeline.partitioner import partition_of
 from streams.state_rules import load_rules
 from tests.conftest import TEST_PARTITIONS
-from tests.household_events import expected_states, household_events, produce, wait_for_states
+from bench.household_events import expected_states, household_events, produce
+from tests.support.household_states import wait_for_states
 from tests.kafka_read import read_topic
 
 RULES = load_rules()
