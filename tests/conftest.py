@@ -1,7 +1,7 @@
 """Shared fixtures: one Kafka broker per test session.
 
 With KAFKA_BOOTSTRAP_SERVERS set (CI: the Apache Kafka broker from ops/kafka) the tests use it;
-otherwise they start the embedded Tansu broker. Each test gets its own topic prefix and faust
+otherwise they start the embedded Tansu broker. Each test gets its own topic prefix and
 app id, so tests never see each other's data.
 """
 
