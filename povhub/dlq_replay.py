@@ -14,7 +14,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaTimeoutError
 from kafka.producer.future import FutureRecordMetadata
 
-from connectors.tpmap_rows import masked
+from connectors.tpmap.rows import masked
 from pipeline.clients import DLQ_REPLAY, producer
 from povhub.dlq import DeadLetter, DlqError, Selection, Strays, describe, select
 from povhub.settings import Settings
