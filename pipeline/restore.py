@@ -39,7 +39,7 @@ def restore(cfg: ProcessorConfig, stores: Stores, partitions: set[int],
     transaction. A transaction left open by a killed worker holds the restore until it times out.
 
     Bounded: a restore that reads nothing for ``bounds.block_s`` (a changelog partition without a
-    leader) raises ``KafkaTimeoutError``, and the stage recovers as after any failure.
+    leader) raises ``KafkaTimeoutError``, and the processor recovers as after any failure.
     """
     started = time.perf_counter()
     store_of = {cfg.changelog(s): s for s in cfg.stores}
