@@ -148,4 +148,4 @@ class AlertFold:
         for reason, n in sent.dead.items():
             DEAD_LETTERS.labels(STAGE, reason).inc(n)
         if sent.ticked:
-            recount_open(tx.stores.data[ENTRIES].values())
+            recount_open(tx.stores.values(ENTRIES))

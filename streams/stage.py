@@ -45,6 +45,7 @@ from kafka.structs import MemberState, OffsetAndMetadata
 
 from connectors.publisher import KeyPartitioner
 from schemas.metrics import STAGE_PARTITIONS, STAGE_RESTORED, STAGE_TRANSACTIONS
+from pipeline.stores.choose import make_stores
 from streams.bounded_producer import BoundedProducer
 from streams.liveness import Abandoned, Bounds, Progress, recover
 from streams.routing import partition_of
@@ -88,22 +89,60 @@ class StageConfig:
 
 
 class Stores:
-    """Committed state: store -> key -> JSON-able value, for the partitions this worker owns."""
+    """Committed state in memory: store -> key -> JSON-able value, for the partitions this worker owns.
+
+    The interface every store kind has (pipeline/stores/rocksdb.py keeps it on disk): ``open``
+    partitions (returning their local checkpoints; memory has none), ``release`` them, ``commit``
+    what a committed transaction or a restored changelog batch wrote, ``get`` and ``items``.
+    """
+
+    kind = "memory"
 
     def __init__(self, names: Iterable[str], partitions: int) -> None:
+        self.names = tuple(names)
         self.partitions = partitions
-        self.data: dict[str, dict[str, Any]] = {name: {} for name in names}
+        self.data: dict[str, dict[str, Any]] = {name: {} for name in self.names}
 
     def drop(self, partitions: set[int]) -> None:
         for values in self.data.values():
             for key in [k for k in values if partition_of(k, self.partitions) in partitions]:
                 del values[key]
 
-    def apply(self, store: str, key: str, value: Any) -> None:
-        if value is None:
-            self.data[store].pop(key, None)
+    def open(self, partitions: Iterable[int]) -> dict[tuple[str, int], int]:
+        """Memory keeps nothing across an assignment: every partition restores from the start."""
+        self.drop(set(partitions))
+        return {}
+
+    def release(self, partitions: Iterable[int] | None = None) -> None:
+        if partitions is None:
+            for values in self.data.values():
+                values.clear()
         else:
-            self.data[store][key] = value
+            self.drop(set(partitions))
+
+    def wipe(self, partitions: Iterable[int]) -> None:
+        self.drop(set(partitions))
+
+    def get(self, store: str, key: str) -> Any:
+        return self.data[store].get(key)
+
+    def items(self, store: str) -> Iterator[tuple[str, Any]]:
+        return iter(self.data[store].items())
+
+    def values(self, store: str) -> Iterator[Any]:
+        return iter(self.data[store].values())
+
+    def commit(self, writes: dict[str, dict[str, Any]], offsets: dict[tuple[str, int], int]) -> None:
+        for store, changes in writes.items():
+            values = self.data[store]
+            for key, value in changes.items():
+                if value is None:
+                    values.pop(key, None)
+                else:
+                    values[key] = value
+
+    def apply(self, store: str, key: str, value: Any) -> None:
+        self.commit({store: {key: value}}, {})
 
 
 class Transaction:
@@ -112,7 +151,7 @@ class Transaction:
     def __init__(self, stores: Stores, now_ms: int) -> None:
         self.stores, self.now_ms = stores, now_ms
         self.sends: list[tuple[str, bytes | None, bytes | None, int | None]] = []
-        self.writes: dict[str, dict[str, Any]] = {name: {} for name in stores.data}
+        self.writes: dict[str, dict[str, Any]] = {name: {} for name in stores.names}
         self.meta: dict[str, Any] = {}  # the fold's own notes on this transaction (e.g. counts for metrics)
 
     def send(self, topic: str, key: bytes | None, value: bytes | None, partition: int | None = None) -> None:
@@ -120,7 +159,7 @@ class Transaction:
 
     def get(self, store: str, key: str) -> Any:
         value = self.writes[store].get(key, _MISSING)
-        return self.stores.data[store].get(key) if value is _MISSING else value
+        return self.stores.get(store, key) if value is _MISSING else value
 
     def put(self, store: str, key: str, value: Any) -> None:
         """``None`` deletes (a tombstone on the changelog)."""
@@ -129,7 +168,7 @@ class Transaction:
     def items(self, store: str) -> Iterator[tuple[str, Any]]:
         """Every live entry of the store as this transaction sees it."""
         written = self.writes[store]
-        for key, value in self.stores.data[store].items():
+        for key, value in self.stores.items(store):
             if key not in written:
                 yield key, value
         for key, value in written.items():
@@ -392,7 +431,8 @@ def high_watermarks(bootstrap_servers: str, tps: list[TopicPartition], bounds: B
 
 def restore(cfg: StageConfig, stores: Stores, partitions: set[int],
             progress: Progress | None = None) -> int:
-    """Rebuild the stores of ``partitions`` from their changelogs: every committed transaction.
+    """Open the stores of ``partitions`` and bring them up to their changelogs' committed end:
+    past each local checkpoint (a disk store), else every committed transaction from the start.
 
     Reads (read_committed) up to the high watermark, not the last stable offset: right after the
     previous owner's commit returned, Kafka may still be writing that transaction's markers, so its
@@ -400,13 +440,18 @@ def restore(cfg: StageConfig, stores: Stores, partitions: set[int],
     committed-offset fetch waits for them). Stopping at the last stable offset lost that last
     transaction. A transaction left open by a killed worker holds the restore until it times out.
 
+    A checkpoint below the changelog's start (compacted or deleted past it) or above its end (the
+    topic made again) cannot be trusted: that partition's local state is wiped and restored from
+    the start. Restored records go to the store a poll at a time, each with its checkpoint.
+
     Bounded: a restore that reads nothing for ``bounds.block_s`` (a changelog partition without a
     leader) raises ``KafkaTimeoutError``, and the stage recovers as after any failure.
     """
     started = time.perf_counter()
+    checkpoints = stores.open(partitions)
     store_of = {cfg.changelog(s): s for s in cfg.stores}
     tps = [TopicPartition(t, p) for t in store_of for p in sorted(partitions)]
-    end = {tp: o for tp, o in high_watermarks(cfg.bootstrap_servers, tps, cfg.bounds).items() if o > 0}
+    ends = high_watermarks(cfg.bootstrap_servers, tps, cfg.bounds)
     reader = KafkaConsumer(bootstrap_servers=cfg.bootstrap_servers.split(","), group_id=None,
                            enable_auto_commit=False, isolation_level="read_committed",
                            client_id=f"{cfg.group}-restore")
@@ -414,7 +459,23 @@ def restore(cfg: StageConfig, stores: Stores, partitions: set[int],
     last_read = time.monotonic()
     try:
         reader.assign(tps)
-        reader.seek_to_beginning(*tps)
+        starts = reader.beginning_offsets(tps, timeout_ms=cfg.bounds.block_ms) if checkpoints else {}
+        stale = {tp.partition for tp in tps if (store_of[tp.topic], tp.partition) in checkpoints
+                 and not starts[tp] <= checkpoints[(store_of[tp.topic], tp.partition)] <= ends[tp]}
+        if stale:
+            log.warning("%s: local checkpoints of partitions %s are outside their changelogs; restoring them "
+                        "from the start", cfg.group, sorted(stale))
+            stores.wipe(stale)
+        end = {}
+        for tp in tps:
+            at = None if tp.partition in stale else checkpoints.get((store_of[tp.topic], tp.partition))
+            if at is None:
+                reader.seek_to_beginning(tp)
+                at = 0
+            else:
+                reader.seek(tp, at)
+            if ends[tp] > at:
+                end[tp] = ends[tp]
         while True:
             if progress is not None:
                 progress.at("restoring state")
@@ -426,11 +487,17 @@ def restore(cfg: StageConfig, stores: Stores, partitions: set[int],
             elif end and time.monotonic() - last_read > cfg.bounds.block_s:
                 raise KafkaTimeoutError(f"{cfg.group}: restore read nothing for {cfg.bounds.block_s:.0f} s; "
                                         f"{len(end)} changelog partitions not read to their end")
+            writes: dict[str, dict[str, Any]] = {}
+            reached: dict[tuple[str, int], int] = {}
             for tp, records in polled.items():
                 store = store_of[tp.topic]
+                changes = writes.setdefault(store, {})
                 for r in records:
-                    stores.apply(store, r.key.decode(), None if r.value is None else orjson.loads(r.value))
+                    changes[r.key.decode()] = None if r.value is None else orjson.loads(r.value)
+                reached[(store, tp.partition)] = records[-1].offset + 1
                 restored += len(records)
+            if polled:
+                stores.commit(writes, reached)
             for tp in [tp for tp in end if reader.position(tp, timeout_ms=cfg.bounds.block_ms) >= end[tp]]:
                 del end[tp]
             # The embedded broker reports the end of its last record batch too low: read on until nothing comes.
@@ -439,8 +506,9 @@ def restore(cfg: StageConfig, stores: Stores, partitions: set[int],
     finally:
         close_quietly(reader, cfg.bounds)
     STAGE_RESTORED.labels(cfg.group).inc(restored)
-    log.info("%s: restored %d changelog records for partitions %s in %.1fs", cfg.group, restored,
-             sorted(partitions), time.perf_counter() - started)
+    log.info("%s: restored %d changelog records for partitions %s in %.1fs (%d from a local checkpoint)",
+             cfg.group, restored, sorted(partitions), time.perf_counter() - started,
+             len({p for _, p in checkpoints}))
     return restored
 
 
@@ -449,7 +517,7 @@ class StageRunner:
 
     def __init__(self, cfg: StageConfig, fold: Fold, clock: Callable[[], float] = time.time) -> None:
         self.cfg, self.fold, self.clock = cfg, fold, clock
-        self.stores = Stores(cfg.stores, cfg.partitions)
+        self.stores = make_stores(cfg.stores, cfg.partitions, cfg.group, cfg.worker_id)
         self.progress = Progress(cfg.group, cfg.bounds)
         self._producer: KafkaProducer | None = None
         self._consumer: KafkaConsumer | None = None
@@ -491,14 +559,13 @@ class StageRunner:
         if consumer_too and self._consumer is not None:
             close_quietly(self._consumer, self.cfg.bounds)
             self._consumer = None
-            for values in self.stores.data.values():  # rebuilt when the new consumer is assigned partitions
-                values.clear()
+            self.stores.release()  # rebuilt (past their checkpoints) when the new consumer is assigned partitions
             STAGE_PARTITIONS.labels(self.cfg.group).set(0)
 
     # -- rebalances (between transactions: BatchFetcher calls these from fetch) ------------------
 
     def _revoked(self, revoked: set[TopicPartition]) -> None:
-        self.stores.drop({tp.partition for tp in revoked})
+        self.stores.release({tp.partition for tp in revoked})
         STAGE_PARTITIONS.labels(self.cfg.group).set(0)
 
     def _assigned(self, assigned: set[TopicPartition]) -> None:
@@ -507,7 +574,6 @@ class StageRunner:
 
     def _restore(self, partitions: set[int]) -> None:
         if self.cfg.stores and partitions:
-            self.stores.drop(partitions)
             restore(self.cfg, self.stores, partitions, self.progress)
 
     # -- the loop --------------------------------------------------------------------------------
@@ -568,20 +634,32 @@ class StageRunner:
         send = producer.send
         for topic, key, value, partition in tx.sends:
             send(topic, key=key, value=value, partition=partition)
+        checkpointed = self.stores.kind != "memory"
+        last: dict[tuple[str, int], Any] = {}  # the last changelog record of each (store, partition)
         for store, writes in tx.writes.items():
             changelog = self.cfg.changelog(store)
             for key, value in writes.items():
-                send(changelog, key=key.encode(), value=_encode(value),
-                     partition=partition_of(key, self.cfg.partitions))
+                partition = partition_of(key, self.cfg.partitions)
+                future = send(changelog, key=key.encode(), value=_encode(value), partition=partition)
+                if checkpointed:
+                    last[(store, partition)] = future
         offsets = next_offsets(batch)
         if offsets:
             producer.send_offsets_to_transaction(offsets, self._consumer.group_metadata())
         producer.commit_transaction()
-        for store, writes in tx.writes.items():
-            for key, value in writes.items():
-                self.stores.apply(store, key, value)
+        self._before_local_write()
+        # Only now, with Kafka committed: the local store is never ahead of it. A kill before this
+        # write leaves it behind, and the restore past its checkpoint catches it up.
+        self.stores.commit(tx.writes, {k: f.get(timeout=0).offset + 1 for k, f in last.items()})
+        self._after_local_write()
         STAGE_TRANSACTIONS.labels(self.cfg.group, "committed").inc()
         self.fold.committed(tx)
+
+    def _before_local_write(self) -> None:
+        """Test hook (tests/checkpoint_crash_worker.py): a kill between Kafka's commit and the local write."""
+
+    def _after_local_write(self) -> None:
+        """Test hook: a kill just after the local write."""
 
     def _recover(self, stop: threading.Event, error: BaseException) -> None:
         """Back to what Kafka holds, retried with backoff while the cluster cannot serve it.

@@ -1,0 +1,1 @@
+"""The Kafka plumbing of the stages (stores first; see issue 18)."""
