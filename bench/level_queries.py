@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from clickhouse_connect.driver.client import Client
 
+from schemas.vocabulary import AREA_LEVELS, DIMENSIONS
 from sinks.alerts import ALERTS
 from sinks.areas import area_rows, load_areas
 from sinks.clickhouse import connect
@@ -37,7 +38,7 @@ from sinks.events import COLUMNS as EVENT_COLUMNS
 from sinks.figures import FIGURES_VIEWS
 from sinks.household_state import HOUSEHOLD_STATE
 from sinks.migrate import migrate
-from sinks.report import LEVELS, level_summary
+from sinks.report import level_summary
 from sinks.tpmap_figures import tpmap_figures, tpmap_report
 from sinks.table_mapping import KAFKA_COLUMNS
 
@@ -46,7 +47,6 @@ T0_MS = 1_714_521_600_000  # 2024-05-01T00:00:00Z
 FAMILIES = ("tpmap.household", "thaiqm.case", "localgov.update")
 DAY_MS = 86_400_000
 NOW_MS = int(time.time() * 1000)
-DIMENSIONS = ("health", "living", "education", "income", "access")
 ASSISTANCE = ("CASH", "IN_KIND", "HOUSE_REPAIR", "LONG_TERM_CARE")
 
 
@@ -234,7 +234,7 @@ Timings = dict[tuple[str, str | None], tuple[float, int, float]]
 def timings(client: Client, runs: int) -> Timings:
     """Per level (the country, and inside one area): median seconds and row count of the level
     summary, and median seconds of TPMAP's figures for SELECTION, measured one after the other."""
-    cases = [(level, None) for level in LEVELS] + [("district", "50"), ("village", "5001")]
+    cases = [(level, None) for level in AREA_LEVELS] + [("district", "50"), ("village", "5001")]
     out = {}
     for level, code in cases:
         summary, rows = median_time(lambda: level_summary(client, level, code), runs)

@@ -42,11 +42,15 @@ from schemas.metrics import RECONCILE_EVENTS
 from schemas.topics import HOUSEHOLD_STATE, SOURCE_FAMILIES, Topics
 from streams.person_index import PendingLimits
 from streams.reconcile import ReconcileConfig, ReconcileFold, reconcile_stage
-from streams.stage import (BatchFetcher, StageConfig, StageRunner, ensure_changelogs, group_consumer, next_offsets,
-                           tune_gc)
+from pipeline.clients import group_consumer
+from pipeline.fetcher import BatchFetcher, next_offsets
+from pipeline.gc_tuning import tune_gc
+from pipeline.liveness import Bounds
+from pipeline.runner import KafkaClients, ProcessorRunner
+from pipeline.transaction import ProcessorConfig
 from streams.state_rules import load_rules
-from tests.conftest import free_port
-from tests.household_events import expected_states, household_events, metric, produce
+from povhub.ports import free_port
+from bench.household_events import expected_states, household_events, metric, produce
 
 ROOT = Path(__file__).resolve().parent.parent
 TODAY = "4ed0276"  # the last commit whose reconcile was a faust agent
@@ -60,7 +64,7 @@ def run_stage(bootstrap: str, prefix: str, app_id: str, partitions: int) -> None
     topics = Topics(prefix)
     cfg = ReconcileConfig(partitions=partitions, rules=load_rules(), limits=PendingLimits(3_600_000, 100, 200_000))
     stage = reconcile_stage(app_id, bootstrap, "bench", topics, cfg, session_timeout_s=6)
-    StageRunner(stage, ReconcileFold(topics, Codec(topics=topics), cfg)).run(threading.Event())
+    ProcessorRunner(stage, ReconcileFold(topics, Codec(topics=topics), cfg)).run(threading.Event())
 
 
 def run_raw(bootstrap: str, prefix: str, app_id: str, partitions: int, floor: bool = False) -> None:
@@ -74,13 +78,13 @@ def run_raw(bootstrap: str, prefix: str, app_id: str, partitions: int, floor: bo
     group = f"{app_id}-raw"
     consumer = group_consumer(bootstrap, group, "bench", 5000, 6)
     consumer.subscribe(list(family_of))
-    fetcher = BatchFetcher(consumer, 5000, 0.2)
-    stage = StageConfig(bootstrap, group, "bench", tuple(family_of), partitions, stores=("state",))
+    fetcher = BatchFetcher(consumer, 5000, 0.2, Bounds())
+    stage = ProcessorConfig(bootstrap, group, "bench", tuple(family_of), partitions, stores=("state",))
     changelog = stage.changelog("state")
     producer = KafkaProducer(bootstrap_servers=bootstrap.split(","), acks="all", linger_ms=5, batch_size=256 * 1024,
                              **({"transactional_id": f"{group}-bench"} if floor else {}))
     if floor:
-        ensure_changelogs(stage)
+        KafkaClients(stage).ensure_changelogs()
         producer.init_transactions()
     while True:
         batch = fetcher.fetch()

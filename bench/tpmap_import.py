@@ -26,10 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from connectors.pseudonym import Pseudonymiser
 from connectors.publisher import Publisher
-from connectors.tpmap import Household, household_event, read_households
-from connectors.tpmap_files import read_export
-from connectors.tpmap_import import PRODUCER_CONFIG, import_tpmap
-from connectors.tpmap_state import TpmapState
+from connectors.tpmap.households import Household, household_event, read_households
+from connectors.tpmap.files import read_export
+from connectors.tpmap.importer import PRODUCER_CONFIG, import_tpmap
+from connectors.tpmap.state import TpmapState
 from povhub.embedded import EmbeddedKafka
 from povhub.kafka_admin import ensure_topics
 from povhub.sample import write_sample

@@ -20,7 +20,7 @@ class Pseudonymiser:
         self._keyed = hmac.new(secret.encode("utf-8"), digestmod=hashlib.sha256)
 
     def __reduce__(self) -> tuple[type[Pseudonymiser], tuple[str]]:
-        # to the process that prepares a large import's events (connectors/tpmap_prepare.py)
+        # to the process that prepares a large import's events (connectors/tpmap/prepare.py)
         return Pseudonymiser, (self._secret,)
 
     def __repr__(self) -> str:

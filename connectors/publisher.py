@@ -11,10 +11,9 @@ import time
 from collections import Counter
 from typing import Any
 
-from kafka import KafkaProducer
-from kafka.partitioner import DefaultPartitioner, murmur2
 from kafka.producer.future import FutureRecordMetadata
 
+from pipeline.clients import CONNECTOR, producer
 from schemas.codec import Codec
 from schemas.metrics import CONNECTOR_PUBLISH_SECONDS, CONNECTOR_RECORDS, DEAD_LETTERS
 from schemas.topics import DEAD_LETTER, Family, Topics
@@ -24,24 +23,6 @@ log = logging.getLogger(__name__)
 
 class PublishError(RuntimeError):
     pass
-
-
-class KeyPartitioner(DefaultPartitioner):
-    """DefaultPartitioner's partition for every record, found with less work per keyed record.
-
-    A keyed record goes to murmur2(key) modulo the partition count, as with the Java client: topics
-    are co-partitioned by household key, and every producer must agree (the stages dead-letter a
-    record on another partition as ``misrouted``). DefaultPartitioner also rebuilds the set of all
-    topics and of available partitions for every record: 10-25% of the producer's time per send,
-    measured. Null keys are still left to it.
-    """
-
-    def partition(self, topic: str, key: Any, serialized_key: bytes | None, value: Any, serialized_value: Any,
-                  cluster: Any) -> int:
-        partitions = cluster.partitions_for_topic(topic) if serialized_key is not None else None
-        if not partitions:
-            return super().partition(topic, key, serialized_key, value, serialized_value, cluster)
-        return sorted(partitions)[(murmur2(serialized_key) & 0x7FFFFFFF) % len(partitions)]
 
 
 class Publisher:
@@ -60,12 +41,7 @@ class Publisher:
         # A count and the first error, not a list: a long-running server must not grow with an outage.
         self._failure_count = 0
         self._first_failure: BaseException | None = None
-        config: dict[str, Any] = {
-            "acks": "all", "enable_idempotence": True, "linger_ms": 20, "batch_size": 512 * 1024,
-            "max_request_size": 8 * 1024 * 1024, "request_timeout_ms": 30_000, "partitioner": KeyPartitioner(),
-        }
-        self._producer = KafkaProducer(bootstrap_servers=bootstrap_servers.split(","), client_id=client_id,
-                                       **(config | producer_config))
+        self._producer = producer(bootstrap_servers, client_id, CONNECTOR, **producer_config)
 
     def publish(self, fam: Family, key: str | None, record: dict[str, Any],
                 outcome: str = "published") -> FutureRecordMetadata:

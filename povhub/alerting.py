@@ -15,7 +15,7 @@ from streams.alert_rules import (
 )
 from streams.alerts import AlertConfig, AlertFold, Clock, alerts_stage, offset_clock
 from streams.dead_letters import DeadLetterProducer
-from streams.stage import StageRunner
+from pipeline.runner import ProcessorRunner
 from streams.webhooks import (
     Target,
     WebhookError,
@@ -51,11 +51,11 @@ def alert_clock(s: Settings) -> Clock:
     return offset_clock(s.clock_offset_file) if s.clock_offset_file else time.time
 
 
-def alerts_runner(s: Settings, codec: Codec, worker_id: str) -> StageRunner:
+def alerts_runner(s: Settings, codec: Codec, worker_id: str) -> ProcessorRunner:
     cfg = AlertConfig(partitions=s.partitions, rules=alert_rules(s), check_interval_s=s.alert_check_s)
     stage = alerts_stage(s.app_id, require_bootstrap(s), worker_id, s.topics, cfg,
                          session_timeout_s=s.session_timeout_s, replication_factor=s.replication_factor)
-    return StageRunner(stage, AlertFold(s.topics, codec, cfg.rules), clock=alert_clock(s))
+    return ProcessorRunner(stage, AlertFold(s.topics, codec, cfg.rules), clock=alert_clock(s))
 
 
 def webhook_runners(s: Settings, codec: Codec, worker_id: str, dlq: DeadLetterProducer) -> list[WebhookRunner]:

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from schemas.vocabulary import AREA_LEVELS
 from povhub.errors import Stopped
 from povhub.settings import Settings, load_settings
 
-LEVELS = ("national", "province", "district", "subdistrict", "village")
 
 
 def _demo(s: Settings, a: argparse.Namespace) -> int:
@@ -180,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(run=_migrate)
 
     r = sub.add_parser("report", help="monitoring figures per area at one ศจพ. level")
-    r.add_argument("--level", choices=LEVELS, required=True)
+    r.add_argument("--level", choices=AREA_LEVELS, required=True)
     r.add_argument("--code", help="only areas inside this DOPA code (e.g. --level district --code 50)")
     r.add_argument("--format", choices=("table", "json", "csv", "tpmap"), default="table",
                    help="tpmap: TPMAP's own figures as CSV in TPMAP's column names and order")

@@ -9,11 +9,11 @@ from tqdm import tqdm
 
 from connectors.pseudonym import Pseudonymiser
 from connectors.publisher import Publisher
-from connectors.tpmap_close import CloseSummary, close_year
-from connectors.tpmap_columns import ExportError
-from connectors.tpmap_files import check_export, estimate_rows
-from connectors.tpmap_import import PRODUCER_CONFIG, ImportSummary, import_tpmap
-from connectors.tpmap_state import TpmapState
+from connectors.tpmap.close import CloseSummary, close_year
+from connectors.tpmap.columns import ExportError
+from connectors.tpmap.files import check_export, estimate_rows
+from connectors.tpmap.importer import PRODUCER_CONFIG, ImportSummary, import_tpmap
+from connectors.tpmap.state import TpmapState
 from povhub.settings import Settings
 from povhub.wiring import codec_from, reachable_kafka, require_secret
 from schemas.topics import TPMAP_HOUSEHOLD

@@ -25,9 +25,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from connectors.tpmap_columns import ExportError
-from connectors.tpmap_files import check_export
-from connectors.tpmap_state import TpmapState
+from connectors.tpmap.columns import ExportError
+from connectors.tpmap.files import check_export
+from connectors.tpmap.state import TpmapState
 from povhub import worker_address
 from povhub.connect import import_files
 from povhub.embedded import EmbeddedKafka

@@ -18,7 +18,7 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
-from connectors.tpmap_rows import masked
+from connectors.tpmap.rows import masked
 from povhub.settings import Settings
 from povhub.wiring import codec_from, require_bootstrap
 from schemas.codec import Codec, DecodeError

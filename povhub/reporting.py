@@ -15,9 +15,10 @@ from povhub.errors import BadInput, Unreachable
 from povhub.failures import no_tables
 from povhub.settings import Settings
 from povhub.worker_client import fetch_report, fetch_tpmap
+from schemas.vocabulary import AREA_CODE_LENGTH
 from sinks.clickhouse import ChdbDsn, connect, lock_holder, parse_dsn
 from sinks.dimension_selection import mask_text
-from sinks.report import CODE_LENGTH, SCREEN_COLUMNS, format_report, format_table, level_summary
+from sinks.report import SCREEN_COLUMNS, format_report, format_table, level_summary
 from sinks.tpmap_figures import parse_tpmap_csv, table_rows, tpmap_report
 
 
@@ -29,7 +30,7 @@ def check_code(level: str, code: str | None) -> None:
         raise BadInput("the national level takes no --code")
     if not (code.isascii() and code.isdigit() and len(code) in (2, 4, 6)):
         raise BadInput(f"--code {code!r}: expected a DOPA province (2 digits), district (4) or sub-district (6) code")
-    if len(code) > CODE_LENGTH[level]:
+    if len(code) > AREA_CODE_LENGTH[level]:
         raise BadInput(f"--code {code} is finer than the {level} level: give a coarser code or a finer --level")
     if not known_area_code(code):
         raise BadInput(f"--code {code} is not a DOPA area code; nearest: {'; '.join(nearest_areas(code))}")

@@ -38,14 +38,15 @@ from sinks.events import events_mapping
 from sinks.household_state import HOUSEHOLD_STATE as STATE_TABLE
 from sinks.loader import LoaderRunner, loader_config
 from sinks.migrate import migrate
-from sinks.report import LEVELS, level_summary
+from sinks.report import level_summary
 from sinks.dimension_selection import selection
 from sinks.tpmap_figures import tpmap_common_report, tpmap_report
 from streams.dead_letters import DeadLetterProducer
-from streams.liveness import Bounds, Progress, health
+from pipeline.liveness import Bounds, Progress, health
 from streams.person_index import PendingLimits, raw_message
 from streams.reconcile import ReconcileConfig, ReconcileFold, reconcile_stage
-from streams.stage import StageRunner
+from pipeline.runner import ProcessorRunner
+from schemas.vocabulary import AREA_LEVELS
 from streams.stage_thread import StageThreads
 from streams.state_rules import DEFAULT_RULES_FILE, RulesError, StateRules, load_rules
 
@@ -91,8 +92,8 @@ def web_app(client: Client, progresses: list[Progress] | None = None) -> web.App
 
     async def report(request: web.Request) -> web.Response:
         level = request.query.get("level", "province")
-        if level not in LEVELS:
-            return web.json_response({"error": f"level must be one of {', '.join(LEVELS)}"}, status=400)
+        if level not in AREA_LEVELS:
+            return web.json_response({"error": f"level must be one of {', '.join(AREA_LEVELS)}"}, status=400)
         fmt = request.query.get("format")
         if fmt in ("tpmap", "tpmap-common"):  # TPMAP's figures for a dimension selection, as TPMAP's CSV
             try:
@@ -161,14 +162,14 @@ def worker_id(s: Settings) -> str:
     return s.worker_id or f"{socket.gethostname()}-{s.web_port}"
 
 
-def reconcile_runner(s: Settings, codec: Codec | None = None) -> StageRunner:
+def reconcile_runner(s: Settings, codec: Codec | None = None) -> ProcessorRunner:
     cfg = ReconcileConfig(
         partitions=s.partitions, rules=state_rules(s), expiry_interval_s=s.pending_check_s,
         limits=PendingLimits(ttl_ms=int(s.pending_ttl_s * 1000), max_per_person=s.pending_max_per_person,
                              max_total=s.pending_max_total))
     stage = reconcile_stage(s.app_id, require_bootstrap(s), worker_id(s), s.topics, cfg,
                             session_timeout_s=s.session_timeout_s, replication_factor=s.replication_factor)
-    return StageRunner(stage, ReconcileFold(s.topics, codec or codec_from(s), cfg))
+    return ProcessorRunner(stage, ReconcileFold(s.topics, codec or codec_from(s), cfg))
 
 
 def run_worker(s: Settings) -> int:

@@ -1,6 +1,6 @@
 """Topic contract: event families, their default topic names, keys and cleanup policies.
 
-Names come from DESIGN.md. Every name is ``prefix + suffix`` so a deployment can run several
+Names are the README's (Topics and events). Every name is ``prefix + suffix`` so a deployment can run several
 environments on one cluster (``POVHUB_TOPIC_PREFIX``); the default prefix gives the documented names.
 """
 

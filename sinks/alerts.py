@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from schemas.vocabulary import SEVERITIES, SJP_LEVELS
 from sinks.area_codes import check_nested
 from sinks.table_mapping import ENVELOPE, Row, TableMapping
 
@@ -12,8 +13,8 @@ from sinks.table_mapping import ENVELOPE, Row, TableMapping
 # because clickhouse-connect silently stores an unknown name as an invalid code; the lookup
 # rejects it (KeyError -> bad record, to the dead-letter topic) instead.
 ACTION_CODES = {"RAISED": 1, "ESCALATED": 2, "ACKNOWLEDGED": 3, "RESOLVED": 4}
-LEVEL_CODES = {"subdistrict": 1, "district": 2, "province": 3, "national": 4}
-SEVERITY_CODES = {"LOW": 1, "MEDIUM": 2, "HIGH": 3, "CRITICAL": 4}
+LEVEL_CODES = {name: code for code, name in enumerate(SJP_LEVELS, start=1)}
+SEVERITY_CODES = {name: code for code, name in enumerate(SEVERITIES, start=1)}
 
 COLUMNS = ENVELOPE + (
     "alert_id",

@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from schemas.vocabulary import AREA_CODE_LENGTH, AREA_FIELDS, VILLAGE_CODE_LENGTHS
+
 # a village is the 8-digit DOPA code or TPMAP's 10-digit id (connectors/areas.py)
-_LEVELS = (("province", (2,)), ("district", (4,)), ("subdistrict", (6,)), ("village", (8, 10)))
+_LEVELS = tuple((field, VILLAGE_CODE_LENGTHS if field == "village" else (AREA_CODE_LENGTH[field],))
+                for field in AREA_FIELDS)
 
 
 def check_nested(record: Mapping[str, Any]) -> None:

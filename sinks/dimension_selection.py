@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sinks.household_state import DIMENSION_CODES
+from schemas.vocabulary import DIMENSIONS, TPMAP_DIMENSIONS
 
-# Povhub's dimension names in bit order, and TPMAP's names of the same dimensions
-DIMENSIONS = tuple(sorted(DIMENSION_CODES, key=DIMENSION_CODES.__getitem__))
-TPMAP_DIMENSIONS = ("health", "living", "education", "income", "accessibility")
+# bit d-1 for dimension code d (schemas/vocabulary.py: DIMENSIONS in code order)
 ALL_DIMENSIONS = (1 << len(DIMENSIONS)) - 1
 SELECTIONS = range(1, ALL_DIMENSIONS + 1)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from schemas.vocabulary import DIMENSION_CODES
 from sinks.area_codes import check_nested
 from sinks.table_mapping import ENVELOPE, Row, TableMapping
 
@@ -16,7 +17,6 @@ from sinks.table_mapping import ENVELOPE, Row, TableMapping
 # open_problem_list.dimension in 0005). Codes are sent instead of names because
 # clickhouse-connect silently stores an unknown name as an invalid code; a lookup here rejects
 # it (KeyError -> bad record) instead.
-DIMENSION_CODES = {"health": 1, "living": 2, "education": 3, "income": 4, "access": 5}
 # Must match the Enum8 of `stage` in migrations/0005_household_state_columns.sql
 STAGE_CODES = {"SURVIVE": 1, "SUFFICIENT": 2, "SUSTAINABLE": 3}
 

@@ -25,8 +25,8 @@ from sinks.batch_insert import (
     message_digest,
 )
 from sinks.table_mapping import Row, TableMapping
-from streams.liveness import Progress
-from streams.stage import GroupConfig, Stopped, commit_after
+from pipeline.liveness import Progress
+from pipeline.commit_after import GroupConfig, Stopped, commit_after
 
 log = logging.getLogger(__name__)
 

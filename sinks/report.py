@@ -7,9 +7,7 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-# Each level's DOPA code length: codes nest by prefix (province 2, district 4, ...)
-CODE_LENGTH = {"national": 0, "province": 2, "district": 4, "subdistrict": 6, "village": 8}
-LEVELS = tuple(CODE_LENGTH)
+from schemas.vocabulary import AREA_CODE_LENGTH, AREA_LEVELS
 
 _SUMMARY = "SELECT * FROM area_summary(code_length = {code_length:UInt8}, within = {within:String})"
 
@@ -19,12 +17,12 @@ def area_within(level: str, code: str | None) -> str:
 
     ValueError for an unknown level, or a code that is not a province, district or
     sub-district code above or at the level."""
-    if level not in LEVELS:
-        raise ValueError(f"level must be one of {', '.join(LEVELS)}, not {level!r}")
+    if level not in AREA_LEVELS:
+        raise ValueError(f"level must be one of {', '.join(AREA_LEVELS)}, not {level!r}")
     if level == "national" and code is not None:
         raise ValueError("the national level takes no area code")
     within = code or ""
-    if within and not (within.isdigit() and len(within) in (2, 4, 6) and len(within) <= CODE_LENGTH[level]):
+    if within and not (within.isdigit() and len(within) in (2, 4, 6) and len(within) <= AREA_CODE_LENGTH[level]):
         raise ValueError(f"area code {code!r} is not a province, district or sub-district code above or at level {level}")
     return within
 
@@ -39,7 +37,7 @@ def level_summary(client: Client, level: str, code: str | None = None) -> list[d
     Mai's districts.
     """
     within = area_within(level, code)
-    parameters = {"code_length": CODE_LENGTH[level], "within": within}
+    parameters = {"code_length": AREA_CODE_LENGTH[level], "within": within}
     return list(client.query(_SUMMARY, parameters=parameters).named_results())
 
 

@@ -27,13 +27,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from schemas.ids import stable_id
+from schemas.vocabulary import AREA_FIELDS
 from streams.alert_rules import AlertRules
 
 Entry = dict[str, Any]
 Event = dict[str, Any]
 RAISED, ESCALATED, ACKNOWLEDGED, RESOLVED = "RAISED", "ESCALATED", "ACKNOWLEDGED", "RESOLVED"
 OPEN, ACKED = "open", "acknowledged"
-AREA_FIELDS = ("province", "district", "subdistrict", "village")
 
 
 def new_entry(household: str, partition: int) -> Entry:

@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from schemas.catalog import default_catalog
-from schemas.topics import ALERT, HOUSEHOLD_STATE
+from schemas.topics import HOUSEHOLD_STATE
+from schemas.vocabulary import SEVERITIES, SJP_LEVELS
 from streams.state_rules import RulesError, read_json_file
 
 DEFAULT_ALERT_RULES_FILE = Path(__file__).parent / "data" / "alert_rules.json"
@@ -49,20 +50,6 @@ Predicate = Callable[[Mapping[str, Any], int], bool]  # (state, now in ms) -> ho
 
 class AlertRulesError(RulesError):
     pass
-
-
-def _symbols(schema: Mapping[str, Any], field: str) -> tuple[str, ...]:
-    ftype = next(f["type"] for f in schema["fields"] if f["name"] == field)
-    return tuple(ftype["symbols"])
-
-
-def alert_schema_symbols() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(levels from the lowest up, severities from the lowest up) as the alert contract spells them."""
-    raw = default_catalog().latest(ALERT.name).raw
-    return _symbols(raw, "level"), _symbols(raw, "severity")
-
-
-LEVELS, SEVERITIES = alert_schema_symbols()
 
 
 # ---------------------------------------------------------------------------------- field types
@@ -284,8 +271,8 @@ class AlertRule:
     fields: frozenset[str]
 
     def next_level(self, level: str) -> str | None:
-        i = LEVELS.index(level)
-        return LEVELS[i + 1] if i + 1 < len(LEVELS) else None
+        i = SJP_LEVELS.index(level)
+        return SJP_LEVELS[i + 1] if i + 1 < len(SJP_LEVELS) else None
 
 
 @dataclass(frozen=True)
@@ -328,8 +315,8 @@ def parse_rule(rule: Any, fields: Mapping[str, FieldType]) -> AlertRule:
         raise where.error("rule_version", f"needs a whole number from 1, got {version!r}")
     if rule["severity"] not in SEVERITIES:
         raise where.error("severity", f"must be one of {', '.join(SEVERITIES)}, got {rule['severity']!r}")
-    if rule["first_level"] not in LEVELS:
-        raise where.error("first_level", f"must be one of {', '.join(LEVELS)}, got {rule['first_level']!r}")
+    if rule["first_level"] not in SJP_LEVELS:
+        raise where.error("first_level", f"must be one of {', '.join(SJP_LEVELS)}, got {rule['first_level']!r}")
     sla = rule["sla_hours"]
     if isinstance(sla, bool) or not isinstance(sla, (int, float)) or sla <= 0:
         raise where.error("sla_hours", f"needs a number of hours above 0, got {sla!r}")

@@ -1,6 +1,6 @@
 """The alerts stage: household states -> crisis alerts on ``povhub.alert.v1``, escalated by the clock.
 
-A transactional stage (streams/stage.py) over ``povhub.household.state.v1`` (co-partitioned by
+A transactional processor (pipeline/runner.py) over ``povhub.household.state.v1`` (co-partitioned by
 household key). It keeps one entry per household in its ``alert-state`` store: the state fields
 the rules read and the household's open alerts (``streams/alert_lifecycle.py``). The stage's tick
 re-evaluates every household it owns against the clock (time-based conditions, SLAs), inside the
@@ -26,10 +26,11 @@ from schemas.codec import Codec, DecodeError
 from schemas.metrics import ALERTS, DEAD_LETTERS, OPEN_ALERTS
 from schemas.topics import ALERT, DEAD_LETTER, HOUSEHOLD_STATE, Topics
 from streams.alert_lifecycle import Entry, Event, new_entry, open_alerts, step
-from streams.alert_rules import LEVELS, SEVERITIES, AlertRules
+from schemas.vocabulary import SEVERITIES, SJP_LEVELS
+from streams.alert_rules import AlertRules
 from streams.dead_letters import dead_letter_value
 from streams.person_index import raw_message
-from streams.stage import StageConfig, Transaction
+from pipeline.transaction import ProcessorConfig, Transaction
 
 STAGE = "alerts"
 ENTRIES = "alert-state"
@@ -48,8 +49,8 @@ class AlertConfig:
 
 
 def alerts_stage(app_id: str, bootstrap_servers: str, worker_id: str, topics: Topics, cfg: AlertConfig,
-                 session_timeout_s: float = 10.0, replication_factor: int = 1) -> StageConfig:
-    return StageConfig(bootstrap_servers=bootstrap_servers, group=f"{app_id}-{STAGE}", worker_id=worker_id,
+                 session_timeout_s: float = 10.0, replication_factor: int = 1) -> ProcessorConfig:
+    return ProcessorConfig(bootstrap_servers=bootstrap_servers, group=f"{app_id}-{STAGE}", worker_id=worker_id,
                        inputs=(topics.name(HOUSEHOLD_STATE),), partitions=cfg.partitions, stores=(ENTRIES,),
                        batch_size=cfg.batch_size, batch_seconds=cfg.batch_seconds,
                        tick_seconds=cfg.check_interval_s, session_timeout_s=session_timeout_s,
@@ -86,7 +87,7 @@ def count_events(events: Iterable[Event]) -> None:
         if action == "RAISED":
             OPEN_ALERTS.labels(level, severity).inc()
         elif action == "ESCALATED":
-            OPEN_ALERTS.labels(LEVELS[LEVELS.index(level) - 1], severity).dec()
+            OPEN_ALERTS.labels(SJP_LEVELS[SJP_LEVELS.index(level) - 1], severity).dec()
             OPEN_ALERTS.labels(level, severity).inc()
         elif action == "RESOLVED":
             OPEN_ALERTS.labels(level, severity).dec()
@@ -94,7 +95,7 @@ def count_events(events: Iterable[Event]) -> None:
 
 def recount_open(entries: Iterable[Entry]) -> None:
     counts = Counter(pair for e in entries for pair in open_alerts(e))
-    for level in LEVELS:
+    for level in SJP_LEVELS:
         for severity in SEVERITIES:
             OPEN_ALERTS.labels(level, severity).set(counts.get((level, severity), 0))
 
@@ -148,4 +149,4 @@ class AlertFold:
         for reason, n in sent.dead.items():
             DEAD_LETTERS.labels(STAGE, reason).inc(n)
         if sent.ticked:
-            recount_open(tx.stores.values(ENTRIES))
+            recount_open(value for _, value in tx.stores.items(ENTRIES))

@@ -7,6 +7,7 @@ import threading
 from kafka import KafkaProducer
 from kafka.producer.future import FutureRecordMetadata
 
+from pipeline.clients import DLQ_SENDER, producer
 from schemas.codec import Codec
 from schemas.dead_letter import dead_letter
 from schemas.metrics import DEAD_LETTERS
@@ -40,8 +41,8 @@ class DeadLetterProducer:
         DEAD_LETTERS.labels(stage, reason).inc()
         with self._lock:
             if self._producer is None:
-                self._producer = KafkaProducer(bootstrap_servers=self.bootstrap_servers.split(","), acks="all",
-                                               client_id="povhub-dead-letters", max_block_ms=int(self.block_s * 1000))
+                self._producer = producer(self.bootstrap_servers, "povhub-dead-letters", DLQ_SENDER,
+                                          max_block_ms=int(self.block_s * 1000))
         future = self._producer.send(self.topic, key=raw.key,
                                     value=dead_letter_value(self.codec, stage, reason, raw, detail, record_id))
         with self._lock:

@@ -19,10 +19,10 @@ from typing import Any
 
 from schemas.ids import now_ms, stable_id
 from schemas.topics import LOCALGOV_UPDATE, THAIQM_CASE, TPMAP_HOUSEHOLD
+from schemas.vocabulary import AREA_FIELDS
 
 State = dict[str, Any]
 Record = dict[str, Any]
-AREA_FIELDS = ("province", "district", "subdistrict", "village")
 RECORD_GROUPS = ("tpmap", "thaiqm", "localgov")
 
 APPLIED, DUPLICATE, STALE = "applied", "duplicate", "stale"

@@ -1,6 +1,6 @@
 """The reconcile stage: three source topics -> one versioned state per household -> povhub.household.state.v1.
 
-A transactional stage (streams/stage.py) over the co-partitioned source topics and the internal
+A transactional processor (pipeline/runner.py) over the co-partitioned source topics and the internal
 routing topic. Household-keyed events fold into the household's state. Person-only events arrive
 on their person's partition, where the person->household index and the pending store live; a match
 goes on to the household's partition through the routing topic, which also carries the membership
@@ -39,8 +39,8 @@ from schemas.topics import (
 from streams.dead_letters import dead_letter_value
 from streams.person_index import UNMATCHED, PendingLimits, RawMessage, raw_message, raw_of, split_expired
 from streams.reconcile_batch import PendingCount, ReconcileBatch
-from streams.routing import partition_of
-from streams.stage import StageConfig, Transaction
+from pipeline.partitioner import partition_of
+from pipeline.transaction import ProcessorConfig, Transaction
 from streams.state_rules import StateRules
 
 STAGE = "reconcile"
@@ -60,9 +60,9 @@ class ReconcileConfig:
 
 
 def reconcile_stage(app_id: str, bootstrap_servers: str, worker_id: str, topics: Topics, cfg: ReconcileConfig,
-                    session_timeout_s: float = 10.0, replication_factor: int = 1) -> StageConfig:
+                    session_timeout_s: float = 10.0, replication_factor: int = 1) -> ProcessorConfig:
     inputs = (*(topics.name(f) for f in SOURCE_FAMILIES), topics.name(RECONCILE_ROUTING))
-    return StageConfig(bootstrap_servers=bootstrap_servers, group=f"{app_id}-{STAGE}", worker_id=worker_id,
+    return ProcessorConfig(bootstrap_servers=bootstrap_servers, group=f"{app_id}-{STAGE}", worker_id=worker_id,
                        inputs=inputs, partitions=cfg.partitions, stores=STORES, batch_size=cfg.batch_size,
                        batch_seconds=cfg.batch_seconds, tick_seconds=cfg.expiry_interval_s,
                        session_timeout_s=session_timeout_s, replication_factor=replication_factor)

@@ -21,7 +21,8 @@ from streams.household import (APPLIED, DUPLICATE, State, apply_event, copy_stat
 from streams.household_view import fingerprint, project, published
 from streams.person_index import (NO_PERSON, PENDING_FULL, Entry, PendingLimits, RawMessage, is_newer,
                                   membership_entry, pending_item, raw_of, waits, with_pending)
-from streams.routing import memberships_record, origin_of, partition_of, rekeyed_record
+from pipeline.partitioner import partition_of
+from streams.routing import memberships_record, origin_of, rekeyed_record
 from streams.state_rules import StateRules
 
 Lookup = Callable[[str], Any]

@@ -1,4 +1,4 @@
-"""Records of the internal ``reconcile.routing`` topic, and the partition a key lands on.
+"""Records of the internal ``reconcile.routing`` topic.
 
 The topic is co-partitioned with the sources. Membership facts travel to the partition of their
 person (one record per partition and batch, sent to an explicit partition: a household of four
@@ -8,22 +8,13 @@ with the coordinates of the message it came in, which its dead letter (if any) n
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
-
-from kafka.partitioner import murmur2
 
 from schemas.ids import now_ms, stable_id
 from streams.person_index import RawMessage
 
 # What a MEMBERSHIPS record puts in the REKEYED-only origin fields (the schema's defaults).
 NO_ORIGIN = {"origin_key": None, "origin_topic": "", "origin_partition": -1, "origin_offset": -1}
-
-
-@lru_cache(maxsize=1 << 16)  # murmur2 is pure Python; a household's members recur in its later events
-def partition_of(key: str, partitions: int) -> int:
-    """The partition Kafka's default partitioner (murmur2, as the Java client and kafka-python) picks."""
-    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
 def _envelope(event_id: str, source_record_id: str, event_time: int, household_key: str | None) -> dict[str, Any]:

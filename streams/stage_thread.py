@@ -3,7 +3,7 @@
 A processor that fails outside its own recovery is a bug: the whole worker exits (status 70), so its
 supervisor restarts it from what Kafka holds, rather than idling with a dead stage. One that cannot
 recover within POVHUB_RECOVERY_LIMIT_S (the cluster cannot serve it, or a call the watchdog cannot
-end) makes the worker exit with status 75 (streams/liveness.py), for the same reason.
+end) makes the worker exit with status 75 (pipeline/liveness.py), for the same reason.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from streams.liveness import RECOVERY_FAILED_EXIT, Bounds, Progress, RecoveryFailed, Watchdog
-from streams.stage import tune_gc
+from pipeline.liveness import RECOVERY_FAILED_EXIT, Bounds, Progress, RecoveryFailed, Watchdog
+from pipeline.gc_tuning import tune_gc
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ STAGE_FAILED_EXIT = 70
 
 
 class Processor(Protocol):
-    cfg: Any  # StageConfig or GroupConfig: both carry ``group`` and ``bounds``
+    cfg: Any  # ProcessorConfig or GroupConfig: both carry ``group`` and ``bounds``
     progress: Progress
 
     def run(self, stop: threading.Event) -> None: ...

@@ -49,11 +49,12 @@ from schemas.codec import Codec, DecodeError
 from schemas.metrics import WEBHOOK_DELIVERIES, WEBHOOK_REQUESTS
 from schemas.topics import ALERT, Topics
 from streams.alert_lifecycle import plain
-from streams.alert_rules import LEVELS, AlertRulesError
+from schemas.vocabulary import SJP_LEVELS
+from streams.alert_rules import AlertRulesError
 from streams.dead_letters import DeadLetterProducer
 from streams.person_index import RawMessage, raw_message
-from streams.liveness import Progress
-from streams.stage import GroupConfig, commit_after
+from pipeline.liveness import Progress
+from pipeline.commit_after import GroupConfig, commit_after
 from streams.state_rules import read_json_file
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ class Target:
     id: str
     url: str
     secret: bytes
-    levels: frozenset[str] = frozenset(LEVELS)
+    levels: frozenset[str] = frozenset(SJP_LEVELS)
     areas: tuple[str, ...] = ()
     actions: frozenset[str] = frozenset(ACTIONS)
     timeout_s: float = 10.0
@@ -133,7 +134,7 @@ def parse_target(spec: Any, env: Mapping[str, str]) -> Target:
     if len(secret) < MIN_SECRET:
         raise WebhookError(f"{where}, field 'secret_env': environment variable {secret_env} must hold the HMAC "
                            f"key, at least {MIN_SECRET} characters ({'too short' if secret else 'not set'})")
-    return Target(id=tid, url=url, secret=secret.encode(), levels=_names(spec, "levels", LEVELS, where),
+    return Target(id=tid, url=url, secret=secret.encode(), levels=_names(spec, "levels", SJP_LEVELS, where),
                   areas=tuple(areas), actions=_names(spec, "actions", ACTIONS, where),
                   timeout_s=float(_number(spec, "timeout_s", 10.0, where)),
                   attempts=int(_number(spec, "attempts", 5, where, whole=True)),

@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from povhub.cli import main  # noqa: E402
-from streams.stage import StageRunner  # noqa: E402
+from pipeline.runner import ProcessorRunner  # noqa: E402
 
 def next_edge() -> str:
     count = Path(os.environ.get("POVHUB_STATE_DIR", "povhub-state")) / "crash-count"
@@ -30,7 +30,7 @@ left = [random.randint(1, 8)]  # transactions (of any stage) until the kill
 
 
 def edge(where: str):
-    def hook(self: StageRunner) -> None:
+    def hook(self: ProcessorRunner) -> None:
         if where != EDGE or self.stores.kind == "memory":
             return
         left[0] -= 1
@@ -40,8 +40,8 @@ def edge(where: str):
     return hook
 
 
-StageRunner._before_local_write = edge("before")
-StageRunner._after_local_write = edge("after")
+ProcessorRunner._before_local_write = edge("before")
+ProcessorRunner._after_local_write = edge("after")
 
 if __name__ == "__main__":
     os.environ["POVHUB_STATE_STORE"] = "rocksdb"

@@ -1,14 +1,13 @@
 """Shared fixtures: one Kafka broker per test session.
 
 With KAFKA_BOOTSTRAP_SERVERS set (CI: the Apache Kafka broker from ops/kafka) the tests use it;
-otherwise they start the embedded Tansu broker. Each test gets its own topic prefix and faust
+otherwise they start the embedded Tansu broker. Each test gets its own topic prefix and
 app id, so tests never see each other's data.
 """
 
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 
 from povhub.embedded import EmbeddedKafka
 from povhub.kafka_admin import ensure_topics
+from povhub.ports import free_port  # noqa: F401 - tests import it from here
 from schemas.topics import Topics
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -39,12 +39,6 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory):
         return
     with EmbeddedKafka(tmp_path_factory.mktemp("tansu")) as broker:
         yield broker.bootstrap_servers
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ from schemas.codec import Codec
 from schemas.topics import ALERT, DEAD_LETTER, HOUSEHOLD_STATE, Topics
 from streams.alert_rules import load_alert_rules
 from streams.alerts import ENTRIES, AlertFold, offset_clock
-from streams.stage import Stores, Transaction
+from pipeline.stores.memory import MemoryStores as Stores
+from pipeline.transaction import Transaction
 from tests.alert_households import DAY, NOW, calm_state
 from tests.sinks.helpers import Record
 
@@ -39,8 +40,7 @@ def run(stores: Stores, records: list[Record], now: int = NOW, tick: bool = Fals
     if tick:
         fold.tick(tx)
     if commit:
-        for key, value in tx.writes[ENTRIES].items():
-            stores.apply(ENTRIES, key, value)
+        stores.apply(ENTRIES, tx.writes[ENTRIES])
         fold.committed(tx)
     return tx
 
@@ -57,13 +57,13 @@ def test_a_batch_sends_its_events_to_the_households_partitions_and_stores_their_
     assert len({e["event_id"] for e in sent}) == 16
     partition_of = {r.key.decode(): r.partition for r in households(4)}
     assert all(partition == partition_of[key.decode()] for topic, key, _, partition in tx.sends)
-    assert set(stores.data[ENTRIES]) == set(partition_of)
+    assert {k for k, _ in stores.items(ENTRIES)} == set(partition_of)
 
 
 def test_an_aborted_transaction_changes_nothing_and_its_replay_sends_the_same_events():
     stores = Stores([ENTRIES], 3)
     aborted = run(stores, work_in_three_versions(3), commit=False)
-    assert stores.data[ENTRIES] == {}
+    assert dict(stores.items(ENTRIES)) == {}
     replayed = run(stores, work_in_three_versions(3))
     assert [e["event_id"] for e in alerts(replayed)] == [e["event_id"] for e in alerts(aborted)]
     # once committed, the same states again raise nothing

@@ -19,9 +19,9 @@ from streams.alert_lifecycle import (
     open_alerts,
     step,
 )
+from schemas.vocabulary import SJP_LEVELS
 from streams.alert_rules import (
     DEFAULT_ALERT_RULES_FILE,
-    LEVELS,
     AlertRulesError,
     load_alert_rules,
     parse_alert_rules,
@@ -133,7 +133,7 @@ def test_moving_the_clock_past_the_sla_escalates_exactly_one_level_at_a_time_up_
     assert raised["level"] == "subdistrict"
     assert tick(entry, NOW + sla - 1)[0] == []
     t, seen = NOW, [("subdistrict", raised["due_time"])]
-    for level in LEVELS[1:]:
+    for level in SJP_LEVELS[1:]:
         t += 10 * sla  # far past the SLA: still only one level per evaluation
         events, entry = tick(entry, t)
         assert [(e["action"], e["level"]) for e in events] == [(ESCALATED, level)]

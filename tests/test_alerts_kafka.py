@@ -25,7 +25,7 @@ from streams.alert_lifecycle import new_entry, step
 from streams.alert_rules import load_alert_rules
 from streams.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 from tests.alert_households import DAY, calm_state
-from tests.household_events import metric
+from bench.household_events import metric
 from tests.kafka_read import read_topic
 from tests.test_reconcile_kafka import wait_until
 
@@ -164,7 +164,7 @@ def test_kill_9_and_restart_raise_no_alert_twice_and_a_moved_clock_escalates_one
 
 CRASH_BEFORE_COMMIT = """
 import os, sys
-from streams.bounded_producer import BoundedProducer as KafkaProducer  # the stages' producer
+from pipeline.bounded_producer import BoundedProducer as KafkaProducer  # the stages' producer
 commit = KafkaProducer.commit_transaction
 send = KafkaProducer.send
 def noting_alerts(self, topic, *args, **kwargs):

@@ -30,7 +30,7 @@ from sinks.clickhouse import connect
 from sinks.loader import loader_name
 from streams.state_rules import load_rules
 from tests.conftest import free_port
-from tests.household_events import Event, expected_states, household_events, stable
+from bench.household_events import Event, expected_states, household_events, stable
 from tests.kafka_read import read_topic
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -32,7 +32,7 @@ from povhub.kafka_admin import ensure_topics
 from povhub.worker_client import WorkerProcess
 from schemas.topics import SOURCE_FAMILIES, Topics
 from tests.conftest import TEST_PARTITIONS, TEST_SESSION_TIMEOUT_S, free_port
-from tests.household_events import household_events
+from bench.household_events import household_events
 from tests.test_chaos_kafka import Figures, Publisher, compare, wait_caught_up
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,8 +10,8 @@ import time
 import pytest
 from kafka.errors import KafkaTimeoutError
 
-from streams.bounded_producer import BoundedProducer
-from streams.liveness import Abandoned, Bounds, Progress, RecoveryFailed, Watchdog, health, recover
+from pipeline.bounded_producer import BoundedProducer
+from pipeline.liveness import Abandoned, Bounds, Progress, RecoveryFailed, Watchdog, health, recover
 
 BOUNDS = Bounds(block_s=2, stall_s=10, watchdog_s=30, recovery_limit_s=100)
 
@@ -53,7 +53,7 @@ def test_a_loop_inside_one_call_past_stall_s_is_stalled_with_what_it_does():
 def test_recovering_logs_once_per_change_of_state_and_how_long_it_took(caplog):
     p, clock = progress()
     p.progressed(idle=False)
-    with caplog.at_level(logging.INFO, logger="streams.liveness"):
+    with caplog.at_level(logging.INFO, logger="pipeline.liveness"):
         p.failed("committing a transaction failed", KafkaTimeoutError("30 s"))
         clock.now += 5
         p.failed("committing a transaction failed; cannot reconnect yet", KafkaTimeoutError("again"))
@@ -240,7 +240,7 @@ def test_an_empty_fetch_is_idleness_only_once_every_partition_was_answered_or_th
     from kafka import TopicPartition
     from kafka.structs import MemberState
 
-    import streams.stage as stage
+    import pipeline.fetcher as stage
 
     tps = [TopicPartition("t", p) for p in range(2)]
     fetcher = stage.BatchFetcher(GroupMember(MemberState.STABLE, {tps[0]: 5, tps[1]: None}), 10, 0.1, BOUNDS)

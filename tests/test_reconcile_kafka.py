@@ -11,7 +11,8 @@ from schemas.codec import Codec
 from schemas.topics import DEAD_LETTER, Topics
 from streams.state_rules import load_rules
 from tests.conftest import free_port
-from tests.household_events import expected_states, household_events, metric, produce, wait_for_states
+from bench.household_events import expected_states, household_events, metric, produce
+from tests.support.household_states import wait_for_states
 from tests.kafka_read import read_topic
 
 pytestmark = pytest.mark.kafka

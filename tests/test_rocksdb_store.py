@@ -9,8 +9,9 @@ import pytest
 
 from pipeline.stores.choose import StateSettingError, make_stores
 from pipeline.stores.rocksdb import RocksStores
-from streams.routing import partition_of
-from streams.stage import Stores, Transaction
+from pipeline.partitioner import partition_of
+from pipeline.stores.memory import MemoryStores
+from pipeline.transaction import Transaction
 
 PARTITIONS = 4
 
@@ -19,8 +20,8 @@ def keys(n: int) -> list[str]:
     return [f"H{i:06d}" for i in range(n)]
 
 
-def both(tmp_path) -> tuple[Stores, RocksStores]:
-    memory = Stores(["a", "b"], PARTITIONS)
+def both(tmp_path) -> tuple[MemoryStores, RocksStores]:
+    memory = MemoryStores(["a", "b"], PARTITIONS)
     disk = RocksStores(["a", "b"], PARTITIONS, tmp_path / "state", budget_bytes=32 << 20)
     for stores in (memory, disk):
         stores.open(range(PARTITIONS))
@@ -33,16 +34,18 @@ def test_same_answers_as_the_memory_store_under_random_writes(tmp_path):
     for _ in range(30):
         writes = {s: {k: (None if rng.random() < 0.2 else {"v": rng.randrange(1000), "k": k})
                       for k in rng.sample(keys(300), 40)} for s in ("a", "b")}
-        memory.commit(writes, {})
-        disk.commit(writes, {})
+        for store, changes in writes.items():
+            memory.apply(store, changes)
+            disk.apply(store, changes)
     for store in ("a", "b"):
-        assert dict(disk.items(store)) == memory.data[store]
+        assert dict(disk.items(store)) == dict(memory.items(store))
+        assert dict(disk.items(store, 1)) == dict(memory.items(store, 1))
         assert all(disk.get(store, k) == memory.get(store, k) for k in keys(300))
 
 
 def test_a_transaction_reads_its_own_writes_over_the_disk_store(tmp_path):
     _, disk = both(tmp_path)
-    disk.commit({"a": {"x": 1, "y": 2}}, {})
+    disk.apply("a", {"x": 1, "y": 2})
     tx = Transaction(disk, 0)
     tx.put("a", "x", None)
     tx.put("a", "z", 3)
@@ -53,9 +56,10 @@ def test_a_transaction_reads_its_own_writes_over_the_disk_store(tmp_path):
 def test_checkpoints_come_back_with_their_data_after_a_reopen(tmp_path):
     _, disk = both(tmp_path)
     k = keys(100)
-    disk.commit({"a": {key: {"n": 1} for key in k}}, {("a", 0): 17, ("a", 1): 5, ("b", 0): 3})
-    disk.commit({"a": {}}, {("a", 0): 20})
-    disk.release()
+    disk.apply("a", {key: {"n": 1} for key in k}, {0: 17, 1: 5})
+    disk.restore("b", [], {0: 3})
+    disk.apply("a", {}, {0: 20})
+    disk.clear()
     again = RocksStores(["a", "b"], PARTITIONS, tmp_path / "state")
     checkpoints = again.open(range(PARTITIONS))
     assert checkpoints == {("a", 0): 20, ("a", 1): 5, ("b", 0): 3}
@@ -65,12 +69,12 @@ def test_checkpoints_come_back_with_their_data_after_a_reopen(tmp_path):
 def test_a_released_partition_is_not_served_and_comes_back_from_disk(tmp_path):
     _, disk = both(tmp_path)
     k = keys(200)
-    disk.commit({"a": {key: key for key in k}}, {("a", 2): 9})
-    disk.release([2])
+    disk.apply("a", {key: key for key in k}, {2: 9})
+    disk.drop({2})
     on_2 = {key for key in k if partition_of(key, PARTITIONS) == 2}
     assert on_2 and set(dict(disk.items("a"))) == set(k) - on_2
     assert all(disk.get("a", key) is None for key in on_2)
-    disk.commit({"a": {key: "late" for key in on_2}}, {("a", 2): 99})  # not ours: its owner keeps it
+    disk.apply("a", {key: "late" for key in on_2}, {2: 99})  # not ours: its owner keeps it
     assert disk.open([2]) == {("a", 2): 9}
     assert all(disk.get("a", key) == key for key in on_2)
 
@@ -78,8 +82,8 @@ def test_a_released_partition_is_not_served_and_comes_back_from_disk(tmp_path):
 def test_wipe_forgets_a_partition_and_its_checkpoint(tmp_path):
     _, disk = both(tmp_path)
     k = keys(200)
-    disk.commit({"a": {key: 1 for key in k}}, {("a", 1): 9, ("a", 3): 4})
-    disk.wipe([1])
+    disk.apply("a", {key: 1 for key in k}, {1: 9, 3: 4})
+    disk.wipe({1})
     assert disk.open(range(PARTITIONS)) == {("a", 3): 4}
     assert {key for key, _ in disk.items("a")} == {key for key in k if partition_of(key, PARTITIONS) != 1}
 

@@ -9,10 +9,11 @@ from kafka import KafkaProducer
 from povhub.worker_client import WorkerProcess
 from schemas.codec import Codec
 from schemas.topics import DEAD_LETTER, Topics, family
-from streams.routing import partition_of
+from pipeline.partitioner import partition_of
 from streams.state_rules import load_rules
 from tests.conftest import TEST_PARTITIONS
-from tests.household_events import expected_states, household_events, produce, wait_for_states
+from bench.household_events import expected_states, household_events, produce
+from tests.support.household_states import wait_for_states
 from tests.kafka_read import read_topic
 
 RULES = load_rules()

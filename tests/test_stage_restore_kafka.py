@@ -17,9 +17,12 @@ import orjson
 import pytest
 from kafka import KafkaProducer
 
-from connectors.publisher import KeyPartitioner
-from streams.routing import partition_of
-from streams.stage import StageConfig, Stores, ensure_changelogs, restore
+from pipeline.partitioner import KeyPartitioner
+from pipeline.partitioner import partition_of
+from pipeline.restore import restore
+from pipeline.runner import KafkaClients
+from pipeline.stores.memory import MemoryStores
+from pipeline.transaction import ProcessorConfig
 from tests.conftest import TEST_PARTITIONS
 
 pytestmark = [pytest.mark.kafka, pytest.mark.skipif(
@@ -28,9 +31,9 @@ pytestmark = [pytest.mark.kafka, pytest.mark.skipif(
 
 def test_the_restore_waits_for_an_undecided_transaction_and_includes_it(hub_env):
     bootstrap = hub_env["KAFKA_BOOTSTRAP_SERVERS"]
-    cfg = StageConfig(bootstrap, group=f"{hub_env['POVHUB_APP_ID']}-restore-test", worker_id="w",
+    cfg = ProcessorConfig(bootstrap, group=f"{hub_env['POVHUB_APP_ID']}-restore-test", worker_id="w",
                       inputs=(), partitions=TEST_PARTITIONS, stores=("s",))
-    ensure_changelogs(cfg)
+    KafkaClients(cfg).ensure_changelogs()
     producer = KafkaProducer(bootstrap_servers=bootstrap.split(","), transactional_id=f"{cfg.group}-previous-owner",
                              partitioner=KeyPartitioner())
     producer.init_transactions()
@@ -45,7 +48,7 @@ def test_the_restore_waits_for_an_undecided_transaction_and_includes_it(hub_env)
                       partition=partition_of(key, TEST_PARTITIONS))
     producer.flush()
 
-    stores = Stores(cfg.stores, TEST_PARTITIONS)
+    stores = MemoryStores(cfg.stores, TEST_PARTITIONS)
     restoring = threading.Thread(target=restore, args=(cfg, stores, set(range(TEST_PARTITIONS))))
     restoring.start()
     time.sleep(3)
@@ -56,4 +59,4 @@ def test_the_restore_waits_for_an_undecided_transaction_and_includes_it(hub_env)
 
     assert waited, "the restore ended before the transaction was decided"
     assert not restoring.is_alive()
-    assert stores.data["s"] == {k: {"v": 1} for k in keys[:20]} | {k: {"v": 2} for k in keys[20:]}
+    assert dict(stores.items("s")) == {k: {"v": 1} for k in keys[:20]} | {k: {"v": 2} for k in keys[20:]}

@@ -12,10 +12,10 @@ import fastavro
 import pytest
 
 from connectors.areas import AreaError, check_area, known_area_code
-from connectors.indicators import DimensionMapping, load_mappings
+from connectors.tpmap.indicators import DimensionMapping, load_mappings
 from connectors.pseudonym import Pseudonymiser
-from connectors.tpmap import Household, Rejected, household_event, read_households
-from connectors.tpmap_columns import column_mapping
+from connectors.tpmap.households import Household, Rejected, household_event, read_households
+from connectors.tpmap.columns import column_mapping
 from schemas.catalog import default_catalog
 from schemas.codec import Codec
 from schemas.examples import example_paths, load_example
@@ -114,11 +114,11 @@ def test_a_validated_person_is_registered_even_when_the_export_says_not(tmp_path
 
 def test_the_target_poor_rule_is_data(tmp_path, monkeypatch):
     assert {m.target_poor_flag for m in load_mappings()} == {"welfare_validated"}
-    doc = json.loads((Path(__file__).parent.parent / "connectors/data/indicator_dimensions.json").read_text())
+    doc = json.loads((Path(__file__).parent.parent / "connectors/tpmap/data/indicator_dimensions.json").read_text())
     doc["mappings"][0]["target_poor_person"] = "welfare_registered"
     (tmp_path / "m.json").write_text(json.dumps(doc))
     registered_rule: DimensionMapping = load_mappings(tmp_path / "m.json")[0]
-    monkeypatch.setattr("connectors.tpmap.mapping_for", lambda year: registered_rule)
+    monkeypatch.setattr("connectors.tpmap.households.mapping_for", lambda year: registered_rule)
     [h] = items(write(tmp_path / "f.csv", [ROW]))
     assert household_event(h, PSEUDONYMS, 1)["target_poor_persons"] == 1
     doc["mappings"][0]["target_poor_person"] = "welfare_card"

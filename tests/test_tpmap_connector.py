@@ -9,10 +9,10 @@ import pickle
 
 import pytest
 
-from connectors.indicators import mapping_for
+from connectors.tpmap.indicators import mapping_for
 from connectors.pseudonym import Pseudonymiser
-from connectors.tpmap import Household, Rejected, household_event, read_households
-from connectors.tpmap_rows import masked
+from connectors.tpmap.households import Household, Rejected, household_event, read_households
+from connectors.tpmap.rows import masked
 from povhub.sample import sample_rows, write_rows
 from schemas.codec import Codec
 

@@ -11,10 +11,10 @@ import openpyxl
 import pytest
 
 from connectors.pseudonym import Pseudonymiser
-from connectors.tpmap import Household, Rejected, household_event, read_households
-from connectors.tpmap_columns import ExportError, column_mapping
-from connectors.tpmap_files import check_export, estimate_rows
-from connectors.tpmap_rows import TPMAP_COLUMNS
+from connectors.tpmap.households import Household, Rejected, household_event, read_households
+from connectors.tpmap.columns import ExportError, column_mapping
+from connectors.tpmap.files import check_export, estimate_rows
+from connectors.tpmap.rows import TPMAP_COLUMNS
 from povhub.sample import COLUMNS, sample_rows
 
 PSEUDONYMS = Pseudonymiser("unit-test-secret-0123456789")

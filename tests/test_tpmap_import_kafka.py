@@ -11,8 +11,8 @@ import openpyxl
 import pytest
 
 from connectors.pseudonym import Pseudonymiser
-from connectors.tpmap import Household, household_event, read_households
-from connectors.tpmap_close import CloseError
+from connectors.tpmap.households import Household, household_event, read_households
+from connectors.tpmap.close import CloseError
 from povhub.connect import close_tpmap_year, import_files
 from povhub.sample import COLUMNS, sample_rows, write_rows
 from schemas.codec import Codec

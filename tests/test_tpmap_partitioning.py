@@ -8,7 +8,7 @@ import random
 import pytest
 from kafka.partitioner import DefaultPartitioner
 
-from connectors.publisher import KeyPartitioner
+from pipeline.partitioner import KeyPartitioner
 
 
 class Cluster:

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from connectors.pseudonym import Pseudonymiser
-from connectors.tpmap_columns import ExportError
-from connectors.tpmap_prepare import Prepared, prepare, prepare_in_child
+from connectors.tpmap.columns import ExportError
+from connectors.tpmap.prepare import Prepared, prepare, prepare_in_child
 from povhub.sample import sample_rows, write_rows, write_sample
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,7 +37,7 @@ def preparers(pid: int) -> list[int]:
             cmdline = (stat.parent / "cmdline").read_bytes()
         except (OSError, IndexError):
             continue
-        if int(fields[1]) == pid and fields[0] != "Z" and b"tpmap_prepare" in cmdline:
+        if int(fields[1]) == pid and fields[0] != "Z" and b"connectors.tpmap.prepare" in cmdline:
             found.append(int(stat.parent.name))
     return found
 
@@ -94,7 +94,7 @@ def test_killing_the_importing_process_ends_the_child(tmp_path):
     path = tmp_path / "f.csv"
     write_sample(path, households=2_000, seed=3, year=2567)
     script = ("import sys; from pathlib import Path; from connectors.pseudonym import Pseudonymiser; "
-              "from connectors.tpmap_prepare import prepare_in_child; "
+              "from connectors.tpmap.prepare import prepare_in_child; "
               "items = prepare_in_child(Path(sys.argv[1]), None, Pseudonymiser('unit-test-secret-0123456789'), 1); "
               "next(items); print('reading', flush=True); sys.stdin.read()")
     importer = subprocess.Popen([sys.executable, "-c", script, str(path)], cwd=ROOT, stdin=subprocess.PIPE,

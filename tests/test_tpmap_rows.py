@@ -1,6 +1,6 @@
 """The fast row checks agree with the pydantic models, the rule: on every row they accept they
 build the models' values, they accept the plainly written rows of an export, and every other row
-gets the models' verdict and wording (connectors/tpmap_rows.py)."""
+gets the models' verdict and wording (connectors/tpmap/rows.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.tpmap import Household, Rejected, read_households
-from connectors.tpmap_rows import (
+from connectors.tpmap.households import Household, Rejected, read_households
+from connectors.tpmap.rows import (
     HOUSEHOLD_COLUMNS,
     PERSON_COLUMNS,
     Raw,

@@ -12,7 +12,7 @@ from kafka import KafkaProducer
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from povhub.cli import main  # noqa: E402
-from streams.bounded_producer import BoundedProducer  # noqa: E402
+from pipeline.bounded_producer import BoundedProducer  # noqa: E402
 
 BoundedProducer.commit_transaction = KafkaProducer.commit_transaction
 BoundedProducer.send_offsets_to_transaction = KafkaProducer.send_offsets_to_transaction

@@ -203,8 +203,8 @@ inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
 log.dirs=$KRAFT
 
-# topics: the project creates its topics explicitly (co-partitioned, 12 partitions); faust
-# creates its own internal topics through the admin API. A typo must fail, not create a topic.
+# topics: the project creates its topics explicitly (co-partitioned, 12 partitions), the
+# processors their changelogs through the admin API. A typo must fail, not create a topic.
 auto.create.topics.enable=false
 delete.topic.enable=true
 num.partitions=12

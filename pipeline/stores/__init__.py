@@ -1,1 +1,45 @@
-"""Where a stage keeps its committed state: in memory (tests, small areas) or on disk (RocksDB)."""
+"""A processor's committed state: store -> key -> JSON-able value, for the partitions a worker owns.
+
+The transactional runner (pipeline/runner.py) needs only this interface, so a disk-backed store
+can sit beside the in-memory one (``memory.py``). A key lives on the partition the one
+partitioner gives it (pipeline/partitioner.py); a store works out that partition itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any, Protocol
+
+
+class Stores(Protocol):
+    names: tuple[str, ...]
+    partitions: int  # the partition count of the processor's topics
+
+    def get(self, store: str, key: str) -> Any:
+        """The committed value, or ``None``."""
+
+    def items(self, store: str, partition: int | None = None) -> Iterator[tuple[str, Any]]:
+        """Every entry of the store (of one partition)."""
+
+    kind: str  # "memory" or "rocksdb" (choose.py): a store with local checkpoints is not "memory"
+
+    def apply(self, store: str, writes: dict[str, Any], checkpoints: dict[int, int] | None = None) -> None:
+        """A committed batch's changes; a ``None`` value deletes. ``checkpoints``: partition -> the
+        next changelog offset these changes reach, kept with them by a disk store."""
+
+    def restore(self, store: str, entries: Iterable[tuple[str, Any]],
+                checkpoints: dict[int, int] | None = None) -> None:
+        """Changelog records in order; a ``None`` value deletes."""
+
+    def open(self, partitions: set[int]) -> dict[tuple[str, int], int]:
+        """Serve ``partitions`` (about to be restored): (store, partition) -> the local checkpoint
+        to restore past; none for a store that keeps nothing locally (memory)."""
+
+    def wipe(self, partitions: set[int]) -> None:
+        """Forget ``partitions`` locally too: their checkpoints cannot be trusted."""
+
+    def drop(self, partitions: set[int]) -> None:
+        """No longer serve the partitions this worker lost (a disk store keeps their files)."""
+
+    def clear(self) -> None:
+        """No longer serve anything (a new consumer restores what it is assigned)."""

@@ -37,8 +37,8 @@ def make_stores(names: Iterable[str], partitions: int, group: str, worker_id: st
                 env: Mapping[str, str] | None = None):
     kind, folder, budget = state_settings(env)
     if kind == "memory":
-        from streams.stage import Stores
-        return Stores(names, partitions)
+        from pipeline.stores.memory import MemoryStores
+        return MemoryStores(names, partitions)
     from pipeline.stores.rocksdb import RocksStores
     # one folder per stage and worker: a worker's restart finds its own checkpoints, and two
     # workers on one machine never share a RocksDB (it is locked by its process)

@@ -25,9 +25,9 @@ from typing import Any
 import orjson
 from rocksdict import (BlockBasedOptions, Cache, Options, Rdict, WriteBatch, WriteBufferManager)
 
-from streams.routing import partition_of
+from pipeline.partitioner import partition_of
 
-CHECKPOINT = b"\x00checkpoint"  # sorts before every data key ("store\x00key", store names are printable)
+CHECKPOINT = b"\x00checkpoint\x00"  # + store: its next changelog offset; sorts before every "store\x00key"
 SEP = b"\x00"
 
 
@@ -75,90 +75,75 @@ class RocksStores:
             db = self._dbs.get(p)
             if db is None:
                 db = self._dbs[p] = Rdict(str(self._dir(p)), self._options)
-            raw = db.get(CHECKPOINT)
-            if raw is not None:
-                for store, offset in orjson.loads(raw).items():
-                    if store in self._prefix:
-                        checkpoints[(store, p)] = offset
+            for store in self.names:
+                raw = db.get(CHECKPOINT + store.encode())
+                if raw is not None:
+                    checkpoints[(store, p)] = int(raw)
         return checkpoints
 
-    def release(self, partitions: Iterable[int] | None = None) -> None:
-        """Close ``partitions`` (default all): their files stay for when they come back."""
-        for p in list(self._dbs) if partitions is None else list(partitions):
+    def drop(self, partitions: Iterable[int]) -> None:
+        """No longer serve ``partitions``: closed, their files stay for when they come back."""
+        for p in list(partitions):
             db = self._dbs.pop(p, None)
             if db is not None:
                 db.close()
+
+    def clear(self) -> None:
+        self.drop(list(self._dbs))
 
     def wipe(self, partitions: Iterable[int]) -> None:
         """Forget ``partitions`` on disk too (a checkpoint Kafka cannot serve): restored from scratch."""
         for p in partitions:
             was_open = p in self._dbs
-            self.release([p])
+            self.drop([p])
             shutil.rmtree(self._dir(p), ignore_errors=True)
             if was_open:
                 self.open([p])
 
-    def owned(self) -> set[int]:
-        return set(self._dbs)
-
     # -- reads -----------------------------------------------------------------------------------
 
-    def _db(self, key: str) -> Rdict | None:
-        return self._dbs.get(partition_of(key, self.partitions))
-
     def get(self, store: str, key: str) -> Any:
-        db = self._db(key)
+        db = self._dbs.get(partition_of(key, self.partitions))
         raw = None if db is None else db.get(self._prefix[store] + key.encode())
         return None if raw is None else orjson.loads(raw)
 
-    def items(self, store: str) -> Iterator[tuple[str, Any]]:
+    def items(self, store: str, partition: int | None = None) -> Iterator[tuple[str, Any]]:
         prefix = self._prefix[store]
         cut = len(prefix)
-        for p in sorted(self._dbs):
+        for p in sorted(self._dbs) if partition is None else [partition] if partition in self._dbs else []:
             for k, v in self._dbs[p].items(from_key=prefix):
                 if not k.startswith(prefix):
                     break
                 yield k[cut:].decode(), orjson.loads(v)
 
-    def values(self, store: str) -> Iterator[Any]:
-        return (value for _, value in self.items(store))
-
     # -- writes ----------------------------------------------------------------------------------
 
-    def commit(self, writes: dict[str, dict[str, Any]], offsets: dict[tuple[str, int], int]) -> None:
-        """Apply what a committed transaction (or a restored changelog batch) wrote, with the next
-        changelog offsets it reached, atomically per partition: data and checkpoint in one WriteBatch."""
+    def apply(self, store: str, writes: dict[str, Any], checkpoints: dict[int, int] | None = None) -> None:
+        """A committed batch's changes (``None`` deletes) with the next changelog offset each
+        partition's changes reached: data and checkpoint in one WriteBatch per partition."""
+        prefix = self._prefix[store]
         batches: dict[int, WriteBatch] = {}
-        for store, changes in writes.items():
-            prefix = self._prefix[store]
-            for key, value in changes.items():
-                p = partition_of(key, self.partitions)
-                batch = batches.get(p)
-                if batch is None:
-                    if p not in self._dbs:
-                        continue  # not ours (any more): its owner keeps it
-                    batch = batches[p] = WriteBatch(raw_mode=True)
-                if value is None:
-                    batch.delete(prefix + key.encode())
-                else:
-                    batch.put(prefix + key.encode(), value if isinstance(value, bytes) else orjson.dumps(value))
-        touched: dict[int, dict[str, int]] = {}
-        for (store, p), offset in offsets.items():
-            touched.setdefault(p, {})[store] = offset
-        for p, new in touched.items():
-            db = self._dbs.get(p)
-            if db is None:
+        for key, value in writes.items():
+            p = partition_of(key, self.partitions)
+            batch = batches.get(p)
+            if batch is None:
+                if p not in self._dbs:
+                    continue  # not ours (any more): its owner keeps it
+                batch = batches[p] = WriteBatch(raw_mode=True)
+            if value is None:
+                batch.delete(prefix + key.encode())
+            else:
+                batch.put(prefix + key.encode(), orjson.dumps(value))
+        for p, offset in (checkpoints or {}).items():
+            if p not in self._dbs:
                 continue
-            raw = db.get(CHECKPOINT)
-            checkpoint = {} if raw is None else orjson.loads(raw)
-            checkpoint.update(new)
             batch = batches.get(p)
             if batch is None:
                 batch = batches[p] = WriteBatch(raw_mode=True)
-            batch.put(CHECKPOINT, orjson.dumps(checkpoint))
+            batch.put(CHECKPOINT + store.encode(), str(offset).encode())
         for p, batch in batches.items():
             self._dbs[p].write(batch)
 
-    def apply(self, store: str, key: str, value: Any) -> None:
-        """One change without a checkpoint (tests; the runner commits whole batches)."""
-        self.commit({store: {key: value}}, {})
+    def restore(self, store: str, entries: Iterable[tuple[str, Any]],
+                checkpoints: dict[int, int] | None = None) -> None:
+        self.apply(store, dict(entries), checkpoints)  # a key's last record wins, as it would one by one

@@ -4,13 +4,13 @@ demo's worker (which owns the chdb folder), with a national login made for the d
 from __future__ import annotations
 
 import secrets
-import socket
 import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from povhub.ports import free_port
 from povhub.settings import Settings
 from povhub.web.serve import users_file
 from povhub.web.users import UserStore
@@ -31,9 +31,7 @@ def demo_login(s: Settings) -> str | None:
 
 def start_web_page(s: Settings, data_dir: Path, clickhouse_dsn: str, worker_port: int) -> tuple[WorkerProcess, str]:
     """Start `povhub web` on a free loopback port; return the process (stop it) and its URL."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
+    port = free_port()
     page = WorkerProcess({
         "CLICKHOUSE_URL": clickhouse_dsn, "POVHUB_DATA_DIR": str(data_dir),
         "POVHUB_WEB_HOST": "127.0.0.1", "POVHUB_WEB_PORT": str(worker_port),

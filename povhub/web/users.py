@@ -20,8 +20,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from connectors.areas import known_area_code
+from schemas.vocabulary import AREA_CODE_LENGTH
 
-CODE_LENGTH = {"national": 0, "province": 2, "district": 4, "subdistrict": 6}
+CODE_LENGTH = {level: n for level, n in AREA_CODE_LENGTH.items() if level != "village"}  # a user's area
 _USERNAME = re.compile(r"^[A-Za-z0-9._@-]{3,64}$")
 MIN_PASSWORD = 10
 _HASHER = PasswordHasher()

@@ -15,7 +15,8 @@ from sinks.areas import load_areas
 from sinks.events import COLUMNS as EVENT_COLUMNS
 from sinks.figures import refresh_figures
 from sinks.household_state import HOUSEHOLD_STATE
-from sinks.report import CODE_LENGTH, LEVELS, level_summary
+from schemas.vocabulary import AREA_CODE_LENGTH as CODE_LENGTH, AREA_LEVELS as LEVELS
+from sinks.report import level_summary
 from sinks.table_mapping import KAFKA_COLUMNS
 from tests.sinks.helpers import T0, state_record
 

@@ -24,7 +24,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from connectors.citizen_id import check_digit
 from connectors.pseudonym import Pseudonymiser
-from connectors.tpmap import Household, household_event, read_households
+from connectors.tpmap.households import Household, household_event, read_households
 from povhub.worker import web_app
 from schemas.codec import Codec
 from schemas.examples import example_paths, load_example

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
 from connectors.pseudonym import Pseudonymiser
-from connectors.tpmap import Rejected, household_event, read_households
-from connectors.tpmap_state import Area
+from connectors.tpmap.households import Rejected, household_event, read_households
+from connectors.tpmap.state import Area
 
 # Starting a child takes up to a second (a new interpreter imports the connector): worth it from
 # about this many rows on, a few seconds' work in one process.

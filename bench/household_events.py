@@ -1,10 +1,10 @@
-"""Synthetic events of all three sources for reconcile tests and the bench, and the states they must give."""
+"""Synthetic events of all three sources for the bench and the reconcile tests, and the states they must give
+(computed with the reconcile fold's own pure functions; tests/support/household_states.py reads what a worker made)."""
 
 from __future__ import annotations
 
 import copy
 import random
-import time
 import urllib.request
 from typing import Any
 
@@ -17,7 +17,6 @@ from schemas.topics import HOUSEHOLD_STATE, Topics, family
 from streams.household import apply_event, new_state, state_record
 from streams.household_view import project
 from streams.state_rules import StateRules
-from tests.kafka_read import read_topic
 
 Event = tuple[str, str, dict[str, Any]]  # family, Kafka key, record
 # fields of a state record that depend on batching or on the clock, not on the events
@@ -100,29 +99,6 @@ def produce(bootstrap: str, topics: Topics, events: list[Event]) -> None:
         producer.send(topics.name(family(fam)), key=key.encode(), value=codec.encode(fam, record))
     producer.flush(60)
     producer.close()
-
-
-def latest_states(bootstrap: str, topics: Topics, settle_s: float = 2.0) -> dict[str, dict[str, Any]]:
-    """Household -> its state with the greatest version on the state topic (stable fields)."""
-    codec = Codec(topics=topics)
-    latest: dict[str, dict[str, Any]] = {}
-    for m in read_topic(bootstrap, topics.name(HOUSEHOLD_STATE), settle_s=settle_s):
-        r = codec.decode(m.value, HOUSEHOLD_STATE.name)
-        if r["household_key"] not in latest or r["version"] >= latest[r["household_key"]]["version"]:
-            latest[r["household_key"]] = r
-    return {house: stable(r) for house, r in latest.items()}
-
-
-def wait_for_states(bootstrap: str, topics: Topics, want: dict[str, dict[str, Any]], timeout_s: float,
-                    alive=lambda: True) -> dict[str, dict[str, Any]]:
-    deadline = time.monotonic() + timeout_s
-    got: dict[str, dict[str, Any]] = {}
-    while time.monotonic() < deadline and alive():
-        got = latest_states(bootstrap, topics)
-        if got == want:
-            return got
-        time.sleep(1)
-    return got
 
 
 def metric(port: int, name: str) -> float:

@@ -19,7 +19,7 @@ from typing import Any
 from kafka import KafkaProducer
 from kafka.errors import KafkaTimeoutError
 
-from streams.liveness import Abandoned
+from pipeline.liveness import Abandoned
 
 _SLICE_MS = 250  # how often a wait looks at the watchdog's flag
 

@@ -1,4 +1,4 @@
-"""Imports one TPMAP export file onto Kafka, resumably (see connectors/resumable.py).
+"""Imports one TPMAP export file onto Kafka, resumably (see connectors/tpmap/resumable.py).
 
 The checkpoint is keyed by the file's sha256: a killed import of the same bytes resumes, a
 finished one publishes nothing, and a corrected export is a new import.
@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from connectors.checkpoint import file_sha256
+from connectors.tpmap.checkpoint import file_sha256
 from connectors.pseudonym import Pseudonymiser
 from connectors.publisher import Publisher
-from connectors.resumable import DEFAULT_CHUNK, ResumablePublisher
-from connectors.tpmap_files import check_export, estimate_rows
-from connectors.tpmap_prepare import CHILD_FROM_ROWS, prepare, prepare_in_child
-from connectors.tpmap_state import TpmapState
+from connectors.tpmap.resumable import DEFAULT_CHUNK, ResumablePublisher
+from connectors.tpmap.files import check_export, estimate_rows
+from connectors.tpmap.prepare import CHILD_FROM_ROWS, prepare, prepare_in_child
+from connectors.tpmap.state import TpmapState
 from schemas.topics import DEAD_LETTER, TPMAP_HOUSEHOLD
 
 # A bulk import wants few, large batches: with a short linger the producer's I/O thread wakes for
@@ -67,7 +67,7 @@ def import_tpmap(path: Path, publisher: Publisher, pseudonyms: Pseudonymiser, st
                  chunk: int = DEFAULT_CHUNK, in_child: bool | None = None) -> ImportSummary:
     """Publish every household of a TPMAP export; bad rows go to the dead-letter topic.
 
-    `in_child`: prepare the events in a child process (connectors/tpmap_prepare.py); by default
+    `in_child`: prepare the events in a child process (connectors/tpmap/prepare.py); by default
     for a file of CHILD_FROM_ROWS rows or more.
     """
     path = Path(path)

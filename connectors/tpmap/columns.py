@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from connectors.tpmap_rows import TPMAP_COLUMNS
+from connectors.tpmap.rows import TPMAP_COLUMNS
 
 COLUMNS_FILE = Path(__file__).parent / "data" / "tpmap_columns.json"
 

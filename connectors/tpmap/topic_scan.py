@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from kafka import KafkaConsumer, TopicPartition
 
-from connectors.checkpoint import Offsets
+from connectors.tpmap.checkpoint import Offsets
 
 
 def _consumer(bootstrap: str) -> KafkaConsumer:

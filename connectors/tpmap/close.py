@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from connectors.publisher import Publisher
-from connectors.resumable import DEFAULT_CHUNK, ResumablePublisher
-from connectors.tpmap import left_target_list_event
-from connectors.tpmap_state import Area, TpmapState
+from connectors.tpmap.resumable import DEFAULT_CHUNK, ResumablePublisher
+from connectors.tpmap.households import left_target_list_event
+from connectors.tpmap.state import Area, TpmapState
 from schemas.topics import TPMAP_HOUSEHOLD
 
 

@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from connectors.checkpoint import Checkpoint
+from connectors.tpmap.checkpoint import Checkpoint
 
 Area = tuple[str, str, str, str]  # province, district, subdistrict, village ("" when unknown)
 

@@ -18,9 +18,9 @@ from typing import Any
 
 from kafka.producer.future import FutureRecordMetadata
 
-from connectors.checkpoint import DONE, Checkpoint
+from connectors.tpmap.checkpoint import DONE, Checkpoint
 from connectors.publisher import Publisher
-from connectors.topic_scan import end_offsets, event_ids_after
+from connectors.tpmap.topic_scan import end_offsets, event_ids_after
 from schemas.codec import DecodeError
 from schemas.topics import DEAD_LETTER, Family
 

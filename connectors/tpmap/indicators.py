@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from schemas.vocabulary import DIMENSIONS
+
 MAPPING_FILE = Path(__file__).parent / "data" / "indicator_dimensions.json"
-DIMENSIONS = ("health", "living", "education", "income", "access")
 INDICATORS = range(1, 32)
 # Who among a poor household's members is target poor: the person flag the mapping names.
 # TPMAP's rule (the default): persons whose welfare-card registration is validated (MOFval).

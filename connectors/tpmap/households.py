@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from connectors.areas import AreaError, check_area
-from connectors.indicators import mapping_for
+from connectors.tpmap.indicators import mapping_for
 from connectors.pseudonym import Pseudonymiser
-from connectors.tpmap_files import BadRecord, read_export
-from connectors.tpmap_rows import (
+from connectors.tpmap.files import BadRecord, read_export
+from connectors.tpmap.rows import (
     HOUSEHOLD_COLUMNS,
     HouseholdPart,
     PersonPart,
@@ -29,7 +29,7 @@ from connectors.tpmap_rows import (
     masked,
     person_part,
 )
-from connectors.tpmap_state import Area
+from connectors.tpmap.state import Area
 from schemas.dead_letter import dead_letter
 from schemas.ids import now_ms, stable_id
 
@@ -37,7 +37,7 @@ SOURCE = "tpmap"
 STAGE = "connector:tpmap"
 SCHEMA_VERSION = 2  # schemas/avro/tpmap_household.v2.avsc
 _ID_FLAG = {"no-thai-status": "NO_THAI_STATUS", "special-9": "SPECIAL_9"}
-# position of each target-poor person flag (connectors/indicators.py) in a member tuple below
+# position of each target-poor person flag (connectors/tpmap/indicators.py) in a member tuple below
 _TARGET_POOR_FLAG = {"welfare_registered": 4, "welfare_validated": 5}
 # every person's row repeats its household's area, and a year has ~7,400 sub-districts: look each up once
 # (lru_cache keeps only valid areas: a raised AreaError is not cached)
@@ -84,7 +84,7 @@ def read_households(path: Path, data_year: int | None = None, fast: bool = True)
     The file's data year is `data_year`, or else that of its first valid row; rows of another
     year are rejected. Raises ExportError (before yielding anything) for a file of the wrong type
     or with a required column missing. `fast=False` validates with the pydantic models alone
-    (the reference the fast checks are compared with; see connectors/tpmap_rows.py).
+    (the reference the fast checks are compared with; see connectors/tpmap/rows.py).
     """
     seen: set[str] = set()
     current: Household | None = None

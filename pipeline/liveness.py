@@ -10,7 +10,7 @@ are not ready, each with a reason. One log line per change of state ("reconcile:
 
 kafka-python leaves some calls unbounded (a transaction's commit waits forever for a coordinator it
 never looks up again: the worker of issue 14 hung there with ``/health`` answering ok). Every Kafka
-call of a processor is now bounded (streams/bounded_producer.py, timeouts on the consumer's calls);
+call of a processor is now bounded (pipeline/bounded_producer.py, timeouts on the consumer's calls);
 the watchdog is the second line: a Kafka call that has not come back after ``watchdog_s`` is told to
 give up (``abandon``), and a processor that stays stuck, or keeps failing to recover, for
 ``recovery_limit_s`` makes the worker exit with ``RECOVERY_FAILED_EXIT`` so its supervisor

@@ -12,7 +12,7 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 
-from connectors.tpmap_columns import ExportError, column_mapping, normal_header
+from connectors.tpmap.columns import ExportError, column_mapping, normal_header
 
 CSV_SUFFIXES = (".csv", ".txt")
 XLSX_SUFFIXES = (".xlsx", ".xlsm")

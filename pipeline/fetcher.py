@@ -1,0 +1,104 @@
+"""Batches from a group consumer, and what a rebalance means for them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+
+from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.structs import MemberState, OffsetAndMetadata
+
+from pipeline.liveness import Bounds
+from schemas.metrics import STAGE_PARTITIONS
+
+
+def next_offsets(batch: Iterable[ConsumerRecord]) -> dict[TopicPartition, OffsetAndMetadata]:
+    """The offsets to commit once ``batch`` is done (records of a partition come in offset order)."""
+    return {TopicPartition(r.topic, r.partition): OffsetAndMetadata(r.offset + 1, "", -1) for r in batch}
+
+
+def owned(group: str, consumer: KafkaConsumer) -> None:
+    STAGE_PARTITIONS.labels(group).set(len(consumer.assignment()))
+
+
+# How long after an assignment an empty fetch counts as "nothing to read" even without an answer
+# from every partition's leader (see BatchFetcher.settled).
+SETTLE_GRACE_S = 5.0
+
+
+class BatchFetcher(ConsumerRebalanceListener):
+    """Up to batch_size records or what batch_seconds bring, whichever comes first; and rebalances.
+
+    kafka-python calls a rebalance listener on its IO thread, where no blocking client call may
+    run, while ``poll`` waits for it. So the listener does only what needs no broker: it drops the
+    fetched records of revoked partitions (their new owner reads them from the committed offset)
+    and calls ``on_revoked``; for assigned partitions the fetching thread then calls
+    ``on_assigned`` (e.g. to rebuild state) and puts them back at the committed offset: kafka-python keeps the fetch position of a
+    partition revoked and assigned again in one rebalance, past records just dropped.
+    """
+
+    def __init__(self, consumer: KafkaConsumer, batch_size: int, batch_seconds: float, bounds: Bounds,
+                 on_revoked: Callable[[set[TopicPartition]], None] = lambda tps: None,
+                 on_assigned: Callable[[set[TopicPartition]], None] = lambda tps: None) -> None:
+        self.consumer, self.batch_size, self.batch_seconds = consumer, batch_size, batch_seconds
+        self.bounds = bounds
+        self._on_revoked, self._on_assigned = on_revoked, on_assigned
+        self.buffer: list[ConsumerRecord] = []
+        self._assigned: set[TopicPartition] = set()
+        self._assigned_at = time.monotonic()
+
+    def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        revoked = set(revoked)
+        lost = {(tp.topic, tp.partition) for tp in revoked}
+        self.buffer = [r for r in self.buffer if (r.topic, r.partition) not in lost]
+        self._assigned -= revoked  # an assignment not settled yet is no longer ours to settle
+        self._on_revoked(revoked)
+
+    def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        self._assigned |= set(assigned)
+
+    def _settle_assignment(self) -> None:
+        assigned, self._assigned = self._assigned, set()
+        self._assigned_at = time.monotonic()
+        moved = {(tp.topic, tp.partition) for tp in assigned}
+        self.buffer = [r for r in self.buffer if (r.topic, r.partition) not in moved]
+        self._on_assigned(assigned)
+        self.rewind(assigned)
+
+    def fetch(self) -> list[ConsumerRecord]:
+        self.buffer = []
+        deadline = time.monotonic() + self.batch_seconds
+        while len(self.buffer) < self.batch_size:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            polled = self.consumer.poll(timeout_ms=max(1, int(left * 1000)),
+                                        max_records=self.batch_size - len(self.buffer))
+            for records in polled.values():
+                self.buffer.extend(records)
+            if self._assigned:
+                self._settle_assignment()
+        return self.buffer
+
+    def settled(self) -> bool:
+        """The consumer is a stable member of its group and every partition it owns has been
+        answered by its leader (a fetch response sets the high watermark), or was assigned
+        ``SETTLE_GRACE_S`` ago (kafka-python never sets one for a partition nothing was ever
+        written to): an empty fetch then means nothing to read. Right after a (re)join the first
+        fetches come back empty before any was answered; that is not idleness."""
+        consumer = self.consumer
+        if consumer.group_metadata().state != MemberState.STABLE:
+            return False
+        if time.monotonic() - self._assigned_at > SETTLE_GRACE_S:
+            return True
+        return all(consumer.highwater(tp) is not None for tp in consumer.assignment())
+
+    def rewind(self, partitions: Iterable[TopicPartition] | None = None) -> None:
+        """Back to the committed offsets of ``partitions`` (default: every assigned one)."""
+        for tp in self.consumer.assignment() if partitions is None else partitions:
+            committed = self.consumer.committed(tp, timeout_ms=self.bounds.block_ms)
+            if committed is None:
+                self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, committed)
