@@ -139,9 +139,13 @@ def main() -> None:
     for title, key, fmt in rows:
         a, b = mem[key], disk[key]
         shown = (lambda v: f"{v / 2**20:,.0f}") if fmt is None else fmt.format
-        print(f"| {title:<52} | {shown(a):>10} | {shown(b):>10} | {b / a:>14.2f} |")
+        print(f"| {title:<52} | {shown(a):>10} | {shown(b):>10} | {ratio(b, a):>14} |")
     print(f"| {'restart, rocksdb folder deleted (no checkpoint), s':<52} | {'':>10} | "
-          f"{disk['restart_wiped']:>10.1f} | {disk['restart_wiped'] / mem['restart']:>14.2f} |")
+          f"{disk['restart_wiped']:>10.1f} | {ratio(disk['restart_wiped'], mem['restart']):>14} |")
+
+
+def ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}" if b else "n/a"
 
 
 if __name__ == "__main__":
