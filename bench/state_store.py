@@ -29,11 +29,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.household_events import household_events, metric, produce  # noqa: E402
-from povhub.embedded import EmbeddedKafka  # noqa: E402
-from povhub.kafka_admin import ensure_topics  # noqa: E402
-from povhub.ports import free_port  # noqa: E402
-from schemas.topics import Topics  # noqa: E402
+from bench.broker import bench_broker
+from bench.household_events import household_events, metric, produce
+from povhub.kafka_admin import ensure_topics
+from povhub.ports import free_port
+from schemas.topics import Topics
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = "povhub_reconcile_events_total"
@@ -115,20 +115,11 @@ def main() -> None:
     args = parser.parse_args()
     events = household_events(args.households, seed=1)
     extra = household_events(20, seed=2)
-    with tempfile.TemporaryDirectory() as tmp:
-        workdir = Path(tmp)
-        configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-        broker = None if configured else EmbeddedKafka(workdir / "tansu").start()
-        try:
-            bootstrap = configured or broker.bootstrap_servers  # type: ignore[union-attr]
-            print(f"state stores: reconcile of {len(events):,} events of {args.households:,} households, "
-                  f"{args.partitions} partitions, broker {configured or 'embedded Tansu'}, "
-                  f"rocksdb budget {args.budget_mb} MiB\n", flush=True)
-            got = {kind: run(kind, bootstrap, events, extra, args.partitions, args.budget_mb, workdir)
-                   for kind in ("memory", "rocksdb")}
-        finally:
-            if broker is not None:
-                broker.stop()
+    with tempfile.TemporaryDirectory() as tmp, bench_broker(Path(tmp)) as (bootstrap, where):
+        print(f"state stores: reconcile of {len(events):,} events of {args.households:,} households, "
+              f"{args.partitions} partitions, broker {where}, rocksdb budget {args.budget_mb} MiB\n", flush=True)
+        got = {kind: run(kind, bootstrap, events, extra, args.partitions, args.budget_mb, Path(tmp))
+               for kind in ("memory", "rocksdb")}
     mem, disk = got["memory"], got["rocksdb"]
     print(f"| {'figure':<52} | {'memory':>10} | {'rocksdb':>10} | {'rocksdb/memory':>14} |")
     print(f"|{'-' * 54}|{'-' * 12}|{'-' * 12}|{'-' * 16}|")

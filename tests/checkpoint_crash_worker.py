@@ -14,8 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from povhub.cli import main  # noqa: E402
-from pipeline.runner import ProcessorRunner  # noqa: E402
+from pipeline.runner import ProcessorRunner
+from povhub.cli import main
+
 
 def next_edge() -> str:
     count = Path(os.environ.get("POVHUB_STATE_DIR", "povhub-state")) / "crash-count"

@@ -7,10 +7,10 @@ import random
 
 import pytest
 
-from pipeline.stores.choose import StateSettingError, make_stores
-from pipeline.stores.rocksdb import RocksStores
 from pipeline.partitioner import partition_of
+from pipeline.stores.choose import StateSettingError, make_stores
 from pipeline.stores.memory import MemoryStores
+from pipeline.stores.rocksdb import RocksStores
 from pipeline.transaction import Transaction
 
 PARTITIONS = 4
@@ -103,7 +103,7 @@ def test_a_bad_state_setting_is_one_line_and_exit_2_before_anything_starts(tmp_p
     import subprocess
     import sys
     env = {**os.environ, "POVHUB_STATE_STORE": "disk", "POVHUB_DATA_DIR": str(tmp_path)}
-    done = subprocess.run([sys.executable, "-m", "povhub", "worker"], env=env, capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "povhub", "worker"], env=env, capture_output=True, text=True, check=False,
                           timeout=60)
     assert done.returncode == 2
     assert done.stderr.strip() == "povhub: bad setting POVHUB_STATE_STORE='disk': expected one of memory, rocksdb"
