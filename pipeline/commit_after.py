@@ -25,7 +25,7 @@ class Stopped(Exception):
 
 @dataclass(frozen=True)
 class GroupConfig:
-    """A consumer group of a stage whose output is not Kafka (see ``commit_after``)."""
+    """A consumer group of a processor whose output is not Kafka (see ``commit_after``)."""
 
     bootstrap_servers: str
     group: str
@@ -66,7 +66,7 @@ class GroupReader:
 
 def commit_after(cfg: GroupConfig, handle: Callable[[list[ConsumerRecord]], None], stop: threading.Event,
                  progress: Progress | None = None) -> None:
-    """At least once, for a stage whose output is not Kafka (ClickHouse, webhooks): its own consumer
+    """At least once, for a processor whose output is not Kafka (ClickHouse, webhooks): its own consumer
     group, read_committed; a batch's offsets are committed once ``handle`` returned. A commit that
     fails (a rebalance meanwhile) sends the batch to its new owner, who handles it again. Any other
     Kafka failure (a bounded call that expired) drops the consumer: a new one starts at the

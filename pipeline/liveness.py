@@ -1,7 +1,7 @@
 """Whether each processor of a worker is making progress: its state for ``/health`` and the metrics,
 the recovery loop every processor shares, and the watchdog that ends a call nothing else ends.
 
-A processor (a transactional stage, a ClickHouse loader, the webhook notifier) reports from its own
+A processor (a transactional one, a ClickHouse loader, the webhook notifier) reports from its own
 loop: ``at`` before each step (fetching, committing, loading ...), ``progressed`` after a batch was
 committed or a fetch found nothing to read, ``failed`` when a step raised. It is *ready* while it is
 running or idle and its loop came back within ``stall_s``; *starting*, *recovering* and *stalled*

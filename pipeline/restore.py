@@ -45,7 +45,7 @@ def restore(cfg: ProcessorConfig, stores: Stores, partitions: set[int],
     the start. Restored records go to the store a poll at a time, each with its checkpoint.
 
     Bounded: a restore that reads nothing for ``bounds.block_s`` (a changelog partition without a
-    leader) raises ``KafkaTimeoutError``, and the stage recovers as after any failure.
+    leader) raises ``KafkaTimeoutError``, and the processor recovers as after any failure.
     """
     started = time.perf_counter()
     checkpoints = stores.open(partitions)

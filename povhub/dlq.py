@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import re
 import sys
-import time
 from collections import Counter
 from collections.abc import Generator, Iterator
 from contextlib import closing
@@ -16,9 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
+from kafka.errors import KafkaTimeoutError
 
 from connectors.tpmap.rows import masked
+from pipeline.clients import reader
+from pipeline.read_to_end import read_to_end
 from povhub.settings import Settings
 from povhub.wiring import codec_from, require_bootstrap
 from schemas.codec import Codec, DecodeError
@@ -71,47 +73,28 @@ class DeadLetter:
 
 def read_dead_letters(bootstrap: str, topic: str, codec: Codec, idle_timeout_s: float = IDLE_TIMEOUT_S,
                       start: dict[int, int] | None = None) -> Generator[DeadLetter | str, None, None]:
-    """Every dead letter on `topic` from its start (or the offset per partition in `start`) to the
-    end it had when reading began.
+    """Every dead letter on `topic` from its start (or the offset per partition in `start`) to its
+    end as pipeline/read_to_end.py fixes it when reading begins: dead letters written while we read
+    belong to the next run, and a busy topic cannot keep the command running for ever.
 
     Without a consumer group: nothing is committed, so listing never moves any worker's offsets.
     Yields a one-line complaint instead of a DeadLetter for a message that does not decode.
     """
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap.split(","), group_id=None, enable_auto_commit=False,
-                             auto_offset_reset="earliest", isolation_level="read_committed",
-                             client_id="povhub-dlq")
+    consumer = reader(bootstrap, "povhub-dlq", auto_offset_reset="earliest")
     try:
         partitions = consumer.partitions_for_topic(topic)
         if not partitions:
             raise DlqError(f"topic {topic} does not exist (create the topics with `povhub topics`)")
         parts = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(parts)
-        consumer.seek_to_beginning()
-        for tp in parts:
-            if start and tp.partition in start:
-                consumer.seek(tp, start[tp.partition])
-        # The end is fixed now: dead letters written while we read belong to the next run, and a
-        # busy topic cannot keep the command running for ever.
-        ends = consumer.end_offsets(parts)
-        pending = {tp for tp in parts if consumer.position(tp) < ends[tp]}
-        last_record = time.monotonic()
-        while pending:
-            batches = consumer.poll(timeout_ms=500)
-            if batches:
-                last_record = time.monotonic()
-            elif time.monotonic() - last_record > idle_timeout_s:
-                left = ", ".join(f"{tp.partition}@{consumer.position(tp)}/{ends[tp]}" for tp in sorted(pending))
-                raise DlqError(f"no record from {topic} for {idle_timeout_s:.0f}s before its end "
-                               f"(partition@position/end: {left})")
-            for tp, messages in batches.items():
-                for m in messages:
-                    if m.offset >= ends[tp]:
-                        break
-                    try:
-                        yield DeadLetter(m.partition, m.offset, codec.decode(m.value, DEAD_LETTER.name))
-                    except DecodeError as e:
-                        yield f"{topic}[{m.partition}]@{m.offset}: not a dead letter: {e}"
-            pending = {tp for tp in pending if consumer.position(tp) < ends[tp]}
+        begin = {tp: start[tp.partition] for tp in parts if start and tp.partition in start}
+        try:
+            for m in read_to_end(consumer, parts, begin, idle_timeout_s=idle_timeout_s):
+                try:
+                    yield DeadLetter(m.partition, m.offset, codec.decode(m.value, DEAD_LETTER.name))
+                except DecodeError as e:
+                    yield f"{topic}[{m.partition}]@{m.offset}: not a dead letter: {e}"
+        except KafkaTimeoutError as e:
+            raise DlqError(f"{topic}: {e}") from e
     finally:
         consumer.close()
 

@@ -1,7 +1,7 @@
 """The domain's words, defined once: area levels and fields, the ศจพ. levels an alert climbs,
 severities, a household's stage and the five dimensions.
 
-Names follow the contracts (the Avro schemas; tests/test_vocabulary.py checks them against every
+Names follow the contracts (the Avro schemas; tests/schemas/test_vocabulary.py checks them against every
 schema that spells them). Two words are kept apart on purpose: a *stage* is a household's
 อยู่รอด/พอเพียง/ยั่งยืน, never a pipeline step (those are *processors*); an *area level* is where a
 figure is counted (national to village), a *ศจพ. level* is which centre an alert is with.

@@ -40,9 +40,10 @@ def loader_name(topic: str) -> str:
     return f"clickhouse-load-{topic}"
 
 
-def loader_config(bootstrap_servers: str, app_id: str, worker_id: str, topic: str, batch_size: int = 10_000,
-                  batch_seconds: float = 1.0, session_timeout_s: float = 10.0) -> GroupConfig:
-    """The consumer group of the loader of ``topic``."""
+def loader_config(bootstrap_servers: str, app_id: str, worker_id: str, topic: str, batch_size: int,
+                  batch_seconds: float, session_timeout_s: float) -> GroupConfig:
+    """The consumer group of the loader of ``topic``; sizes and timeouts come from the settings
+    (POVHUB_LOADER_BATCH_*), the one place they have a default."""
     return GroupConfig(bootstrap_servers, f"{app_id}-{loader_name(topic)}", worker_id, (topic,), batch_size,
                        batch_seconds, session_timeout_s)
 

@@ -41,7 +41,7 @@ def level_summary(client: Client, level: str, code: str | None = None) -> list[d
     return list(client.query(_SUMMARY, parameters=parameters).named_results())
 
 
-# The population and needs table; `povhub demo` prints this one (tests/test_demo.py reads it)
+# The population and needs table; `povhub demo` prints this one (tests/povhub/test_demo.py reads it)
 SUMMARY_COLUMNS = (
     ("code", "code"),
     ("name_th", "name"),

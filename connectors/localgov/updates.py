@@ -1,7 +1,7 @@
 """An อปท. update as the HTTP API receives it: pydantic models that validate at the edge.
 
 The Avro schema ``localgov_update.v1.avsc`` is the contract on the bus; the kinds, enums and
-detail records here use its names and symbols, and ``tests/test_localgov_updates.py`` proves they
+detail records here use its names and symbols, and ``tests/connectors/test_localgov_updates.py`` proves they
 agree field by field. Errors never echo a citizen ID (they end up in logs and the DLQ).
 """
 

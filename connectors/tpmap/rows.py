@@ -8,7 +8,7 @@ The pydantic models are the rule. An export is millions of plainly written rows,
 ``household_part`` and ``person_part`` first try a fast check that accepts only cells written the
 plain way (ASCII digits, "0"/"1", "M"/"F", "|"-separated indicators) and hand every other row to
 the models, which accept what they accept and word every error. The fast check never accepts a
-row the models reject and builds the same values (tests/test_tpmap_rows.py proves both).
+row the models reject and builds the same values (tests/connectors/test_tpmap_rows.py proves both).
 """
 
 from __future__ import annotations

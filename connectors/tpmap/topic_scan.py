@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaTimeoutError
 
 from connectors.tpmap.checkpoint import Offsets
+from pipeline.clients import reader
+from pipeline.read_to_end import read_to_end
 
 
 def _consumer(bootstrap: str) -> KafkaConsumer:
     # "earliest": an offset that no longer exists (topic recreated, retention) means read everything
-    return KafkaConsumer(bootstrap_servers=bootstrap.split(","), enable_auto_commit=False,
-                         auto_offset_reset="earliest", max_partition_fetch_bytes=8 << 20)
+    return reader(bootstrap, committed_only=False, auto_offset_reset="earliest", max_partition_fetch_bytes=8 << 20)
 
 
 def _partitions(consumer: KafkaConsumer, topics: list[str]) -> list[TopicPartition]:
@@ -23,7 +24,7 @@ def _partitions(consumer: KafkaConsumer, topics: list[str]) -> list[TopicPartiti
 def end_offsets(bootstrap: str, topics: list[str]) -> Offsets:
     """Each partition's end, or less: everything published from now on lands at or after it.
 
-    Tansu answers ListOffsets with the last batch's base offset + 1 (research/limits.md), an
+    Tansu answers ListOffsets with the last batch's base offset + 1 (povhub/embedded.py), an
     under-estimate, which only makes a later scan read a little more.
     """
     consumer = _consumer(bootstrap)
@@ -41,30 +42,21 @@ def event_ids_after(bootstrap: str, offsets: Offsets, event_id: Callable[[str, b
                     timeout_s: float = 300.0) -> set[str]:
     """Event ids of every message from `offsets` (0 for a partition not listed) to the partition's end.
 
-    The end is the high-water mark carried by fetch responses, which is exact on every broker,
-    unlike ListOffsets on Tansu. `event_id(topic, value)` returns None for foreign messages.
+    The end as pipeline/read_to_end.py has it (exact on every broker, unlike ListOffsets on Tansu).
+    `event_id(topic, value)` returns None for foreign messages.
     """
     consumer = _consumer(bootstrap)
     try:
         parts = _partitions(consumer, list(offsets))
-        consumer.assign(parts)
-        for tp in parts:
-            consumer.seek(tp, offsets[tp.topic].get(tp.partition, 0))
+        start = {tp: offsets[tp.topic].get(tp.partition, 0) for tp in parts}
         ids: set[str] = set()
-        pending = set(parts)
-        deadline = time.monotonic() + timeout_s
-        while pending:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"could not read {sorted(map(tuple, pending))} to their end in {timeout_s:.0f}s")
-            for tp, messages in consumer.poll(timeout_ms=500, max_records=20_000).items():
-                for m in messages:
-                    eid = event_id(tp.topic, m.value)
-                    if eid is not None:
-                        ids.add(eid)
-            for tp in list(pending):
-                highwater = consumer.highwater(tp)
-                if highwater is not None and consumer.position(tp) >= highwater:
-                    pending.discard(tp)
+        try:
+            for m in read_to_end(consumer, parts, start, idle_timeout_s=timeout_s):
+                eid = event_id(m.topic, m.value)
+                if eid is not None:
+                    ids.add(eid)
+        except KafkaTimeoutError as e:
+            raise TimeoutError(f"could not read {', '.join(sorted(offsets))} to their end: {e}") from e
         return ids
     finally:
         consumer.close()

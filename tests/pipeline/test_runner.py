@@ -139,3 +139,18 @@ def test_a_failure_outside_the_transaction_is_a_bug_and_ends_the_run():
     with pytest.raises(ValueError, match="a bug in the fetch"):
         runner.run(threading.Event())
     assert clients.consumers[0].closed and clients.producers[0].closed
+
+
+def test_a_transaction_that_fails_to_commit_leaves_the_stores_as_they_were():
+    log, clients = cluster()
+    clients.fail_commits.append(KafkaError("fenced"))
+    runner = ProcessorRunner(CFG, Counter(), clients=clients)
+    runner._producer = clients.producer(runner.progress.abandon)
+    runner._new_consumer()
+    batch = []
+    while len(batch) < 3:
+        batch += runner._fetcher.fetch()
+    with pytest.raises(KafkaError):
+        runner._commit(batch, tick=False)
+    assert dict(runner.stores.items("counts")) == {}
+    assert not any(tp.topic == CFG.changelog("counts") for tp in log.records if log.records[tp])

@@ -4,7 +4,7 @@ from prometheus_client import REGISTRY
 
 from sinks.batch_insert import Backoff, KafkaSpan, insert_batch, message_digest
 from sinks.household_state import HOUSEHOLD_STATE
-from tests.sinks.helpers import FlakyClient, state_record
+from tests.support.sinks import FlakyClient, state_record
 
 TOPIC = "povhub.household.state.v1"
 FAST = Backoff(first=0.001, cap=0.004)

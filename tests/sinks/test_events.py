@@ -10,7 +10,7 @@ from schemas.examples import example_paths, load_example
 from schemas.topics import ALERT, HOUSEHOLD_STATE, SOURCE_FAMILIES, Topics
 from sinks.events import COLUMNS, events_mapping, payload_json
 from sinks.loader import load_events
-from tests.sinks.helpers import Record
+from tests.support.sinks import Record
 
 
 def test_mapping_covers_every_written_column(db):

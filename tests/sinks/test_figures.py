@@ -7,7 +7,7 @@ import pytest
 from sinks.figures import refresh_figures
 from sinks.household_state import HOUSEHOLD_STATE
 from sinks.report import level_summary
-from tests.sinks.helpers import state_record
+from tests.support.sinks import state_record
 
 
 def national(db, *records) -> dict:

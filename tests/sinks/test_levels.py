@@ -18,7 +18,7 @@ from sinks.household_state import HOUSEHOLD_STATE
 from schemas.vocabulary import AREA_CODE_LENGTH as CODE_LENGTH, AREA_LEVELS as LEVELS
 from sinks.report import level_summary
 from sinks.table_mapping import KAFKA_COLUMNS
-from tests.sinks.helpers import T0, state_record
+from tests.support.sinks import T0, state_record
 
 SUBDISTRICTS = ["100101", "100102", "100201", "300101", "300102", "300201", "500101", "500102", "500203"]
 DIMENSIONS = ("health", "living", "education", "income", "access")

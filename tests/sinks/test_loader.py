@@ -10,7 +10,7 @@ from sinks.batch_insert import Backoff
 from sinks.household_state import HOUSEHOLD_STATE
 from sinks.loader import LoaderRunner, load_events, loader_config
 from tests.conftest import TEST_SESSION_TIMEOUT_S
-from tests.sinks.helpers import FlakyClient, Record, decode, encode, state_record
+from tests.support.sinks import FlakyClient, Record, decode, encode, state_record
 
 TOPIC = "povhub.household.state.v1"
 FAST = Backoff(first=0.01, cap=0.05)

@@ -17,7 +17,7 @@ from sinks.figures import refresh_figures
 from sinks.household_state import HOUSEHOLD_STATE
 from sinks.migrate import migrate
 from sinks.report import FOLLOW_UP_COLUMNS, SUMMARY_COLUMNS, format_report, format_table, level_summary
-from tests.sinks.helpers import state_record
+from tests.support.sinks import state_record
 
 TOPIC = "povhub.household.state.v1"
 SUBDISTRICTS = ["500101", "500102", "500201", "501301", "100101", "100102", "101801"]

@@ -15,7 +15,7 @@ from sinks.clickhouse import connect
 from sinks.web_queries import PROBLEM_SLA_DAYS, household, open_alerts, open_problems, record_audit, work_list
 from tests.conftest import free_port
 from tests.sinks.test_levels import latest_steps
-from tests.web_data import PLANTED_CITIZEN_ID, load
+from tests.support.web_data import PLANTED_CITIZEN_ID, load
 
 
 @pytest.fixture(scope="module")

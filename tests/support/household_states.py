@@ -8,7 +8,7 @@ from typing import Any
 from bench.household_events import stable
 from schemas.codec import Codec
 from schemas.topics import HOUSEHOLD_STATE, Topics
-from tests.kafka_read import read_topic
+from tests.support.kafka_read import read_topic
 
 
 def latest_states(bootstrap: str, topics: Topics, settle_s: float = 2.0) -> dict[str, dict[str, Any]]:
