@@ -35,7 +35,7 @@ import orjson
 from kafka import KafkaProducer
 from prometheus_client import start_http_server
 
-from povhub.embedded import EmbeddedKafka
+from bench.broker import bench_broker
 from povhub.kafka_admin import ensure_topics
 from schemas.codec import Codec
 from schemas.metrics import RECONCILE_EVENTS
@@ -175,11 +175,7 @@ def main() -> None:
         random.Random(1).shuffle(events)
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-        broker = None if configured else EmbeddedKafka(workdir / "tansu").start()
-        try:
-            bootstrap = configured or broker.bootstrap_servers  # type: ignore[union-attr]
-            where = configured or "embedded Tansu"
+        with bench_broker(workdir) as (bootstrap, where):
             order = "interleaved" if args.interleave else "grouped by household"
             print(f"reconcile throughput, {len(events):,} events ({order}) of {args.households:,} households, "
                   f"{args.partitions} partitions, broker {where}\n")
@@ -195,9 +191,6 @@ def main() -> None:
                 if "stage" in rates and other in rates:
                     print(f"\nstage / {other}: {rates['stage'] / rates[other]:.2f}", end="")
             print()
-        finally:
-            if broker is not None:
-                broker.stop()
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ from pipeline.liveness import Abandoned, Progress, recover
 from pipeline.partitioner import partition_of
 from pipeline.restore import restore
 from pipeline.stores import Stores
-from pipeline.stores.memory import MemoryStores
+from pipeline.stores.choose import make_stores
 from pipeline.transaction import Fold, ProcessorConfig, Transaction
 from schemas.metrics import STAGE_PARTITIONS, STAGE_TRANSACTIONS
 
@@ -97,7 +97,9 @@ class ProcessorRunner:
                  clients: Clients | None = None, stores: Stores | None = None) -> None:
         self.cfg, self.fold, self.clock = cfg, fold, clock
         self.clients = clients or KafkaClients(cfg)
-        self.stores = stores if stores is not None else MemoryStores(cfg.stores, cfg.partitions)
+        self.stores = stores if stores is not None else make_stores(cfg.stores, cfg.partitions, cfg.group,
+                                                                    cfg.worker_id)
+        self._store_of = {cfg.changelog(s): s for s in cfg.stores}
         self.progress = Progress(cfg.group, cfg.bounds)
         self._producer: Any = None
         self._consumer: KafkaConsumer | None = None
@@ -119,7 +121,7 @@ class ProcessorRunner:
         if consumer_too and self._consumer is not None:
             close_quietly(self._consumer, self.cfg.bounds)
             self._consumer = None
-            self.stores.clear()  # rebuilt when the new consumer is assigned partitions
+            self.stores.clear()  # rebuilt (past their checkpoints) when the new consumer is assigned partitions
             STAGE_PARTITIONS.labels(self.cfg.group).set(0)
 
     # -- rebalances (between transactions: BatchFetcher calls these from fetch) ------------------
@@ -134,7 +136,6 @@ class ProcessorRunner:
 
     def _restore(self, partitions: set[int]) -> None:
         if self.cfg.stores and partitions:
-            self.stores.drop(partitions)
             self.clients.restore(self.stores, partitions, self.progress)
 
     # -- the loop --------------------------------------------------------------------------------
@@ -202,10 +203,10 @@ class ProcessorRunner:
                            for key, value in writes.items())
         return records
 
-    def applied(self, tx: Transaction) -> None:
-        """``tx`` is committed: its state changes now hold."""
+    def applied(self, tx: Transaction, checkpoints: dict[str, dict[int, int]] | None = None) -> None:
+        """``tx`` is committed: its state changes now hold (with the changelog offsets they reached)."""
         for store, writes in tx.writes.items():
-            self.stores.apply(store, writes)
+            self.stores.apply(store, writes, (checkpoints or {}).get(store))
         self.fold.committed(tx)
 
     def _commit(self, batch: list[ConsumerRecord], tick: bool) -> None:
@@ -213,14 +214,31 @@ class ProcessorRunner:
         producer = self._producer
         producer.begin_transaction()
         send = producer.send
+        store_of = self._store_of if self.stores.kind != "memory" else {}
+        last: dict[tuple[str, int], Any] = {}  # the last changelog record of each (store, partition)
         for topic, key, value, partition in self.sends(tx):
-            send(topic, key=key, value=value, partition=partition)
+            future = send(topic, key=key, value=value, partition=partition)
+            if topic in store_of:
+                last[(store_of[topic], partition)] = future
         offsets = next_offsets(batch)
         if offsets:
             producer.send_offsets_to_transaction(offsets, self._consumer.group_metadata())
         producer.commit_transaction()
         STAGE_TRANSACTIONS.labels(self.cfg.group, "committed").inc()
-        self.applied(tx)
+        self._before_local_write()
+        # Only now, with Kafka committed: a local store is never ahead of it. A kill before this
+        # write leaves it behind, and the restore past its checkpoint catches it up.
+        checkpoints: dict[str, dict[int, int]] = {}
+        for (store, partition), future in last.items():
+            checkpoints.setdefault(store, {})[partition] = future.get(timeout=0).offset + 1
+        self.applied(tx, checkpoints)
+        self._after_local_write()
+
+    def _before_local_write(self) -> None:
+        """Test hook (tests/checkpoint_crash_worker.py): a kill between Kafka's commit and the local write."""
+
+    def _after_local_write(self) -> None:
+        """Test hook: a kill just after the local write."""
 
     def _recover(self, stop: threading.Event, error: BaseException) -> None:
         """Back to what Kafka holds, retried with backoff while the cluster cannot serve it.

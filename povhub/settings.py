@@ -17,6 +17,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pipeline.stores.choose import StateSettingError, state_settings
 from schemas.topics import DEFAULT_PARTITIONS, DEFAULT_PREFIX, Topics
 from sinks.clickhouse import ServerDsn, parse_dsn
 from sinks.ddl import check_cluster_name
@@ -176,6 +177,10 @@ def _variable(loc: tuple) -> str:
 
 def load_settings() -> Settings:
     """Build settings from the environment; raise SettingsError with one line naming the variable."""
+    try:
+        state_settings()
+    except StateSettingError as e:
+        raise SettingsError(f"bad setting {e}") from None
     try:
         return Settings()
     except ValidationError as e:

@@ -53,6 +53,7 @@ def hub_env(kafka_bootstrap: str, tmp_path: Path) -> dict[str, str]:
         "POVHUB_SESSION_TIMEOUT_S": str(TEST_SESSION_TIMEOUT_S),
         "POVHUB_WEB_PORT": str(free_port()),
         "POVHUB_DATA_DIR": str(tmp_path / "data"),
+        "POVHUB_STATE_DIR": str(tmp_path / "state"),  # the rocksdb store's folder (POVHUB_STATE_STORE=rocksdb)
         "CLICKHOUSE_URL": f"chdb://{tmp_path / 'clickhouse'}",
         "POVHUB_PSEUDONYM_SECRET": "test-secret-" + run * 2,
         "POVHUB_LOADER_BATCH_SECONDS": "0.5",

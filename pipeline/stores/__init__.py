@@ -21,14 +21,25 @@ class Stores(Protocol):
     def items(self, store: str, partition: int | None = None) -> Iterator[tuple[str, Any]]:
         """Every entry of the store (of one partition)."""
 
-    def apply(self, store: str, writes: dict[str, Any]) -> None:
-        """A committed batch's changes; a ``None`` value deletes."""
+    kind: str  # "memory" or "rocksdb" (choose.py): a store with local checkpoints is not "memory"
 
-    def restore(self, store: str, entries: Iterable[tuple[str, Any]]) -> None:
+    def apply(self, store: str, writes: dict[str, Any], checkpoints: dict[int, int] | None = None) -> None:
+        """A committed batch's changes; a ``None`` value deletes. ``checkpoints``: partition -> the
+        next changelog offset these changes reach, kept with them by a disk store."""
+
+    def restore(self, store: str, entries: Iterable[tuple[str, Any]],
+                checkpoints: dict[int, int] | None = None) -> None:
         """Changelog records in order; a ``None`` value deletes."""
 
+    def open(self, partitions: set[int]) -> dict[tuple[str, int], int]:
+        """Serve ``partitions`` (about to be restored): (store, partition) -> the local checkpoint
+        to restore past; none for a store that keeps nothing locally (memory)."""
+
+    def wipe(self, partitions: set[int]) -> None:
+        """Forget ``partitions`` locally too: their checkpoints cannot be trusted."""
+
     def drop(self, partitions: set[int]) -> None:
-        """Forget the partitions this worker no longer owns (or is about to restore)."""
+        """No longer serve the partitions this worker lost (a disk store keeps their files)."""
 
     def clear(self) -> None:
-        """Forget everything (a new consumer restores what it is assigned)."""
+        """No longer serve anything (a new consumer restores what it is assigned)."""

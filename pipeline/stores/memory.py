@@ -9,6 +9,8 @@ from pipeline.partitioner import partition_of
 
 
 class MemoryStores:
+    kind = "memory"
+
     def __init__(self, names: Iterable[str], partitions: int) -> None:
         self.names = tuple(names)
         self.partitions = partitions
@@ -22,7 +24,7 @@ class MemoryStores:
             return iter(self._data[store].items())
         return ((k, v) for k, v in self._data[store].items() if partition_of(k, self.partitions) == partition)
 
-    def apply(self, store: str, writes: dict[str, Any]) -> None:
+    def apply(self, store: str, writes: dict[str, Any], checkpoints: dict[int, int] | None = None) -> None:
         values = self._data[store]
         for key, value in writes.items():
             if value is None:
@@ -30,8 +32,17 @@ class MemoryStores:
             else:
                 values[key] = value
 
-    def restore(self, store: str, entries: Iterable[tuple[str, Any]]) -> None:
+    def restore(self, store: str, entries: Iterable[tuple[str, Any]],
+                checkpoints: dict[int, int] | None = None) -> None:
         self.apply(store, dict(entries))  # a key's last record wins, as it would one by one
+
+    def open(self, partitions: set[int]) -> dict[tuple[str, int], int]:
+        """Memory keeps nothing across an assignment: every partition restores from the start."""
+        self.drop(set(partitions))
+        return {}
+
+    def wipe(self, partitions: set[int]) -> None:
+        self.drop(set(partitions))
 
     def drop(self, partitions: set[int]) -> None:
         for values in self._data.values():

@@ -60,3 +60,54 @@ def test_the_restore_waits_for_an_undecided_transaction_and_includes_it(hub_env)
     assert waited, "the restore ended before the transaction was decided"
     assert not restoring.is_alive()
     assert dict(stores.items("s")) == {k: {"v": 1} for k in keys[:20]} | {k: {"v": 2} for k in keys[20:]}
+
+
+def test_a_restart_on_disk_restores_only_past_its_checkpoint_and_a_stale_one_from_the_start(hub_env, tmp_path):
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    from pipeline.stores.rocksdb import RocksStores
+
+    bootstrap = hub_env["KAFKA_BOOTSTRAP_SERVERS"]
+    cfg = ProcessorConfig(bootstrap, group=f"{hub_env['POVHUB_APP_ID']}-checkpoint-test", worker_id="w",
+                          inputs=(), partitions=TEST_PARTITIONS, stores=("s",))
+    KafkaClients(cfg).ensure_changelogs()
+    producer = KafkaProducer(bootstrap_servers=bootstrap.split(","), partitioner=KeyPartitioner())
+    keys = [f"5001000{n:04d}" for n in range(60)]
+
+    def write(values: dict[str, object]) -> None:
+        for key, value in values.items():
+            producer.send(cfg.changelog("s"), key=key.encode(), value=orjson.dumps(value))
+        producer.flush()
+
+    everything = set(range(TEST_PARTITIONS))
+    write({k: 1 for k in keys[:40]})
+    first = RocksStores(cfg.stores, TEST_PARTITIONS, tmp_path / "state")
+    assert restore(cfg, first, everything) == 40
+    first.clear()  # the worker stops (its files stay)
+    write({k: 2 for k in keys[30:]})
+    again = RocksStores(cfg.stores, TEST_PARTITIONS, tmp_path / "state")
+    assert restore(cfg, again, everything) == 30  # only what came after the checkpoint
+    assert dict(again.items("s")) == {k: 1 for k in keys[:30]} | {k: 2 for k in keys[30:]}
+    again.clear()
+
+    # the changelog made again (checkpoints past its end): those partitions restore from the start
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","))
+    admin.delete_topics([cfg.changelog("s")])
+    admin.close()
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","))
+            admin.create_topics([NewTopic(cfg.changelog("s"), TEST_PARTITIONS, 1,
+                                          topic_configs={"cleanup.policy": "compact"})])
+            admin.close()
+            break
+        except Exception:  # noqa: BLE001 - the deletion is still under way
+            admin.close()
+            assert time.monotonic() < deadline
+            time.sleep(1)
+    write({k: 3 for k in keys[:5]})
+    third = RocksStores(cfg.stores, TEST_PARTITIONS, tmp_path / "state")
+    assert restore(cfg, third, everything) == 5
+    assert dict(third.items("s")) == {k: 3 for k in keys[:5]}
+    producer.close()

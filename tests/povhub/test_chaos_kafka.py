@@ -37,6 +37,8 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.skipif(
     not os.environ.get("POVHUB_KAFKA_DATA"), reason="restarts the Apache Kafka broker that ops/test.sh starts")]
 RULES = load_rules()
+# The stores under test: on disk with local checkpoints (the memory store has no checkpoint to get wrong).
+ON_DISK = {"POVHUB_STATE_STORE": "rocksdb"}
 
 
 @dataclass
@@ -147,7 +149,7 @@ def compare(bootstrap: str, topics: Topics, events: list[Event], clickhouses: li
 
 def run_chaos(env: dict[str, str], tmp_path: Path, *, kills: int, households: int, rate: float, seed: int,
               command: list[str] | None = None, broker_restart_at: int | None = None,
-              outage_at: int | None = None) -> Figures:
+              outage_at: int | None = None, life_s: tuple[float, float] = (3.0, 7.0)) -> Figures:
     topics, bootstrap = Topics(env["POVHUB_TOPIC_PREFIX"]), env["KAFKA_BOOTSTRAP_SERVERS"]
     rng = random.Random(seed)
     events = household_events(households, seed=seed)
@@ -159,7 +161,7 @@ def run_chaos(env: dict[str, str], tmp_path: Path, *, kills: int, households: in
     log = tmp_path / "workers.log"
     for cycle in range(kills):
         worker = WorkerProcess(env, log, command).start()
-        time.sleep(rng.uniform(3.0, 7.0))  # starting, joining, restoring, working: killed at any of these
+        time.sleep(rng.uniform(*life_s))  # starting, joining, restoring, working: killed at any of these
         if cycle == broker_restart_at:
             restart_broker()
             time.sleep(rng.uniform(2.0, 5.0))
@@ -196,9 +198,22 @@ def show(capsys: pytest.CaptureFixture, what: str, figures: Figures) -> None:
 
 def test_kill_9_twenty_times_a_broker_restart_and_a_clickhouse_outage_lose_and_double_nothing(
         hub_env, tmp_path, capsys):
-    figures = run_chaos(hub_env, tmp_path, kills=20, households=500, rate=40, seed=11, broker_restart_at=8,
+    figures = run_chaos({**hub_env, **ON_DISK}, tmp_path, kills=20, households=500, rate=40, seed=11, broker_restart_at=8,
                         outage_at=13)
     show(capsys, "20 kill -9, a broker restart, a 30 s ClickHouse outage", figures)
+    assert figures.exact, figures
+
+
+def test_kill_9_at_both_edges_of_the_local_checkpoint_loses_and_doubles_nothing(hub_env, tmp_path, capsys):
+    """Killed between Kafka's commit and the local write (the store restarts one transaction behind
+    Kafka and must catch up from its checkpoint), and just after it (level with Kafka: nothing may be
+    applied twice), alternately, besides kills at random moments."""
+    figures = run_chaos({**hub_env, **ON_DISK}, tmp_path, kills=10, households=300, rate=40, seed=14,
+                        command=[sys.executable, str(ROOT / "tests/support/checkpoint_crash_worker.py")], life_s=(8.0, 14.0))
+    show(capsys, "kill -9 before and after the local checkpoint write", figures)
+    log = (tmp_path / "workers.log").read_text(errors="replace")
+    assert "kill -9 before the local write" in log and "kill -9 after the local write" in log, \
+        f"the crash worker never reached a checkpoint edge:\n{log[-3000:]}"
     assert figures.exact, figures
 
 
@@ -213,7 +228,7 @@ def test_two_workers_one_killed_mid_stream_lose_and_double_nothing(hub_env, tmp_
     topics, bootstrap = Topics(hub_env["POVHUB_TOPIC_PREFIX"]), hub_env["KAFKA_BOOTSTRAP_SERVERS"]
     events = household_events(300, seed=13)
     random.Random(13).shuffle(events)
-    envs = [{**hub_env, "POVHUB_WORKER_ID": f"w{n}", "CLICKHOUSE_URL": f"chdb://{tmp_path / f'ch{n}'}",
+    envs = [{**hub_env, **ON_DISK, "POVHUB_WORKER_ID": f"w{n}", "CLICKHOUSE_URL": f"chdb://{tmp_path / f'ch{n}'}",
              **({"POVHUB_WEB_PORT": str(free_port()), "POVHUB_DATA_DIR": str(tmp_path / f"data{n}")} if n else {})}
             for n in range(2)]
     publisher = Publisher(bootstrap, topics, events, rate=100)

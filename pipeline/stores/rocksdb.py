@@ -1,0 +1,164 @@
+"""A stage's committed state on disk: one RocksDB per owned partition, with local checkpoints.
+
+Kafka Streams' and Quix Streams' design (research/anchors.md §B; quixstreams/state/rocksdb/): the
+state of a partition lives in its own RocksDB under ``<state dir>/p<N>``, so a partition that
+moves away is closed (its files stay) and one that comes back restores only the changelog past its
+checkpoint. A checkpoint is the next changelog offset of each store, written in the SAME
+WriteBatch as the data it covers, and only after the Kafka transaction that produced them
+committed (``commit``): a local store is thus never ahead of Kafka; a kill between the commit and
+the local write leaves it behind, and the restore from its checkpoint catches it up. A checkpoint
+Kafka can no longer serve (older than the changelog's start, or past its end: a changelog made
+again) is discarded with the partition's data, and the partition restores from scratch.
+
+Memory is bounded by one budget shared by every partition's RocksDB: block cache and memtables
+both charged to one LRU cache (RocksDB's write buffer manager), so RSS stays near the budget
+however many households a worker holds; values are JSON (orjson) on disk, decoded on read.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+from rocksdict import (
+    BlockBasedOptions,
+    Cache,
+    Options,
+    Rdict,
+    WriteBatch,
+    WriteBufferManager,
+    WriteOptions,
+)
+
+from pipeline.partitioner import partition_of
+
+CHECKPOINT = b"\x00checkpoint\x00"  # + store: its next changelog offset; sorts before every "store\x00key"
+SEP = b"\x00"
+
+
+def _options(budget_bytes: int) -> Options:
+    cache = Cache(budget_bytes)
+    table = BlockBasedOptions()
+    table.set_block_cache(cache)
+    table.set_bloom_filter(10, False)  # a get of a household never seen (its first event) skips the files
+    table.set_cache_index_and_filter_blocks(True)  # index and filters inside the budget, not beside it
+    opts = Options(raw_mode=True)
+    opts.create_if_missing(True)
+    opts.set_block_based_table_factory(table)
+    # memtables charged to the same cache: one budget for all of RocksDB's memory
+    opts.set_write_buffer_manager(WriteBufferManager.new_write_buffer_manager_with_cache(budget_bytes // 4, False, cache))
+    opts.set_write_buffer_size(min(64 << 20, max(4 << 20, budget_bytes // 8)))
+    opts.set_max_open_files(256)
+    return opts
+
+
+class RocksStores:
+    """store -> key -> JSON value for the partitions this worker owns, each partition a RocksDB."""
+
+    kind = "rocksdb"
+
+    def __init__(self, names: Iterable[str], partitions: int, path: str | Path,
+                 budget_bytes: int = 256 << 20) -> None:
+        self.names = tuple(names)
+        self.partitions = partitions
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._options = _options(budget_bytes)
+        self._dbs: dict[int, Rdict] = {}
+        # The write-ahead log stays on, unsynced: a worker killed (kill -9) loses nothing the OS
+        # holds, so it restores only past its last checkpoint. Without it (Kafka Streams' choice) a
+        # kill lost every memtable not flushed yet, and with it the checkpoint: at 20k households a
+        # full restore each time (bench/state_store.py). A machine crash may lose the log's tail:
+        # RocksDB reopens at a consistent earlier point, data and checkpoint together.
+        self._write = WriteOptions()
+        self._write.sync = False
+        self._prefix = {name: name.encode() + SEP for name in self.names}
+
+    # -- partitions ------------------------------------------------------------------------------
+
+    def _dir(self, partition: int) -> Path:
+        return self.path / f"p{partition}"
+
+    def open(self, partitions: Iterable[int]) -> dict[tuple[str, int], int]:
+        """Open ``partitions`` (as they are on disk) and return their checkpoints:
+        (store, partition) -> next changelog offset to restore from; missing: from the start."""
+        checkpoints: dict[tuple[str, int], int] = {}
+        for p in partitions:
+            db = self._dbs.get(p)
+            if db is None:
+                db = self._dbs[p] = Rdict(str(self._dir(p)), self._options)
+            for store in self.names:
+                raw = db.get(CHECKPOINT + store.encode())
+                if raw is not None:
+                    checkpoints[(store, p)] = int(raw)
+        return checkpoints
+
+    def drop(self, partitions: Iterable[int]) -> None:
+        """No longer serve ``partitions``: closed, their files stay for when they come back."""
+        for p in list(partitions):
+            db = self._dbs.pop(p, None)
+            if db is not None:
+                db.close()
+
+    def clear(self) -> None:
+        self.drop(list(self._dbs))
+
+    def wipe(self, partitions: Iterable[int]) -> None:
+        """Forget ``partitions`` on disk too (a checkpoint Kafka cannot serve): restored from scratch."""
+        for p in partitions:
+            was_open = p in self._dbs
+            self.drop([p])
+            shutil.rmtree(self._dir(p), ignore_errors=True)
+            if was_open:
+                self.open([p])
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    def get(self, store: str, key: str) -> Any:
+        db = self._dbs.get(partition_of(key, self.partitions))
+        raw = None if db is None else db.get(self._prefix[store] + key.encode())
+        return None if raw is None else orjson.loads(raw)
+
+    def items(self, store: str, partition: int | None = None) -> Iterator[tuple[str, Any]]:
+        prefix = self._prefix[store]
+        cut = len(prefix)
+        for p in sorted(self._dbs) if partition is None else [partition] if partition in self._dbs else []:
+            for k, v in self._dbs[p].items(from_key=prefix):
+                if not k.startswith(prefix):
+                    break
+                yield k[cut:].decode(), orjson.loads(v)
+
+    # -- writes ----------------------------------------------------------------------------------
+
+    def apply(self, store: str, writes: dict[str, Any], checkpoints: dict[int, int] | None = None) -> None:
+        """A committed batch's changes (``None`` deletes) with the next changelog offset each
+        partition's changes reached: data and checkpoint in one WriteBatch per partition."""
+        prefix = self._prefix[store]
+        batches: dict[int, WriteBatch] = {}
+        for key, value in writes.items():
+            p = partition_of(key, self.partitions)
+            batch = batches.get(p)
+            if batch is None:
+                if p not in self._dbs:
+                    continue  # not ours (any more): its owner keeps it
+                batch = batches[p] = WriteBatch(raw_mode=True)
+            if value is None:
+                batch.delete(prefix + key.encode())
+            else:
+                batch.put(prefix + key.encode(), orjson.dumps(value))
+        for p, offset in (checkpoints or {}).items():
+            if p not in self._dbs:
+                continue
+            batch = batches.get(p)
+            if batch is None:
+                batch = batches[p] = WriteBatch(raw_mode=True)
+            batch.put(CHECKPOINT + store.encode(), str(offset).encode())
+        for p, batch in batches.items():
+            self._dbs[p].write(batch, self._write)
+
+    def restore(self, store: str, entries: Iterable[tuple[str, Any]],
+                checkpoints: dict[int, int] | None = None) -> None:
+        self.apply(store, dict(entries), checkpoints)  # a key's last record wins, as it would one by one
