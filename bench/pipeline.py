@@ -208,6 +208,9 @@ def main() -> int:
         for rate in (int(r) for r in args.rates.split(",")):
             streams[rate] = freshness(live, homes, rate, args.seconds, rng, versions)
         checked_after = check_figures(live)
+        sizes = live.query("SELECT table, sum(rows), sum(bytes_on_disk) FROM system.parts WHERE active "
+                           "AND database = currentDatabase() AND table IN ('household_state', 'area_household_figures') "
+                           "GROUP BY table ORDER BY table").result_rows
     finally:
         live.close()
 
@@ -220,6 +223,8 @@ def main() -> int:
           f"{raw_s / live_s:>6.2f}")
     print(f"\none refresh of area_figures (0007) at this size: {refresh_s * 1000:.0f} ms; with the 10 s refresh a "
           f"household figure is up to {LOADER_SECONDS + 10 + refresh_s:.1f} s old")
+    for table, table_rows, size in sizes:
+        print(f"{table}: {table_rows:,} rows, {size / 2**20:,.1f} MiB on disk (as loaded, before merges)")
     print(f"\n{'steady stream':<14} {'events':>8} {'p50 s':>7} {'p95 s':>7} {'p99 s':>7} {'CPU s':>7}   "
           f"publish -> visible in its sub-district's figures (aim p95 <= 2 s at 1k/s)")
     for rate, (ages, events, cpu) in streams.items():
