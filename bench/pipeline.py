@@ -15,8 +15,8 @@ counted by a FINAL pass over household_state, as 0007's refresh counts them); th
 a steady 1k and 5k events/s: an event (a new version of a random household) is published at its
 scheduled time, a loader thread batches like the loader (up to 1 s or 10,000 events), inserts,
 and polls the event's sub-district in `level_summary` until its households and persons match a
-FINAL count; publish -> visible, p50/p95/p99. Beside it, the time one refresh of area_figures (0007) takes at this size: with the
-10 s refresh the household figures would be up to 10 s + that refresh + the batch old.
+FINAL count; publish -> visible, p50/p95/p99. Beside it, the time one refresh of area_figures
+(0007) takes at this size: with the 10 s refresh the household figures would be up to 10 s + that refresh + the batch old.
 
 Not measured here yet (issue 18, left): Kafka, the connectors and the reconcile stage in the
 same run (bench/reconcile.py measures the stage), worker RSS and restart after kill -9 per state
@@ -209,7 +209,8 @@ def main() -> int:
         checked_after = check_figures(live)
         sizes = live.query(
             "SELECT table, sum(rows), sum(bytes_on_disk) FROM system.parts "
-            "WHERE active AND database = currentDatabase() AND table IN ('household_state', 'area_household_figures') GROUP BY table ORDER BY table").result_rows
+            "WHERE active AND database = currentDatabase() AND table IN ('household_state', 'area_household_figures') "
+            "GROUP BY table ORDER BY table").result_rows
     finally:
         live.close()
 
