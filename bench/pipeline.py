@@ -16,7 +16,8 @@ a steady 1k and 5k events/s: an event (a new version of a random household) is p
 scheduled time, a loader thread batches like the loader (up to 1 s or 10,000 events), inserts,
 and polls the event's sub-district in `level_summary` until its households and persons match a
 FINAL count; publish -> visible, p50/p95/p99. Beside it, the time one refresh of area_figures
-(0007) takes at this size: with the 10 s refresh the household figures would be up to 10 s + that refresh + the batch old.
+(0007) takes at this size: with the 10 s refresh the household figures would be up to 10 s + that
+refresh + the batch old.
 
 Not measured here yet (issue 18, left): Kafka, the connectors and the reconcile stage in the
 same run (bench/reconcile.py measures the stage), worker RSS and restart after kill -9 per state
