@@ -19,9 +19,10 @@ FINAL count; publish -> visible, p50/p95/p99. Beside it, the time one refresh of
 (0007) takes at this size: with the 10 s refresh the household figures would be up to 10 s + that
 refresh + the batch old.
 
-Not measured here yet (issue 18, left): Kafka, the connectors and the reconcile stage in the
-same run (bench/reconcile.py measures the stage), worker RSS and restart after kill -9 per state
-store (bench/state_store.py, issue18a), a ClickHouse server (CLICKHOUSE_URL).
+--with-state-stores runs bench/state_store.py (issue 18's state side: reconcile throughput, worker
+RSS and restart after kill -9, memory beside rocksdb) at the same size after this table, once
+that file is in the tree. Not measured here yet (issue 18, left): Kafka, the connectors and the
+reconcile stage in one run with the loaders, and a ClickHouse server (CLICKHOUSE_URL).
 
     python3 bench/pipeline.py                       # 200,000 households, ~3 min here
     python3 bench/pipeline.py --households 1000000  # national-shaped 1M (~10 min on 2 cores)
@@ -33,6 +34,7 @@ import argparse
 import os
 import queue
 import random
+import subprocess
 import sys
 import tempfile
 import threading
@@ -183,7 +185,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="of each steady stream")
     parser.add_argument("--rates", default="1000,5000", help="events/s of the steady streams")
     parser.add_argument("--folder", type=Path, help="for the chdb folders (default: a temporary one)")
+    parser.add_argument("--with-state-stores", action="store_true",
+                        help="then run bench/state_store.py at the same size (RSS, restart, memory vs rocksdb)")
     args = parser.parse_args()
+    state_bench = Path(__file__).with_name("state_store.py")
+    if args.with_state_stores and not state_bench.exists():
+        parser.error(f"{state_bench} is not in this tree (issue 18's state side)")
     folder = args.folder or Path(tempfile.mkdtemp(prefix="povhub-pipeline-"))
     rng = random.Random(18)
     homes = households(args.households, rng)
@@ -231,6 +238,10 @@ def main() -> int:
     for rate, (ages, events, cpu) in streams.items():
         print(f"{f'{rate:,}/s':<14} {events:>8,} {percentile(ages, 50):>7.2f} {percentile(ages, 95):>7.2f} "
               f"{percentile(ages, 99):>7.2f} {cpu:>7.1f}")
+    if args.with_state_stores:
+        print(f"\nstate stores (bench/state_store.py --households {args.households}):", flush=True)
+        return subprocess.run([sys.executable, str(state_bench), "--households", str(args.households)],
+                              check=False).returncode
     return 0
 
 
