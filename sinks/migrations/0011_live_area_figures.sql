@@ -59,7 +59,12 @@ CREATE TABLE IF NOT EXISTS area_household_figures{on_cluster}
     province String MATERIALIZED toString(intDiv(area_code, toUInt32(intExp10(code_length - 2))))
 )
 ENGINE = {engine:SummingMergeTree}
-ORDER BY (code_length, area_code, data_year);
+ORDER BY (code_length, area_code, data_year)
+-- The loader inserts with deduplicate_blocks_in_dependent_materialized_views (sinks/batch_insert.py):
+-- a batch whose household_state insert was stored but whose view insert was not (a crash in
+-- between; with chdb, a kill -9 of the worker) runs the view again on the retry, and a view
+-- insert that was stored is dropped here by its token, derived from the batch's
+SETTINGS non_replicated_deduplication_window = 1000;
 
 -- household_state's rows with the figures' inputs, for the backfill and the view below (inside
 -- that view the name household_state means the inserted block). The derived columns of 0004 and
