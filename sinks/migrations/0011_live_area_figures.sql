@@ -84,7 +84,68 @@ FROM household_state;
 -- The figures a version contributes, as one tuple (the same formulas as area_figures_mv, 0007):
 -- 1 area_code, 2 data_year (0: none), 3 members, 4 on_target_list, 5 target_poor_persons,
 -- 6 failed_dimension_mask, 7 stage, 8 open_problems, 9 open_problem_dimension_mask,
--- 10 assistance_given, 11 assistance_baht_total, 12 compared (a TPMAP data year and a Thai QM case)
+-- 10 assistance_given, 11 assistance_baht_total, 12 compared (a TPMAP data year and a Thai QM case).
+-- household_contributions: the versions counted, each with its contribution and the one it
+-- replaces. Written only by the view below, which reads it before writing: a merge keeps each
+-- household's highest version, which is then exactly the previous one (household_state's own
+-- merges could remove a previous version between a block's write and a view's read).
+CREATE TABLE IF NOT EXISTS household_contributions{on_cluster}
+(
+    household_key String,
+    version UInt64,
+    contribution Tuple(UInt32, UInt16, UInt16, Bool, UInt16, UInt8,
+        Enum8('SURVIVE' = 1, 'SUFFICIENT' = 2, 'SUSTAINABLE' = 3), UInt32, UInt8, UInt32, Float64, Bool),
+    has_previous Bool,
+    previous Tuple(UInt32, UInt16, UInt16, Bool, UInt16, UInt8,
+        Enum8('SURVIVE' = 1, 'SUFFICIENT' = 2, 'SUSTAINABLE' = 3), UInt32, UInt8, UInt32, Float64, Bool)
+)
+ENGINE = {engine:ReplacingMergeTree(version)}
+ORDER BY household_key
+SETTINGS non_replicated_deduplication_window = 1000;
+
+-- A (household, version) of the block counts if household_contributions holds no version of that
+-- household at or above it; its previous contribution is the block's next lower version above
+-- the stored one, else the stored one.
+CREATE MATERIALIZED VIEW IF NOT EXISTS household_contributions_mv{on_cluster} TO household_contributions AS
+SELECT
+    n.household_key AS household_key,
+    n.version AS version,
+    n.new AS contribution,
+    length(arrayFilter(r -> r.1 < n.version AND (NOT s.found OR r.1 > s.stored_version), b.block)) > 0 OR s.found
+        AS has_previous,
+    if(arrayExists(r -> r.1 < n.version AND (NOT s.found OR r.1 > s.stored_version), b.block),
+       arraySort(r -> r.1, arrayFilter(r -> r.1 < n.version AND (NOT s.found OR r.1 > s.stored_version), b.block))[-1].2,
+       s.stored) AS previous
+FROM
+(
+    -- the block, each (household, version) once
+    SELECT household_key, version,
+        any((area_code, coalesce(data_year, 0), members, on_target_list, target_poor_persons,
+             failed_dimension_mask, stage, open_problems, open_problem_dimension_mask, assistance_given,
+             assistance_baht_total, data_year IS NOT NULL AND thaiqm_case_id IS NOT NULL)) AS new
+    FROM household_state
+    GROUP BY household_key, version
+) AS n
+INNER JOIN
+(
+    SELECT household_key,
+        groupArray((version, (area_code, coalesce(data_year, 0), members, on_target_list, target_poor_persons,
+             failed_dimension_mask, stage, open_problems, open_problem_dimension_mask, assistance_given,
+             assistance_baht_total, data_year IS NOT NULL AND thaiqm_case_id IS NOT NULL))) AS block
+    FROM household_state
+    GROUP BY household_key
+) AS b USING (household_key)
+LEFT JOIN
+(
+    SELECT household_key, true AS found, max(version) AS stored_version, argMax(contribution, version) AS stored
+    FROM household_contributions
+    WHERE household_key IN (SELECT household_key FROM household_state)
+    GROUP BY household_key
+) AS s USING (household_key)
+WHERE NOT s.found OR n.version > s.stored_version
+SETTINGS join_use_nulls = 0;
+
+-- Each counted version: +1 x its contribution, -1 x the previous one, at every level
 CREATE MATERIALIZED VIEW IF NOT EXISTS area_household_figures_mv{on_cluster} TO area_household_figures AS
 SELECT
     code_length,
@@ -113,47 +174,9 @@ SELECT
     sum(c.1 * (c.2.12 AND bitAnd(c.2.9, bitNot(c.2.6)) != 0)) AS disagree_thaiqm_only
 FROM
 (
-    -- (sign, contribution): +1 the new version, -1 the previous one if there is one
-    SELECT arrayJoin(if(has_previous, [(toInt8(1), new), (toInt8(-1), previous)], [(toInt8(1), new)])) AS c
-    FROM
-    (
-        SELECT
-            n.new AS new,
-            arrayFilter(r -> r.1 < n.version, s.stored) AS below,
-            length(below) > 0 AS has_previous,
-            arraySort(r -> r.1, below)[-1].2 AS previous,
-            arrayCount(r -> r.1 >= n.version, s.stored) AS stored_at_or_above,
-            arrayCount(v -> v >= n.version, b.block_versions) AS block_at_or_above
-        FROM
-        (
-            -- the block, each (household, version) once
-            SELECT household_key, version,
-                any((area_code, coalesce(data_year, 0), members, on_target_list, target_poor_persons,
-                     failed_dimension_mask, stage, open_problems, open_problem_dimension_mask, assistance_given,
-                     assistance_baht_total, data_year IS NOT NULL AND thaiqm_case_id IS NOT NULL)) AS new
-            FROM household_state
-            GROUP BY household_key, version
-        ) AS n
-        INNER JOIN
-        (
-            SELECT household_key, groupArray(version) AS block_versions
-            FROM household_state
-            GROUP BY household_key
-        ) AS b USING (household_key)
-        INNER JOIN
-        (
-            -- what household_state holds of these households, this block included
-            SELECT household_key,
-                groupArray((version, (area_code, coalesce(data_year, 0), members, on_target_list, target_poor_persons,
-                    failed_dimension_mask, stage, open_problems, open_problem_dimension_mask, assistance_given,
-                    assistance_baht_total, data_year IS NOT NULL AND thaiqm_case_id IS NOT NULL))) AS stored
-            FROM household_state_stored
-            WHERE household_key IN (SELECT household_key FROM household_state)
-            GROUP BY household_key
-        ) AS s USING (household_key)
-        -- only a version that is new and the highest yet changes the figures
-        WHERE stored_at_or_above = block_at_or_above
-    )
+    SELECT arrayJoin(if(has_previous, [(toInt8(1), contribution), (toInt8(-1), previous)],
+                        [(toInt8(1), contribution)])) AS c
+    FROM household_contributions
 )
 ARRAY JOIN [toUInt8(2), toUInt8(4), toUInt8(6), toUInt8(8)] AS code_length
 GROUP BY code_length, area_code, data_year;

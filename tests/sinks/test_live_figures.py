@@ -57,9 +57,9 @@ def test_a_batch_stored_without_its_view_insert_is_counted_at_the_retry(db):
     first = [HOUSEHOLD_STATE.row(state_record(1, 1, "500101", members=2)) + ("t", 0, 0)]
     second = [HOUSEHOLD_STATE.row(state_record(1, 2, "100101", members=3)) + ("t", 0, 1)]
     insert_batch(db, "household_state", HOUSEHOLD_STATE.insert_columns, first, "t-0-0-0-a")
-    db.command("DETACH TABLE area_household_figures_mv")
+    db.command("DETACH TABLE household_contributions_mv")
     insert_batch(db, "household_state", HOUSEHOLD_STATE.insert_columns, second, "t-0-1-1-b")
-    db.command("ATTACH TABLE area_household_figures_mv")
+    db.command("ATTACH TABLE household_contributions_mv")
     assert figures(db) == {"500101": (1, 2)}
     for rows, token in ((second, "t-0-1-1-b"), (first, "t-0-0-0-a")):  # retried, then an old batch again
         insert_batch(db, "household_state", HOUSEHOLD_STATE.insert_columns, rows, token)
