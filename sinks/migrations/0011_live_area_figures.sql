@@ -2,27 +2,29 @@
 -- of at area_figures' 10 s refresh (0007): an event is in its sub-district's figures as soon as
 -- the loader has stored its household's new version.
 --
--- Why a materialized view on household_state, and not the loader. Each new version of a
+-- Why materialized views on household_state, and not the loader. Each new version of a
 -- household must add its contribution to its area and take the previous version's contribution
--- out of the previous version's area. The previous version is in household_state itself, so a
--- materialized view on insert can read it (through household_state_stored below: inside the
--- view, the name household_state means the inserted block, and ClickHouse writes the block to
--- the table before it runs the view, so the view also sees the block there). Everything that
--- inserts state rows (the loader, a backfill, the tests) keeps the figures right, and no second
--- insert has to be kept in step with the first. The reconcile stage could publish the delta
--- instead, but the loader's batches and the refreshes would then need the same ordering rules.
+-- out of the previous version's area. Views on insert see every path that stores state rows
+-- (the loader, a backfill, the tests), in the same insert, with no second insert to keep in step.
+-- The reconcile stage could publish the delta instead, but that needs a schema change and the
+-- same care for re-inserts. Two views:
+-- 1. household_contributions_mv: each counted (household, version) with its contribution and the
+--    previous one, into household_contributions. The previous one is read there, not in
+--    household_state: ClickHouse writes the block to household_state before the views run, and a
+--    background merge could then drop the previous version before the view reads it (seen in the
+--    chaos test as an over-count); household_contributions is written by this view only, after
+--    it reads it, so its highest version per household is always the previous one.
+-- 2. area_household_figures_mv: +1 x the contribution, -1 x the previous one, at every level.
 --
--- Counting each household once, whatever is re-inserted. A row (household, version v) changes
--- the figures only if household_state held no row of that household at version v or higher
--- before this insert (stored rows at >= v minus the block's rows at >= v): a batch re-inserted
--- after a crash (with other batch boundaries, so its deduplication token does not drop it), a
--- redelivered record, or a stale version changes nothing, as FINAL would ignore them too. The
--- previous version is the highest stored below v (an older one of the same block included), so
--- two versions in one block chain: +v1 -v0, +v2 -v1. A block dropped by its deduplication
--- token does not run the view at all. What is left: two inserts of the same household at the
--- same moment (two loaders owning one partition) could both count; one loader owns a
--- partition, and a merge of the new part before the view reads it would hide the re-insert
--- (the view runs right after the write). README failure table.
+-- Counting each household once, whatever is re-inserted. A (household, version v) counts only if
+-- household_contributions holds no version of it at v or above: a batch re-inserted after a crash
+-- (with other batch boundaries, so its deduplication token does not drop it), a redelivered
+-- record, or a stale version changes nothing, as FINAL would ignore them too. Two versions in one
+-- block chain: +v1 -v0, +v2 -v1. A batch dropped by its deduplication token still runs the views
+-- (the loader's deduplicate_blocks_in_dependent_materialized_views), so a crash between
+-- household_state's insert and the views' is made good at the retry. Left open (README failure
+-- table): a crash between the two views' inserts, and two loaders inserting one household at
+-- the same moment.
 --
 -- area_household_figures: per level (code_length 2, 4, 6, 8 as in area_figures) and area, and
 -- per data_year (0: none; assessed_households counts the households of the newest data year,
@@ -66,9 +68,8 @@ ORDER BY (code_length, area_code, data_year)
 -- insert that was stored is dropped here by its token, derived from the batch's
 SETTINGS non_replicated_deduplication_window = 1000;
 
--- household_state's rows with the figures' inputs, for the backfill and the view below (inside
--- that view the name household_state means the inserted block). The derived columns of 0004 and
--- 0005 are computed here again from the stored columns: chdb cannot evaluate them on parts
+-- household_state's rows with the figures' inputs, for the backfill (sinks/figures.py). The
+-- derived columns of 0004 and 0005 are computed here again from the stored columns: chdb cannot evaluate them on parts
 -- stored before 0005 (a Map column's default inside their expressions), and every part of an
 -- older database is such a part.
 CREATE VIEW IF NOT EXISTS household_state_stored{on_cluster} SQL SECURITY INVOKER AS
