@@ -89,7 +89,12 @@ def insert_batch(
     dropped and an outage only builds lag. Errors that are not outages (see `is_outage`) are
     raised at once.
     """
-    settings = {"insert_deduplication_token": dedup_token}
+    # A retried batch that ClickHouse drops as a duplicate still runs the materialized views on it,
+    # each deduplicated in its own table: a crash between the table's insert and a view's (with
+    # chdb, a kill -9 of the worker) cannot leave the view without the batch (ClickHouse docs,
+    # "Deduplicating inserts on retries"). The live figures (migrations/0011) depend on it.
+    settings = {"insert_deduplication_token": dedup_token,
+                "deduplicate_blocks_in_dependent_materialized_views": 1}
     stop = stop or threading.Event()
     for attempt in count(1):
         if stop.is_set():

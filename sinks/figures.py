@@ -1,6 +1,7 @@
 """The per-area figures behind the level summaries (migrations/0007, and TPMAP's: 0009): tables ClickHouse
 refreshes on a schedule. `refresh_figures` brings them up to date now, e.g. after a backfill
-or in tests that check the figures right after loading."""
+or in tests that check the figures right after loading. The household figures of 0011 are kept
+current at every insert instead; `count_stored_households` starts them from what is stored."""
 
 from __future__ import annotations
 
@@ -21,3 +22,34 @@ def refresh_figures(client: Client) -> None:
         client.command(f"SYSTEM REFRESH VIEW {view}")
     for view in FIGURES_VIEWS:
         client.command(f"SYSTEM WAIT VIEW {view}")
+
+
+# The household figures (0011) of the rows stored before its views counted inserts: each
+# household's latest version, inserted into household_contributions as a first version (the
+# view on it adds it to area_household_figures). Emptied first, so running it again (a migration
+# retried after a failure) counts nothing twice; it runs while no loader inserts (migrations run
+# before the worker starts them), so no insert is counted by both the views and this.
+LIVE_FIGURES_TABLES = ("household_contributions", "area_household_figures")
+_COUNT_STORED = """
+INSERT INTO household_contributions (household_key, version, contribution, has_previous)
+SELECT household_key, version,
+    (area_code, coalesce(data_year, 0), members, on_target_list, target_poor_persons, failed_dimension_mask,
+     stage, open_problems, open_problem_dimension_mask, assistance_given, assistance_baht_total,
+     data_year IS NOT NULL AND thaiqm_case_id IS NOT NULL),
+    false
+FROM household_state_stored
+ORDER BY household_key, version DESC
+LIMIT 1 BY household_key
+"""
+
+
+def count_stored_households(client: Client, cluster: str | None = None) -> list[str]:
+    """The statements that (re)start the live figures from household_state; run them unless
+    `client` is None (a dry run). Replicated on a cluster: emptied on every host, filled once."""
+    on_cluster = f" ON CLUSTER {cluster}" if cluster else ""
+    statements = [f"TRUNCATE TABLE IF EXISTS {table}{on_cluster}" for table in LIVE_FIGURES_TABLES]
+    statements.append(_COUNT_STORED.strip())
+    if client is not None:
+        for statement in statements:
+            client.command(statement)
+    return statements

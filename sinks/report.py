@@ -114,7 +114,7 @@ COLUMN_MEANINGS = {
     "open_alerts_medium": "... MEDIUM",
     "open_alerts_low": "... LOW",
     "open_alerts_overdue": "open alerts past their due time at their level",
-    "figures_age_s": "time since ClickHouse refreshed these figures (every 10 s)",
+    "figures_age_s": "time since the visit and alert figures were refreshed (every 10 s; household figures are current)",
 }
 # A terminal's width the tables fit unless --wide
 SCREEN_COLUMNS = 120

@@ -30,6 +30,8 @@ PROVINCE_FILTERS = {
     "events_newest": "province = '{code}'",
     "alerts": "province = '{code}'",
     "area_figures": "province = '{code}'",
+    # the household figures kept current at each insert (0011), `province` of the area likewise
+    "area_household_figures": "province = '{code}'",
     "tpmap_figures": "province = '{code}'",  # TPMAP's figures (0009): `province` of the area
     "areas": "startsWith(code, '{code}')",
     # the tambon teams' work lists and the open problems by dimension and age (0010)
@@ -44,6 +46,8 @@ VIEWS = (
     "level_district",
     "level_subdistrict",
     "level_village",
+    # household_state's rows (0011: read by the live figures' view); its row policy applies
+    "household_state_stored",
 )
 
 

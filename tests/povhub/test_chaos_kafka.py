@@ -50,6 +50,9 @@ class Figures:
     doubled: int = 0  # households or events in ClickHouse that were never published
     two_contents: int = 0  # (household, version) published with two different contents
     unmerged: int = 0  # event rows ClickHouse has not merged away yet (re-inserted batches; FINAL hides them)
+    # sub-districts whose live household figures (0011) differ from a FINAL count. Printed, not yet
+    # part of `exact`: runs show 1-2 (README failure table, issue 18's live figures, left open)
+    figures_off: int = 0
 
     @property
     def exact(self) -> bool:
@@ -113,6 +116,18 @@ def caught_up(bootstrap: str, env: dict[str, str], topics: Topics) -> bool:
         consumer.close()
 
 
+# Sub-districts where the household figures kept at each insert (migrations/0011) are not what a
+# FINAL pass over this ClickHouse's household_state counts
+LIVE_FIGURES_OFF = """
+SELECT count() FROM
+(SELECT toUInt32(subdistrict) AS k, count() AS h, sum(members) AS p FROM household_state FINAL GROUP BY k) AS f
+FULL OUTER JOIN
+(SELECT area_code AS k, sum(households) AS h, sum(persons) AS p FROM area_household_figures
+ WHERE code_length = 6 GROUP BY k HAVING h != 0) AS l USING (k)
+WHERE f.h != l.h OR f.p != l.p
+"""
+
+
 def compare(bootstrap: str, topics: Topics, events: list[Event], clickhouses: list[Path], figures: Figures) -> Figures:
     """``clickhouses``: the embedded ClickHouse of each worker; together they hold what one server would."""
     codec = Codec(topics=topics)
@@ -131,6 +146,7 @@ def compare(bootstrap: str, topics: Topics, events: list[Event], clickhouses: li
                 final[house] = max(version, final.get(house, -1))
             here = {e for (e,) in client.query("SELECT toString(event_id) FROM events FINAL").result_rows}
             figures.unmerged += client.command("SELECT count() FROM events") - len(here)
+            figures.figures_off += client.command(LIVE_FIGURES_OFF)
             stored |= here
         finally:
             client.close()
