@@ -50,13 +50,11 @@ class Figures:
     doubled: int = 0  # households or events in ClickHouse that were never published
     two_contents: int = 0  # (household, version) published with two different contents
     unmerged: int = 0  # event rows ClickHouse has not merged away yet (re-inserted batches; FINAL hides them)
-    # sub-districts whose live household figures (0011) differ from a FINAL count. Printed, not yet
-    # part of `exact`: runs show 1-2 (README failure table, issue 18's live figures, left open)
-    figures_off: int = 0
+    figures_off: int = 0  # sub-districts whose live household figures (0011) differ from a FINAL count
 
     @property
     def exact(self) -> bool:
-        return self.lost == self.doubled == self.two_contents == 0
+        return self.lost == self.doubled == self.two_contents == self.figures_off == 0
 
 
 class Publisher(threading.Thread):
