@@ -48,8 +48,9 @@ def items(path: Path) -> list[Household | Rejected]:
 def test_a_municipal_tambon_of_a_known_district_is_an_area():
     check_area("83", "8301", "830151", "8301510101")
     check_area("83", "8301", "830199")
-    # an authority's API key names DOPA areas only: its district covers the municipal tambons
-    assert known_area_code("830101") and not known_area_code("830151") and known_area_code("8301")
+    # a municipal tambon of a known district is an area like any other (an authority's key may name it)
+    assert known_area_code("830101") and known_area_code("830151") and known_area_code("8301")
+    assert not known_area_code("999951") and not known_area_code("830150")
     with pytest.raises(AreaError, match="its district 9999 is not a DOPA district code"):
         check_area("83", "8301", "999951")
     with pytest.raises(AreaError, match="belongs to district 8302, not 8301"):

@@ -5,7 +5,7 @@ from sinks.batch_insert import insert_batch
 from sinks.household_state import HOUSEHOLD_STATE
 from sinks.migrate import available_migrations, migrate
 from sinks.report import level_summary
-from tests.sinks.helpers import state_record
+from tests.support.sinks import state_record
 
 
 def insert(db, *records, offset: int = 0) -> None:
