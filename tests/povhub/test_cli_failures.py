@@ -104,6 +104,7 @@ def test_demo_refuses_a_bad_file_before_starting_anything(tmp_path, file):
     assert "broker" not in out.stdout and time.monotonic() - started < 15
 
 
+@pytest.mark.slow  # the probe's 5 s by design, plus Python starting: CI runs it, the fast tier the probe's own test
 @pytest.mark.parametrize("command", [["connect", "tpmap", "FILE"], ["worker"]])
 def test_unreachable_kafka_is_said_within_10_s(tmp_path, command):
     address = f"127.0.0.1:{_closed_port()}"
@@ -119,11 +120,12 @@ def test_unreachable_kafka_is_said_within_10_s(tmp_path, command):
 
 
 def test_the_kafka_probe_gives_up_after_its_timeout():
+    assert PROBE_TIMEOUT_S < 10  # the commands' probe: an operator hears of it within 10 s
     address = f"127.0.0.1:{_closed_port()}"
     started = time.monotonic()
     with pytest.raises(errors.Unreachable, match=f"cannot reach Kafka at {address}"):
-        check_kafka(address, timeout=PROBE_TIMEOUT_S)
-    assert PROBE_TIMEOUT_S <= time.monotonic() - started < 10
+        check_kafka(address, timeout=1.0)
+    assert 1.0 <= time.monotonic() - started < 5
 
 
 def test_chdb_url_without_the_embedded_engine_says_what_to_install(tmp_path):

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,3 +32,15 @@ def one_line_error(out: subprocess.CompletedProcess[str]) -> str:
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("povhub: "), out.stderr
     return lines[0]
+
+
+@contextmanager
+def kept_signal_handlers() -> Iterator[None]:
+    """Run povhub.cli.main() in the test process: it sets SIGTERM/SIGHUP handlers for a command's
+    life, which must not outlive the call in pytest's process."""
+    kept = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for signum, handler in kept.items():
+            signal.signal(signum, handler)
