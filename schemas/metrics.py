@@ -9,6 +9,12 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+# Histogram bounds (seconds) around what each measures: a broker's ack takes milliseconds, a
+# ClickHouse insert up to seconds, a web page's aim is 300 ms
+ACK_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+INSERT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+PAGE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5)
+
 CONNECTOR_RECORDS = Counter(
     "povhub_connector_records_total",
     "Source records read by a connector, by outcome (published, rejected, duplicate)",
@@ -17,8 +23,7 @@ CONNECTOR_RECORDS = Counter(
 CONNECTOR_PUBLISH_SECONDS = Histogram(
     "povhub_connector_publish_seconds",
     "Time from handing an event to the Kafka producer until the broker acknowledged it (acks=all)",
-    ["source"],
-    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    ["source"], buckets=ACK_BUCKETS,
 )
 SOURCE_REQUESTS = Counter(
     "povhub_source_requests_total",
@@ -83,8 +88,7 @@ SINK_ROWS = Counter(
 SINK_INSERT_SECONDS = Histogram(
     "povhub_sink_insert_seconds",
     "Duration of one successful ClickHouse insert (one topic-partition slice of a batch)",
-    ["table"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    ["table"], buckets=INSERT_BUCKETS,
 )
 SINK_INSERT_FAILURES = Counter(
     "povhub_sink_insert_failures_total",
@@ -146,8 +150,7 @@ WEB_REQUESTS = Counter(
 WEB_REQUEST_SECONDS = Histogram(
     "povhub_web_request_seconds",
     "Time the web page took to answer a request, by first path segment",
-    ["route"],
-    buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5),
+    ["route"], buckets=PAGE_BUCKETS,
 )
 WEB_LOGINS = Counter(
     "povhub_web_logins_total",

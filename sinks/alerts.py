@@ -7,7 +7,7 @@ from typing import Any
 
 from schemas.vocabulary import SEVERITIES, SJP_LEVELS
 from sinks.area_codes import check_nested
-from sinks.table_mapping import ENVELOPE, Row, TableMapping
+from sinks.table_mapping import ENVELOPE, Row, TableMapping, envelope_values
 
 # Must match the Enum8 columns of migrations/0006_alerts.sql. Codes are sent instead of names
 # because clickhouse-connect silently stores an unknown name as an invalid code; the lookup
@@ -34,9 +34,7 @@ def alert_row(record: Mapping[str, Any]) -> Row:
     # Nested codes: the open-alert figures group alerts by their area code like households
     check_nested(record)
     return (
-        # the same type for uuid.UUID and str, as in household_state
-        str(record["event_id"]),
-        *(record[name] for name in ENVELOPE[1:]),
+        *envelope_values(record),
         record["alert_id"],
         record["rule_id"],
         record["rule_version"],
