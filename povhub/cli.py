@@ -12,11 +12,11 @@ import traceback
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from schemas.vocabulary import AREA_LEVELS
 from povhub.errors import Stopped
 from povhub.settings import Settings, load_settings
-
+from schemas.vocabulary import AREA_LEVELS
 
 
 def _demo(s: Settings, a: argparse.Namespace) -> int:
@@ -139,6 +139,19 @@ def _dead_letter_filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=_positive, metavar="N", help="stop after N dead letters")
 
 
+def _credentials(sub: Any, name: str, help: str, add: str, listing: str,
+                 remove: tuple[str, str, str]) -> argparse.ArgumentParser:
+    """A command managing credentials (the ingest API's keys, the web page's users): add, list and
+    remove; returns the `add` parser for the credential's own arguments. The action is in
+    `<name>_command`, as the handlers read it."""
+    actions = sub.add_parser(name, help=help).add_subparsers(dest=f"{name}_command", required=True, metavar="ACTION")
+    added = actions.add_parser("add", help=add)
+    actions.add_parser("list", help=listing)
+    verb, verb_help, argument = remove
+    actions.add_parser(verb, help=verb_help).add_argument(argument)
+    return added
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="povhub", description=(
         "Povhub: TPMAP, Thai QM and local-authority updates -> Kafka -> household state, "
@@ -198,29 +211,25 @@ def build_parser() -> argparse.ArgumentParser:
     ia = sub.add_parser("ingest-api", help="serve the local-authority (อปท.) HTTP ingest API, or manage its keys")
     ia.set_defaults(run=_ingest_api, keys_command=None)
     isub = ia.add_subparsers(dest="ingest_command", metavar="COMMAND")
-    keys = isub.add_parser("keys", help="manage API keys (stored hashed in POVHUB_INGEST_KEYS_FILE)")
-    ksub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
-    ka = ksub.add_parser("add", help="create a key for one local authority and print it (once)")
+    ka = _credentials(isub, "keys", "manage API keys (stored hashed in POVHUB_INGEST_KEYS_FILE)",
+                      add="create a key for one local authority and print it (once)",
+                      listing="list keys (never the keys themselves)",
+                      remove=("revoke", "revoke a key; a running API refuses it at once", "key_id"))
     ka.add_argument("--org", required=True, help="DLA organisation code (7 digits)")
     ka.add_argument("--type", required=True, help="PAO|MUNICIPALITY|SAO|SPECIAL (or อบจ.|เทศบาล|อบต.)")
     ka.add_argument("--areas", required=True, help="DOPA codes it serves, comma-separated (e.g. 500101,500102 or 50)")
     ka.add_argument("--label", default="", help="a note, e.g. who holds the key")
-    ksub.add_parser("list", help="list keys (never the keys themselves)")
-    kr = ksub.add_parser("revoke", help="revoke a key; a running API refuses it at once")
-    kr.add_argument("key_id")
 
     wb = sub.add_parser("web", help="serve the ศจพ. centres' web page (POVHUB_DASHBOARD_HOST/PORT), or manage its users")
     wb.set_defaults(run=_web, web_command=None)
     wsub = wb.add_subparsers(dest="web_command", metavar="COMMAND")
-    wu = wsub.add_parser("users", help="officers' logins, each bound to a level and an area")
-    wusub = wu.add_subparsers(dest="users_command", required=True, metavar="ACTION")
-    wa = wusub.add_parser("add", help="add an officer; the password comes from POVHUB_WEB_PASSWORD or is asked")
+    wa = _credentials(wsub, "users", "officers' logins, each bound to a level and an area",
+                      add="add an officer; the password comes from POVHUB_WEB_PASSWORD or is asked",
+                      listing="list officers (never their password hashes)",
+                      remove=("remove", "remove an officer; his open sessions end at their next request", "username"))
     wa.add_argument("username")
     wa.add_argument("--level", required=True, choices=("national", "province", "district", "subdistrict"))
     wa.add_argument("--area", help="DOPA code of the officer's area at that level (not for national)")
-    wusub.add_parser("list", help="list officers (never their password hashes)")
-    wr = wusub.add_parser("remove", help="remove an officer; his open sessions end at their next request")
-    wr.add_argument("username")
 
     dl = sub.add_parser("dlq", help="list the dead letters, or replay their original messages")
     dsub = dl.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
