@@ -22,7 +22,7 @@ from povhub.connect_thaiqm import build_poller, run_thaiqm_import
 from schemas.codec import Codec
 from schemas.topics import DEAD_LETTER, THAIQM_CASE, Topics
 from tests.support.kafka_read import read_topic
-from tests.povhub.test_end_to_end import settings_for
+from tests.support.settings_env import settings_for
 from tests.support.thaiqm_server import TOKEN, ThaiQmServer, make_dataset
 
 pytestmark = pytest.mark.kafka
