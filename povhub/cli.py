@@ -139,12 +139,17 @@ def _dead_letter_filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=_positive, metavar="N", help="stop after N dead letters")
 
 
-def _credentials(sub: Any, name: str, help: str, add: str, listing: str,
-                 remove: tuple[str, str, str]) -> argparse.ArgumentParser:
-    """A command managing credentials (the ingest API's keys, the web page's users): add, list and
-    remove; returns the `add` parser for the credential's own arguments. The action is in
-    `<name>_command`, as the handlers read it."""
-    actions = sub.add_parser(name, help=help).add_subparsers(dest=f"{name}_command", required=True, metavar="ACTION")
+def _service(sub: Any, name: str, help: str, run: Callable[..., int], dest: str, credentials: tuple[str, str],
+             add: str, listing: str, remove: tuple[str, str, str]) -> argparse.ArgumentParser:
+    """A command that serves (the ingest API, the web page) unless given its one sub-command, which
+    manages the service's credentials (API keys, officers): add, list, remove. The sub-command is in
+    `<dest>`, the action in `<credentials>_command` (None when serving); returns the `add` parser for
+    the credential's own arguments."""
+    service = sub.add_parser(name, help=help)
+    kind, kind_help = credentials
+    service.set_defaults(run=run, **{f"{kind}_command": None})
+    manage = service.add_subparsers(dest=dest, metavar="COMMAND").add_parser(kind, help=kind_help)
+    actions = manage.add_subparsers(dest=f"{kind}_command", required=True, metavar="ACTION")
     added = actions.add_parser("add", help=add)
     actions.add_parser("list", help=listing)
     verb, verb_help, argument = remove
@@ -208,25 +213,21 @@ def build_parser() -> argparse.ArgumentParser:
     tp = sub.add_parser("topics", help="create the Kafka topics (idempotent)")
     tp.set_defaults(run=_topics)
 
-    ia = sub.add_parser("ingest-api", help="serve the local-authority (อปท.) HTTP ingest API, or manage its keys")
-    ia.set_defaults(run=_ingest_api, keys_command=None)
-    isub = ia.add_subparsers(dest="ingest_command", metavar="COMMAND")
-    ka = _credentials(isub, "keys", "manage API keys (stored hashed in POVHUB_INGEST_KEYS_FILE)",
-                      add="create a key for one local authority and print it (once)",
-                      listing="list keys (never the keys themselves)",
-                      remove=("revoke", "revoke a key; a running API refuses it at once", "key_id"))
+    ka = _service(sub, "ingest-api", "serve the local-authority (อปท.) HTTP ingest API, or manage its keys", _ingest_api,
+                  "ingest_command", ("keys", "manage API keys (stored hashed in POVHUB_INGEST_KEYS_FILE)"),
+                  add="create a key for one local authority and print it (once)",
+                  listing="list keys (never the keys themselves)",
+                  remove=("revoke", "revoke a key; a running API refuses it at once", "key_id"))
     ka.add_argument("--org", required=True, help="DLA organisation code (7 digits)")
     ka.add_argument("--type", required=True, help="PAO|MUNICIPALITY|SAO|SPECIAL (or อบจ.|เทศบาล|อบต.)")
     ka.add_argument("--areas", required=True, help="DOPA codes it serves, comma-separated (e.g. 500101,500102 or 50)")
     ka.add_argument("--label", default="", help="a note, e.g. who holds the key")
 
-    wb = sub.add_parser("web", help="serve the ศจพ. centres' web page (POVHUB_DASHBOARD_HOST/PORT), or manage its users")
-    wb.set_defaults(run=_web, web_command=None)
-    wsub = wb.add_subparsers(dest="web_command", metavar="COMMAND")
-    wa = _credentials(wsub, "users", "officers' logins, each bound to a level and an area",
-                      add="add an officer; the password comes from POVHUB_WEB_PASSWORD or is asked",
-                      listing="list officers (never their password hashes)",
-                      remove=("remove", "remove an officer; his open sessions end at their next request", "username"))
+    wa = _service(sub, "web", "serve the ศจพ. centres' web page (POVHUB_DASHBOARD_HOST/PORT), or manage its users", _web,
+                  "web_command", ("users", "officers' logins, each bound to a level and an area"),
+                  add="add an officer; the password comes from POVHUB_WEB_PASSWORD or is asked",
+                  listing="list officers (never their password hashes)",
+                  remove=("remove", "remove an officer; his open sessions end at their next request", "username"))
     wa.add_argument("username")
     wa.add_argument("--level", required=True, choices=("national", "province", "district", "subdistrict"))
     wa.add_argument("--area", help="DOPA code of the officer's area at that level (not for national)")
