@@ -72,7 +72,7 @@ def _dimensions(text: str) -> int:
 def _topics(s: Settings, a: argparse.Namespace) -> int:
     from povhub.kafka_admin import ensure_topics
     from povhub.wiring import reachable_kafka
-    created = ensure_topics(reachable_kafka(s), s.topics, s.partitions, s.replication_factor)
+    created = ensure_topics(reachable_kafka(s), s.kafka.topics, s.kafka.partitions, s.kafka.replication_factor)
     print(f"created {len(created)} topics" + (": " + ", ".join(created) if created else " (all present)"))
     return 0
 

@@ -24,6 +24,7 @@ from schemas.topics import Topics
 from tests.conftest import free_port
 from bench.household_events import household_events
 from tests.support.chaos_checks import Figures, Publisher, compare, wait_caught_up
+from tests.support.hooked_worker import HOOKED_WORKER
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.skipif(
@@ -49,7 +50,7 @@ def run_chaos(env: dict[str, str], tmp_path: Path, *, kills: int, households: in
     publisher.start()
     log = tmp_path / "workers.log"
     for cycle in range(kills):
-        worker = WorkerProcess(env, log, command).start()
+        worker = WorkerProcess(env, log, command or HOOKED_WORKER).start()
         time.sleep(rng.uniform(*life_s))  # starting, joining, restoring, working: killed at any of these
         if cycle == broker_restart_at:
             restart_broker()
@@ -62,7 +63,7 @@ def run_chaos(env: dict[str, str], tmp_path: Path, *, kills: int, households: in
         worker.kill()
     publisher.join(900)
     assert not publisher.is_alive() and publisher.error is None, publisher.error
-    worker = WorkerProcess(env, log, command).start()
+    worker = WorkerProcess(env, log, command or HOOKED_WORKER).start()
     try:
         wait_caught_up(bootstrap, env, topics, worker)
     finally:

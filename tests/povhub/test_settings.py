@@ -4,11 +4,14 @@ secrets never echoed; the defaults point at the embedded stack."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
 
-from povhub.settings import SettingsError, load_settings
+from pipeline.clients import SESSION_TIMEOUT_S
+from pipeline.liveness import Bounds
+from povhub.settings import SettingsError, load_settings, variables
 from schemas.topics import HOUSEHOLD_STATE
 
 
@@ -53,6 +56,35 @@ def test_defaults_point_at_the_embedded_stack(monkeypatch, tmp_path):
             monkeypatch.delenv(k)
     monkeypatch.chdir(tmp_path)
     s = load_settings()
-    assert s.kafka_bootstrap_servers is None
-    assert s.clickhouse_dsn.startswith("chdb://") and s.partitions == 12
-    assert s.topics.name(HOUSEHOLD_STATE) == "povhub.household.state.v1"
+    assert s.kafka.bootstrap_servers is None
+    assert s.clickhouse_dsn.startswith("chdb://") and s.kafka.partitions == 12
+    assert s.kafka.topics.name(HOUSEHOLD_STATE) == "povhub.household.state.v1"
+
+
+# Read where they are used, not by Settings: the state store's (pipeline/stores/choose.py) and the
+# webhooks' secrets (named per target in the webhooks file)
+READ_ELSEWHERE = {"POVHUB_STATE_STORE", "POVHUB_STATE_DIR", "POVHUB_STATE_MEMORY_MB", "POVHUB_WEBHOOK_SECRET"}
+
+
+def test_the_readme_configuration_table_is_what_settings_reads():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    documented = {v for row in section.splitlines() if row.startswith("| `")
+                  for v in re.findall(r"`([A-Z][A-Z0-9_]+)`", row.split("|")[1])}
+    assert documented == set(variables()) | READ_ELSEWHERE
+
+
+def test_each_component_reads_its_own_variables(monkeypatch):
+    monkeypatch.setenv("POVHUB_LOADER_BATCH_SIZE", "500")
+    monkeypatch.setenv("POVHUB_STALL_S", "20")
+    s = load_settings()
+    assert s.loader.batch_size == 500 and s.worker.bounds.stall_s == 20
+    assert variables()["POVHUB_LOADER_BATCH_SIZE"] == ("loader", "batch_size")
+
+
+def test_defaults_come_from_the_code_they_tune(monkeypatch):
+    for k in list(os.environ):
+        if k.startswith(("POVHUB_", "KAFKA_")):
+            monkeypatch.delenv(k)
+    s = load_settings(env_file=None)
+    assert s.worker.bounds == Bounds() and s.kafka.session_timeout_s == SESSION_TIMEOUT_S

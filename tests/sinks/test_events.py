@@ -68,7 +68,7 @@ def test_worker_loads_the_state_and_alert_topics_and_every_source_topic(db, tmp_
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
     monkeypatch.setenv("POVHUB_DATA_DIR", str(tmp_path))
     s = load_settings()
-    dlq = DeadLetterProducer(s.kafka_bootstrap_servers, Codec(), "dlq")  # connects at the first dead letter
+    dlq = DeadLetterProducer(s.kafka.bootstrap_servers, Codec(), "dlq")  # connects at the first dead letter
     loaders = sorted(runner.cfg.group for runner in loader_runners(s, db, Codec(), dlq))
-    expected = [f"povhub-clickhouse-load-{s.topics.name(f)}" for f in (*SOURCE_FAMILIES, HOUSEHOLD_STATE, ALERT)]
+    expected = [f"povhub-clickhouse-load-{s.kafka.topics.name(f)}" for f in (*SOURCE_FAMILIES, HOUSEHOLD_STATE, ALERT)]
     assert loaders == sorted(expected)

@@ -26,6 +26,7 @@ from streams.alert_rules import load_alert_rules
 from streams.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 from tests.support.alert_households import DAY, calm_state
 from tests.support.kafka_read import read_topic
+from tests.support.hooked_worker import HOOKED_WORKER
 from tests.support.worker_runs import killed_mid_stream, wait_until
 
 pytestmark = pytest.mark.kafka
@@ -119,7 +120,7 @@ def test_kill_9_and_restart_raise_no_alert_twice_and_a_moved_clock_escalates_one
     worker = killed_mid_stream(env, tmp_path / "worker.log",
                                lambda: produce_states(bootstrap, topics, states[: len(states) // 2]),
                                lambda: produce_states(bootstrap, topics, states[len(states) // 2:]),
-                               "povhub_alerts_total", settle_s=0.3)
+                               "povhub_alerts_total", settle_s=0.3, command=HOOKED_WORKER)
     try:
         got = wait_for_alerts(bootstrap, topics, lambda a: raised_ids(a) == want, 180, worker, "every alert raised")
         time.sleep(2)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 
-from povhub.settings import Settings
+from povhub.settings import Settings, load_settings
 
 
 def settings_for(env: dict[str, str]) -> Settings:
     saved = dict(os.environ)
     os.environ.update(env)
     try:
-        return Settings()
+        return load_settings()
     finally:
         os.environ.clear()
         os.environ.update(saved)

@@ -22,16 +22,16 @@ def wait_until(predicate, timeout_s: float, what: str, worker: WorkerProcess | N
 
 
 def killed_mid_stream(env: dict[str, str], log: Path, first: Callable[[], object], rest: Callable[[], object],
-                      started: str, settle_s: float = 0.0) -> WorkerProcess:
+                      started: str, settle_s: float = 0.0, command: list[str] | None = None) -> WorkerProcess:
     """`first` produces before a worker starts; once its metric `started` moves, `rest` produces and,
     `settle_s` later, the worker is killed with SIGKILL (no commit, no flush beyond what was acked).
-    Returns a second worker started on the same settings."""
+    Returns a second worker started on the same settings (both run `command`, default `povhub worker`)."""
     first()
-    worker = WorkerProcess(env, log).start()
+    worker = WorkerProcess(env, log, command).start()
     try:
         wait_until(lambda: metric(int(env["POVHUB_WEB_PORT"]), started) > 0, 90, f"the first {started}", worker)
         rest()
         time.sleep(settle_s)
     finally:
         worker.kill()
-    return WorkerProcess(env, log).start()
+    return WorkerProcess(env, log, command).start()
