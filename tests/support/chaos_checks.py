@@ -14,12 +14,18 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from bench.household_events import Event, expected_states, stable
 from povhub.worker_client import WorkerProcess
 from schemas.codec import Codec
-from schemas.topics import ALERT, HOUSEHOLD_STATE, RECONCILE_ROUTING, SOURCE_FAMILIES, Topics, family
+from schemas.topics import (
+    ALERT,
+    HOUSEHOLD_STATE,
+    RECONCILE_ROUTING,
+    SOURCE_FAMILIES,
+    Topics,
+    family,
+)
 from sinks.clickhouse import connect
 from sinks.loader import loader_name
 from streams.state_rules import load_rules
 from tests.support.kafka_read import read_topic
-
 
 RULES = load_rules()
 

@@ -14,7 +14,6 @@ from streams.person_index import PendingLimits, RawMessage
 from streams.reconcile_batch import Outputs, PendingCount, ReconcileBatch
 from streams.state_rules import StateRules, load_rules
 
-
 RULES = load_rules()
 
 
