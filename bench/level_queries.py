@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -259,25 +260,35 @@ def timed_refresh(client: Client) -> tuple[float, ...]:
     return tuple(seconds)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def bench_args(doc: str, runs: int) -> argparse.Namespace:
+    """The command line of the benches on a loaded chdb (this one and bench/web.py)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--households", type=int, default=1_000_000)
-    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=runs)
     parser.add_argument("--folder", type=Path, help="chdb folder (default: a temporary one)")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def prepare(client: Client, households: int, views: Iterable[str], folder: Path) -> None:
+    """Migrate, load the areas and `households` (printing how long it took). No scheduled refresh of
+    `views` while the data loads or queries are timed: the bench decides when one runs (a stopped
+    view would ignore SYSTEM REFRESH VIEW too)."""
+    migrate(client)
+    load_areas(client)
+    for view in views:
+        client.command(f"ALTER TABLE {view} MODIFY REFRESH EVERY 1 YEAR APPEND")
+    started = time.perf_counter()
+    state_rows, event_rows, alert_rows = load(client, households, random.Random(6))
+    print(f"{households:,} households: {state_rows:,} state rows, {event_rows:,} events, "
+          f"{alert_rows:,} alert steps loaded in {time.perf_counter() - started:.1f}s into {folder}")
+
+
+def main() -> int:
+    args = bench_args(__doc__, runs=7)
     folder = args.folder or Path(tempfile.mkdtemp(prefix="povhub-bench-"))
     client = connect(f"chdb://{folder}")
     try:
-        migrate(client)
-        load_areas(client)
-        # No scheduled refresh while the data loads or level queries are timed: the bench
-        # decides when one runs (a stopped view would ignore SYSTEM REFRESH VIEW too)
-        for view in FIGURES_VIEWS:
-            client.command(f"ALTER TABLE {view} MODIFY REFRESH EVERY 1 YEAR APPEND")
-        started = time.perf_counter()
-        state_rows, event_rows, alert_rows = load(client, args.households, random.Random(6))
-        print(f"{args.households:,} households: {state_rows:,} state rows, {event_rows:,} events, "
-              f"{alert_rows:,} alert steps loaded in {time.perf_counter() - started:.1f}s into {folder}")
+        prepare(client, args.households, FIGURES_VIEWS, folder)
         # three snapshots not merged yet, as between background merges
         refreshes = [timed_refresh(client) for _ in range(3)]
         parts = client.command("SELECT count() FROM system.parts WHERE active AND table = 'household_state'")

@@ -14,11 +14,9 @@ tambon work list.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import os
-import random
 import re
 import statistics
 import sys
@@ -31,15 +29,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fastapi.testclient import TestClient
 
-from bench.level_queries import load
+from bench.level_queries import bench_args, prepare
 from povhub.cli import main as povhub
 from povhub.web.access import DirectAccess
 from povhub.web.app import create_app
 from povhub.web.users import UserStore
-from sinks.areas import load_areas
 from sinks.clickhouse import connect
 from sinks.figures import refresh_figures
-from sinks.migrate import migrate
 from sinks.web_queries import WORK_ITEMS_VIEWS, refresh_work_items
 
 PASSWORD = "bench password 16"
@@ -79,24 +75,13 @@ def report_call(level: str, code: str | None) -> Callable[[], object]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--households", type=int, default=1_000_000)
-    parser.add_argument("--runs", type=int, default=30)
-    parser.add_argument("--folder", type=Path, help="chdb folder (default: a temporary one)")
-    args = parser.parse_args()
+    args = bench_args(__doc__, runs=30)
     folder = args.folder or Path(tempfile.mkdtemp(prefix="povhub-bench-web-"))
     dsn = f"chdb://{folder}/chdb"
     os.environ["CLICKHOUSE_URL"] = dsn
     client = connect(dsn)
     try:
-        migrate(client)
-        load_areas(client)
-        for view in ("area_figures_mv", "tpmap_figures_mv", *WORK_ITEMS_VIEWS):  # the bench refreshes
-            client.command(f"ALTER TABLE {view} MODIFY REFRESH EVERY 1 YEAR APPEND")
-        started = time.perf_counter()
-        state_rows, event_rows, alert_rows = load(client, args.households, random.Random(6))
-        print(f"{args.households:,} households: {state_rows:,} state rows, {event_rows:,} events, "
-              f"{alert_rows:,} alert steps loaded in {time.perf_counter() - started:.1f}s into {folder}")
+        prepare(client, args.households, ("area_figures_mv", "tpmap_figures_mv", *WORK_ITEMS_VIEWS), folder)
         for table in ("household_state", "events", "alerts"):
             client.command(f"OPTIMIZE TABLE {table} FINAL")
         refresh_figures(client)

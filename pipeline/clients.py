@@ -21,6 +21,9 @@ from pipeline.partitioner import KeyPartitioner
 
 log = logging.getLogger(__name__)
 
+# a group member not heard from for this long leaves its group (its partitions move)
+SESSION_TIMEOUT_S = 10.0
+
 _ANY_PRODUCER = {"acks": "all", "max_request_size": 8 * 1024 * 1024}
 
 # connectors: idempotent, large batches (a TPMAP import sends millions of records)

@@ -12,7 +12,7 @@ from kafka import KafkaConsumer
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
 
-from pipeline.clients import close_quietly, group_consumer
+from pipeline.clients import SESSION_TIMEOUT_S, close_quietly, group_consumer
 from pipeline.fetcher import BatchFetcher, next_offsets, owned
 from pipeline.liveness import Abandoned, Bounds, Progress, recover
 
@@ -33,7 +33,7 @@ class GroupConfig:
     topics: tuple[str, ...]
     batch_size: int
     batch_seconds: float
-    session_timeout_s: float = 10.0
+    session_timeout_s: float = SESSION_TIMEOUT_S
     bounds: Bounds = Bounds()
 
 

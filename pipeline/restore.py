@@ -7,10 +7,12 @@ import time
 
 import orjson
 from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaTimeoutError
 
 from pipeline.clients import close_quietly, reader
 from pipeline.liveness import Bounds, Progress
+from pipeline.read_to_end import read_to_end
 from pipeline.stores import Stores
 from pipeline.transaction import ProcessorConfig
 from schemas.metrics import STAGE_RESTORED
@@ -20,7 +22,8 @@ log = logging.getLogger(__name__)
 
 def high_watermarks(bootstrap_servers: str, tps: list[TopicPartition], bounds: Bounds) -> dict[TopicPartition, int]:
     """The end of each partition counting records of transactions not decided yet (a read_committed
-    consumer's end offsets stop at the first of those: the last stable offset)."""
+    consumer's end offsets stop at the first of those: the last stable offset); only to judge the
+    local checkpoints, the read's end is read_to_end's."""
     consumer = reader(bootstrap_servers, committed_only=False)
     try:
         return consumer.end_offsets(tps, timeout_ms=bounds.block_ms)
@@ -34,7 +37,8 @@ def restore(cfg: ProcessorConfig, stores: Stores, partitions: set[int],
     past each local checkpoint (a disk store, pipeline/stores/rocksdb.py), else every committed
     transaction from the start.
 
-    Reads (read_committed) up to the high watermark, not the last stable offset: right after the
+    Reads (read_committed) to the end as pipeline/read_to_end.py has it, the one rule: the high
+    watermark of the first fetch response, not the last stable offset: right after the
     previous owner's commit returned, Kafka may still be writing that transaction's markers, so its
     state changes sit above the last stable offset while its consumed offsets already count (a
     committed-offset fetch waits for them). Stopping at the last stable offset lost that last
@@ -54,31 +58,33 @@ def restore(cfg: ProcessorConfig, stores: Stores, partitions: set[int],
     ends = high_watermarks(cfg.bootstrap_servers, tps, cfg.bounds)
     changelogs = reader(cfg.bootstrap_servers, f"{cfg.group}-restore")
     restored = 0
-    last_read = time.monotonic()
+    polled: dict[TopicPartition, list[ConsumerRecord]] = {}
+
+    def write() -> None:
+        """The records of one poll to the stores, each partition's with its checkpoint."""
+        nonlocal restored
+        for tp, records in polled.items():
+            stores.restore(store_of[tp.topic],
+                           ((r.key.decode(), None if r.value is None else orjson.loads(r.value)) for r in records),
+                           {tp.partition: records[-1].offset + 1})
+            restored += len(records)
+        polled.clear()
+
+    def on_poll(some: bool) -> None:
+        write()  # the previous poll's
+        if progress is not None:
+            progress.at("restoring state")
+            if some:
+                progress.restored_some()
+
     try:
-        changelogs.assign(tps)
-        end = _start(cfg, stores, changelogs, tps, store_of, checkpoints, ends)
-        while True:
-            if progress is not None:
-                progress.at("restoring state")
-            polled = changelogs.poll(timeout_ms=500 if end else 100, max_records=50_000)
-            if polled:
-                last_read = time.monotonic()
-                if progress is not None:
-                    progress.restored_some()
-            elif end and time.monotonic() - last_read > cfg.bounds.block_s:
-                raise KafkaTimeoutError(f"{cfg.group}: restore read nothing for {cfg.bounds.block_s:.0f} s; "
-                                        f"{len(end)} changelog partitions not read to their end")
-            for tp, records in polled.items():
-                stores.restore(store_of[tp.topic],
-                               ((r.key.decode(), None if r.value is None else orjson.loads(r.value)) for r in records),
-                               {tp.partition: records[-1].offset + 1})
-                restored += len(records)
-            for tp in [tp for tp in end if changelogs.position(tp, timeout_ms=cfg.bounds.block_ms) >= end[tp]]:
-                del end[tp]
-            # The embedded broker reports the end of its last record batch too low: read on until nothing comes.
-            if not end and not polled:
-                break
+        start = _start(cfg, stores, changelogs, tps, store_of, checkpoints, ends)
+        for r in read_to_end(changelogs, tps, start, idle_timeout_s=cfg.bounds.block_s, max_records=50_000,
+                             on_poll=on_poll):
+            polled.setdefault(TopicPartition(r.topic, r.partition), []).append(r)
+        write()
+    except KafkaTimeoutError as e:
+        raise KafkaTimeoutError(f"{cfg.group}: restore: {e}") from None
     finally:
         close_quietly(changelogs, cfg.bounds)
     STAGE_RESTORED.labels(cfg.group).inc(restored)
@@ -91,7 +97,7 @@ def restore(cfg: ProcessorConfig, stores: Stores, partitions: set[int],
 def _start(cfg: ProcessorConfig, stores: Stores, changelogs: KafkaConsumer, tps: list[TopicPartition],
            store_of: dict[str, str], checkpoints: dict[tuple[str, int], int],
            ends: dict[TopicPartition, int]) -> dict[TopicPartition, int]:
-    """Seek each changelog partition to its checkpoint (or its start) and return the ends still to read."""
+    """Where to read each changelog partition from: its checkpoint, or (absent) its start."""
     starts = changelogs.beginning_offsets(tps, timeout_ms=cfg.bounds.block_ms) if checkpoints else {}
     stale = {tp.partition for tp in tps if (store_of[tp.topic], tp.partition) in checkpoints
              and not starts[tp] <= checkpoints[(store_of[tp.topic], tp.partition)] <= ends[tp]}
@@ -99,14 +105,5 @@ def _start(cfg: ProcessorConfig, stores: Stores, changelogs: KafkaConsumer, tps:
         log.warning("%s: local checkpoints of partitions %s are outside their changelogs; restoring them "
                     "from the start", cfg.group, sorted(stale))
         stores.wipe(stale)
-    end = {}
-    for tp in tps:
-        at = None if tp.partition in stale else checkpoints.get((store_of[tp.topic], tp.partition))
-        if at is None:
-            changelogs.seek_to_beginning(tp)
-            at = 0
-        else:
-            changelogs.seek(tp, at)
-        if ends[tp] > at:
-            end[tp] = ends[tp]
-    return end
+    return {tp: checkpoints[(store_of[tp.topic], tp.partition)] for tp in tps
+            if tp.partition not in stale and (store_of[tp.topic], tp.partition) in checkpoints}

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from kafka.consumer.fetcher import ConsumerRecord
 
+from pipeline.clients import SESSION_TIMEOUT_S
 from pipeline.liveness import Bounds
 from pipeline.stores import Stores
 
@@ -25,7 +26,7 @@ class ProcessorConfig:
     batch_size: int = 5000
     batch_seconds: float = 0.2
     tick_seconds: float | None = None
-    session_timeout_s: float = 10.0
+    session_timeout_s: float = SESSION_TIMEOUT_S
     # A killed worker's open transaction holds back read_committed readers until it times out
     # (or the worker restarts with the same id): short, since batches take well under a second.
     transaction_timeout_s: float = 20.0

@@ -12,11 +12,11 @@ import traceback
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from schemas.vocabulary import AREA_LEVELS
 from povhub.errors import Stopped
 from povhub.settings import Settings, load_settings
-
+from schemas.vocabulary import AREA_LEVELS
 
 
 def _demo(s: Settings, a: argparse.Namespace) -> int:
@@ -72,7 +72,7 @@ def _dimensions(text: str) -> int:
 def _topics(s: Settings, a: argparse.Namespace) -> int:
     from povhub.kafka_admin import ensure_topics
     from povhub.wiring import reachable_kafka
-    created = ensure_topics(reachable_kafka(s), s.topics, s.partitions, s.replication_factor)
+    created = ensure_topics(reachable_kafka(s), s.kafka.topics, s.kafka.partitions, s.kafka.replication_factor)
     print(f"created {len(created)} topics" + (": " + ", ".join(created) if created else " (all present)"))
     return 0
 
@@ -139,6 +139,24 @@ def _dead_letter_filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=_positive, metavar="N", help="stop after N dead letters")
 
 
+def _service(sub: Any, name: str, help: str, run: Callable[..., int], dest: str, credentials: tuple[str, str],
+             add: str, listing: str, remove: tuple[str, str, str]) -> argparse.ArgumentParser:
+    """A command that serves (the ingest API, the web page) unless given its one sub-command, which
+    manages the service's credentials (API keys, officers): add, list, remove. The sub-command is in
+    `<dest>`, the action in `<credentials>_command` (None when serving); returns the `add` parser for
+    the credential's own arguments."""
+    service = sub.add_parser(name, help=help)
+    kind, kind_help = credentials
+    service.set_defaults(run=run, **{f"{kind}_command": None})
+    manage = service.add_subparsers(dest=dest, metavar="COMMAND").add_parser(kind, help=kind_help)
+    actions = manage.add_subparsers(dest=f"{kind}_command", required=True, metavar="ACTION")
+    added = actions.add_parser("add", help=add)
+    actions.add_parser("list", help=listing)
+    verb, verb_help, argument = remove
+    actions.add_parser(verb, help=verb_help).add_argument(argument)
+    return added
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="povhub", description=(
         "Povhub: TPMAP, Thai QM and local-authority updates -> Kafka -> household state, "
@@ -195,32 +213,24 @@ def build_parser() -> argparse.ArgumentParser:
     tp = sub.add_parser("topics", help="create the Kafka topics (idempotent)")
     tp.set_defaults(run=_topics)
 
-    ia = sub.add_parser("ingest-api", help="serve the local-authority (อปท.) HTTP ingest API, or manage its keys")
-    ia.set_defaults(run=_ingest_api, keys_command=None)
-    isub = ia.add_subparsers(dest="ingest_command", metavar="COMMAND")
-    keys = isub.add_parser("keys", help="manage API keys (stored hashed in POVHUB_INGEST_KEYS_FILE)")
-    ksub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
-    ka = ksub.add_parser("add", help="create a key for one local authority and print it (once)")
+    ka = _service(sub, "ingest-api", "serve the local-authority (อปท.) HTTP ingest API, or manage its keys", _ingest_api,
+                  "ingest_command", ("keys", "manage API keys (stored hashed in POVHUB_INGEST_KEYS_FILE)"),
+                  add="create a key for one local authority and print it (once)",
+                  listing="list keys (never the keys themselves)",
+                  remove=("revoke", "revoke a key; a running API refuses it at once", "key_id"))
     ka.add_argument("--org", required=True, help="DLA organisation code (7 digits)")
     ka.add_argument("--type", required=True, help="PAO|MUNICIPALITY|SAO|SPECIAL (or อบจ.|เทศบาล|อบต.)")
     ka.add_argument("--areas", required=True, help="DOPA codes it serves, comma-separated (e.g. 500101,500102 or 50)")
     ka.add_argument("--label", default="", help="a note, e.g. who holds the key")
-    ksub.add_parser("list", help="list keys (never the keys themselves)")
-    kr = ksub.add_parser("revoke", help="revoke a key; a running API refuses it at once")
-    kr.add_argument("key_id")
 
-    wb = sub.add_parser("web", help="serve the ศจพ. centres' web page (POVHUB_DASHBOARD_HOST/PORT), or manage its users")
-    wb.set_defaults(run=_web, web_command=None)
-    wsub = wb.add_subparsers(dest="web_command", metavar="COMMAND")
-    wu = wsub.add_parser("users", help="officers' logins, each bound to a level and an area")
-    wusub = wu.add_subparsers(dest="users_command", required=True, metavar="ACTION")
-    wa = wusub.add_parser("add", help="add an officer; the password comes from POVHUB_WEB_PASSWORD or is asked")
+    wa = _service(sub, "web", "serve the ศจพ. centres' web page (POVHUB_DASHBOARD_HOST/PORT), or manage its users", _web,
+                  "web_command", ("users", "officers' logins, each bound to a level and an area"),
+                  add="add an officer; the password comes from POVHUB_WEB_PASSWORD or is asked",
+                  listing="list officers (never their password hashes)",
+                  remove=("remove", "remove an officer; his open sessions end at their next request", "username"))
     wa.add_argument("username")
     wa.add_argument("--level", required=True, choices=("national", "province", "district", "subdistrict"))
     wa.add_argument("--area", help="DOPA code of the officer's area at that level (not for national)")
-    wusub.add_parser("list", help="list officers (never their password hashes)")
-    wr = wusub.add_parser("remove", help="remove an officer; his open sessions end at their next request")
-    wr.add_argument("username")
 
     dl = sub.add_parser("dlq", help="list the dead letters, or replay their original messages")
     dsub = dl.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")

@@ -14,7 +14,7 @@ from sinks.roles import role_statements
 def run_migrate(s: Settings, dry_run: bool) -> int:
     client = connect(s.clickhouse_dsn)
     try:
-        statements = migrate(client, dry_run=dry_run, cluster=s.clickhouse_cluster)
+        statements = migrate(client, dry_run=dry_run, cluster=s.clickhouse.cluster)
         if dry_run:
             print("\n".join(f"{sql.rstrip(';')};" for sql in statements) if statements else "-- nothing to apply")
         else:
@@ -34,7 +34,7 @@ def run_roles(s: Settings, apply: bool) -> int:
         target_database = "default"
     else:
         target_database = target.database or "default"
-    statements = role_statements(target_database, (p.code for p in geothai.provinces()), s.clickhouse_cluster)
+    statements = role_statements(target_database, (p.code for p in geothai.provinces()), s.clickhouse.cluster)
     if not apply:
         print("\n".join(f"{sql};" for sql in statements))
         return 0

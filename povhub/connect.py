@@ -21,7 +21,7 @@ from schemas.topics import TPMAP_HOUSEHOLD
 
 def tpmap_state(s: Settings) -> TpmapState:
     # per topic: the same file imported into another deployment (prefix) is another import
-    return TpmapState(s.data_dir / "tpmap" / s.topics.name(TPMAP_HOUSEHOLD))
+    return TpmapState(s.hub.data_dir / "tpmap" / s.kafka.topics.name(TPMAP_HOUSEHOLD))
 
 
 def _progress_bar(path: Path, quiet: bool) -> tqdm:
@@ -45,7 +45,7 @@ def import_files(bootstrap: str, s: Settings, secret: str, files: list[Path], st
     pseudonyms = Pseudonymiser(secret)
     state = state or tpmap_state(s)
     summaries = []
-    with Publisher(bootstrap, source="tpmap", codec=codec_from(s), topics=s.topics, **PRODUCER_CONFIG) as publisher:
+    with Publisher(bootstrap, source="tpmap", codec=codec_from(s), topics=s.kafka.topics, **PRODUCER_CONFIG) as publisher:
         for f in files:
             with _progress_bar(f, quiet) as bar:
                 summaries.append(import_tpmap(f, publisher, pseudonyms, state, bootstrap, data_year, bar.update))
@@ -53,7 +53,7 @@ def import_files(bootstrap: str, s: Settings, secret: str, files: list[Path], st
 
 
 def close_tpmap_year(bootstrap: str, s: Settings, year: int) -> CloseSummary:
-    with Publisher(bootstrap, source="tpmap", codec=codec_from(s), topics=s.topics) as publisher:
+    with Publisher(bootstrap, source="tpmap", codec=codec_from(s), topics=s.kafka.topics) as publisher:
         return close_year(year, publisher, tpmap_state(s), bootstrap)
 
 

@@ -17,18 +17,18 @@ from povhub.wiring import codec_from, reachable_kafka, require_secret
 
 
 def _publisher(s: Settings) -> Publisher:
-    return Publisher(reachable_kafka(s), source="thaiqm", codec=codec_from(s), topics=s.topics,
+    return Publisher(reachable_kafka(s), source="thaiqm", codec=codec_from(s), topics=s.kafka.topics,
                      client_id="povhub-thaiqm")
 
 
 def build_poller(s: Settings, api_url: str, intake: Intake) -> Poller:
-    client = ThaiQmClient(api_url, s.thaiqm_api_token, timeout_s=s.thaiqm_timeout_s, rate_limit=s.thaiqm_rate_limit)
-    cursors = CursorStore(s.data_dir / "thaiqm", api_url, s.topic_prefix)
-    return Poller(client, intake, cursors, page_size=s.thaiqm_page_size)
+    client = ThaiQmClient(api_url, s.thaiqm.api_token, timeout_s=s.thaiqm.timeout_s, rate_limit=s.thaiqm.rate_limit)
+    cursors = CursorStore(s.hub.data_dir / "thaiqm", api_url, s.kafka.topic_prefix)
+    return Poller(client, intake, cursors, page_size=s.thaiqm.page_size)
 
 
 def run_thaiqm_poll(s: Settings, api_url: str | None, once: bool) -> int:
-    api_url = api_url or s.thaiqm_api_url
+    api_url = api_url or s.thaiqm.api_url
     if not api_url:
         raise SettingsError("bad setting THAIQM_API_URL: required to poll Thai QM (not set; or pass --api URL)")
     pseudonyms = Pseudonymiser(require_secret(s))
@@ -39,7 +39,7 @@ def run_thaiqm_poll(s: Settings, api_url: str | None, once: bool) -> int:
             if once:
                 poller.drain()
             else:
-                poller.run_forever(s.thaiqm_poll_seconds)
+                poller.run_forever(s.thaiqm.poll_seconds)
         except (ThaiQmApiError, ThaiQmUnavailable) as e:
             print(f"povhub: {e} (the cursor is where the last acknowledged page left it)", file=sys.stderr)
             return 1

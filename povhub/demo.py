@@ -90,7 +90,7 @@ def fresh_clickhouse(s: Settings) -> None:
     target = parse_dsn(s.clickhouse_dsn)
     if not isinstance(target, ChdbDsn):
         return  # a server's data are not the demo's to delete
-    running = worker_address.running(s.data_dir)
+    running = worker_address.running(s.hub.data_dir)
     if running is not None:
         holder: str | None = f"PID {running.pid}, {running.url}"
     else:
@@ -139,12 +139,12 @@ def print_tpmap_figures(worker: WorkerProcess, households_by_province: dict[str,
 def run_demo(s: Settings, sample: Path | None = None, keep_running: bool = False) -> int:
     sample = sample or SAMPLE
     check_input(sample)
-    data_dir = s.data_dir.resolve()
+    data_dir = s.hub.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     with contextlib.ExitStack() as stack:
-        bootstrap = s.kafka_bootstrap_servers
-        session_timeout = s.session_timeout_s
+        bootstrap = s.kafka.bootstrap_servers
+        session_timeout = s.kafka.session_timeout_s
         state = None  # the import checkpoints of the configured deployment
         if bootstrap is None:
             fresh_clickhouse(s)
@@ -157,18 +157,18 @@ def run_demo(s: Settings, sample: Path | None = None, keep_running: bool = False
         else:
             check_kafka(bootstrap)
         _say(f"ClickHouse: {s.clickhouse_dsn}")
-        ensure_topics(bootstrap, s.topics, s.partitions, s.replication_factor)
-        web_port = _free_port(s.web_host)
+        ensure_topics(bootstrap, s.kafka.topics, s.kafka.partitions, s.kafka.replication_factor)
+        web_port = _free_port(s.worker.web_host)
         log = data_dir / "logs" / "worker.log"
         worker = WorkerProcess({
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "CLICKHOUSE_URL": s.clickhouse_dsn,
-            "POVHUB_WEB_HOST": s.web_host, "POVHUB_WEB_PORT": str(web_port),
+            "POVHUB_WEB_HOST": s.worker.web_host, "POVHUB_WEB_PORT": str(web_port),
             "POVHUB_SESSION_TIMEOUT_S": str(session_timeout), "POVHUB_DATA_DIR": str(data_dir),
         }, log, fresh_log=True).start()
         stack.callback(_stop_worker, worker)
         _say(f"worker started (PID {worker.proc.pid if worker.proc else '?'}, log {log})")
         _say(f"importing {sample} ...")
-        secret = s.pseudonym_secret or demo_secret(data_dir)
+        secret = s.hub.pseudonym_secret or demo_secret(data_dir)
         [summary] = import_files(bootstrap, s, secret, [sample], state=state, quiet=False)
         _say("\n".join(summary.lines()))
         expected = Counter(summary.households_by_province)
@@ -186,7 +186,7 @@ def run_demo(s: Settings, sample: Path | None = None, keep_running: bool = False
         _say(format_table(rows, DEMO_COLUMNS))
         _say(f"\nOK: per-province household counts equal those of {sample.name}")
         print_tpmap_figures(worker, dict(expected))
-        _say("\n" + closing_block(keep_running, s.web_host, web_port))
+        _say("\n" + closing_block(keep_running, s.worker.web_host, web_port))
         if keep_running:
             from povhub.web.demo_page import announce, demo_login, start_web_page
             page, url = start_web_page(s, data_dir, s.clickhouse_dsn, web_port)

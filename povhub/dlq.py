@@ -109,7 +109,7 @@ class Strays:
 def select(s: Settings, selection: Selection, strays: Strays) -> Iterator[DeadLetter]:
     """The dead letters `selection` matches (at most its limit); each message that is not a dead
     letter is complained about on stderr and counted in `strays`."""
-    topic = s.topics.name(DEAD_LETTER)
+    topic = s.kafka.topics.name(DEAD_LETTER)
     chosen = 0
     # closing: stopping at the limit closes the consumer now, not when the generator is collected
     with closing(read_dead_letters(require_bootstrap(s), topic, codec_from(s))) as dead_letters:

@@ -55,7 +55,7 @@ def _producer(bootstrap: str) -> KafkaProducer:
 
 
 def run_replay(s: Settings, selection: Selection, dry_run: bool = False) -> int:
-    source_topics = {s.topics.name(f): f for f in SOURCE_FAMILIES}
+    source_topics = {s.kafka.topics.name(f): f for f in SOURCE_FAMILIES}
     codec = codec_from(s)
     producer = None if dry_run else _producer(require_bootstrap(s))
     sent: list[tuple[DeadLetter, FutureRecordMetadata | None]] = []  # None: dry run

@@ -34,7 +34,7 @@ def no_tables(dsn: str) -> errors.NoData:
 
 def explain(exc: BaseException, s: Settings | None) -> tuple[int, str | None]:
     """The exit status and the line to print (None: print nothing) for `exc`."""
-    kafka = (s.kafka_bootstrap_servers if s else None) or "the configured address"
+    kafka = (s.kafka.bootstrap_servers if s else None) or "the configured address"
     clickhouse = s.clickhouse_dsn if s else "the configured ClickHouse"
     if isinstance(exc, errors.Stopped):
         return errors.SIGNALLED + exc.signum, f"stopped by {signal.Signals(exc.signum).name}"

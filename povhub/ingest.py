@@ -21,26 +21,26 @@ from povhub.wiring import codec_from, require_bootstrap, require_secret
 
 def ingest_context(s: Settings) -> IngestContext:
     bootstrap, secret = require_bootstrap(s), require_secret(s)
-    timeout_ms = int(s.ingest_ack_timeout_s * 1000)
+    timeout_ms = int(s.ingest.ack_timeout_s * 1000)
 
     def connect() -> Publisher:
         # Bounded like the request's wait: a send must not hang a worker thread for the default minute.
-        return Publisher(bootstrap, source="localgov", codec=codec_from(s), topics=s.topics,
+        return Publisher(bootstrap, source="localgov", codec=codec_from(s), topics=s.kafka.topics,
                          client_id="povhub-ingest-api", linger_ms=5, max_block_ms=timeout_ms,
                          bootstrap_timeout_ms=timeout_ms)
 
     return IngestContext(
         keys=KeyStore(s.ingest_keys_path), link=KafkaLink(connect), pseudonyms=Pseudonymiser(secret),
-        limiter=RateLimiter(s.ingest_rate_per_s, s.ingest_burst),
-        idempotency=IdempotencyStore(s.data_dir / "ingest_idempotency.sqlite3"),
-        ack_timeout_s=s.ingest_ack_timeout_s, max_body_bytes=s.ingest_max_body_bytes,
-        requests=RequestLog(s.data_dir / "ingest_requests.sqlite3"),
-        outcomes=KafkaOutcomes(bootstrap, s.topics, codec_from(s), s.app_id))
+        limiter=RateLimiter(s.ingest.rate_per_s, s.ingest.burst),
+        idempotency=IdempotencyStore(s.hub.data_dir / "ingest_idempotency.sqlite3"),
+        ack_timeout_s=s.ingest.ack_timeout_s, max_body_bytes=s.ingest.max_body_bytes,
+        requests=RequestLog(s.hub.data_dir / "ingest_requests.sqlite3"),
+        outcomes=KafkaOutcomes(bootstrap, s.kafka.topics, codec_from(s), s.hub.app_id))
 
 
 def run_ingest_api(s: Settings) -> int:
     app = create_app(ingest_context(s))
-    uvicorn.run(app, host=s.ingest_host, port=s.ingest_port, log_level="info")
+    uvicorn.run(app, host=s.ingest.host, port=s.ingest.port, log_level="info")
     return 0
 
 

@@ -48,10 +48,10 @@ def summary(s: Settings, level: str, code: str | None) -> list[dict[str, Any]]:
     target = parse_dsn(s.clickhouse_dsn)
     if isinstance(target, ChdbDsn):
         # chdb admits one process per folder: a running worker has it, so ask the worker
-        running = worker_address.running(s.data_dir)
+        running = worker_address.running(s.hub.data_dir)
         if running is not None:
             return _ask_worker(running, level, code)
-        _check_folder_free(target.path, s.data_dir)
+        _check_folder_free(target.path, s.hub.data_dir)
     client = connect(s.clickhouse_dsn)
     try:
         return level_summary(client, level, code)
@@ -82,14 +82,14 @@ def tpmap_text(s: Settings, level: str, code: str | None, dimensions: int) -> st
     """TPMAP's figures for a selection (a mask) as TPMAP's CSV, from ClickHouse or the worker."""
     target = parse_dsn(s.clickhouse_dsn)
     if isinstance(target, ChdbDsn):
-        running = worker_address.running(s.data_dir)
+        running = worker_address.running(s.hub.data_dir)
         if running is not None:
             try:
                 return fetch_tpmap(running.host, running.port, level, code, mask_text(dimensions))
             except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
                 raise Unreachable(f"the worker at {running.url} (PID {running.pid}) does not answer ({e}): wait for "
                                   "it to start, or stop it and run the report again") from e
-        _check_folder_free(target.path, s.data_dir)
+        _check_folder_free(target.path, s.hub.data_dir)
     client = connect(s.clickhouse_dsn)
     try:
         return tpmap_report(client, level, code, dimensions)

@@ -8,14 +8,14 @@ from schemas.registry import SchemaRegistry
 
 
 def codec_from(s: Settings) -> Codec:
-    registry = SchemaRegistry(s.schema_registry_url) if s.schema_registry_url else None
-    return Codec(registry=registry, topics=s.topics)
+    registry = SchemaRegistry(s.kafka.schema_registry_url) if s.kafka.schema_registry_url else None
+    return Codec(registry=registry, topics=s.kafka.topics)
 
 
 def require_bootstrap(s: Settings) -> str:
-    if not s.kafka_bootstrap_servers:
+    if not s.kafka.bootstrap_servers:
         raise SettingsError("bad setting KAFKA_BOOTSTRAP_SERVERS: required for this command (not set)")
-    return s.kafka_bootstrap_servers
+    return s.kafka.bootstrap_servers
 
 
 def reachable_kafka(s: Settings) -> str:
@@ -28,9 +28,9 @@ def reachable_kafka(s: Settings) -> str:
 
 
 def require_secret(s: Settings) -> str:
-    if not s.pseudonym_secret:
+    if not s.hub.pseudonym_secret:
         raise SettingsError("bad setting POVHUB_PSEUDONYM_SECRET: required to pseudonymise citizen IDs (not set)")
-    return s.pseudonym_secret
+    return s.hub.pseudonym_secret
 
 
 def with_running_worker_kafka(s: Settings) -> Settings:
@@ -38,7 +38,7 @@ def with_running_worker_kafka(s: Settings) -> Settings:
     demo's embedded broker listens on a random port; povhub/worker_address.py)."""
     from povhub import worker_address
 
-    if s.kafka_bootstrap_servers:
+    if s.kafka.bootstrap_servers:
         return s
-    running = worker_address.running(s.data_dir)
-    return s.model_copy(update={"kafka_bootstrap_servers": running.kafka_bootstrap}) if running else s
+    running = worker_address.running(s.hub.data_dir)
+    return s.model_copy(update={"kafka": s.kafka.model_copy(update={"bootstrap_servers": running.kafka_bootstrap})}) if running else s

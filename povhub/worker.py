@@ -12,12 +12,10 @@ import logging
 import os
 import socket
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import OperationalError
 from kafka.consumer.fetcher import ConsumerRecord
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -42,7 +40,7 @@ from sinks.report import level_summary
 from sinks.dimension_selection import selection
 from sinks.tpmap_figures import tpmap_common_report, tpmap_report
 from streams.dead_letters import DeadLetterProducer
-from pipeline.liveness import Bounds, Progress, health
+from pipeline.liveness import Progress, health
 from streams.person_index import PendingLimits, raw_message
 from streams.reconcile import ReconcileConfig, ReconcileFold, reconcile_stage
 from pipeline.runner import ProcessorRunner
@@ -60,25 +58,9 @@ def prepare_clickhouse(dsn: str, cluster: str | None = None) -> Client:
     return client
 
 
-class SwitchedOff:
-    """TEST ONLY (POVHUB_CLICKHOUSE_OFF_FILE): inserts fail as in an outage while the file exists,
-    so a test can take an embedded ClickHouse down under a running worker."""
-
-    def __init__(self, client: Client, path: Path) -> None:
-        self._client, self._path = client, path
-
-    def insert(self, *args: Any, **kwargs: Any) -> Any:
-        if self._path.exists():
-            raise OperationalError(f"ClickHouse switched off by {self._path}")
-        return self._client.insert(*args, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
-
-
 def state_rules(s: Settings) -> StateRules:
     try:
-        return load_rules(s.state_rules_file or DEFAULT_RULES_FILE)
+        return load_rules(s.reconcile.state_rules_file or DEFAULT_RULES_FILE)
     except RulesError as e:
         raise SettingsError(f"bad setting POVHUB_STATE_RULES_FILE: {e}") from None
 
@@ -151,46 +133,44 @@ def loader_runners(s: Settings, client: Client, codec: Codec, dlq: DeadLetterPro
 
     loads = [(HOUSEHOLD_STATE, STATE_TABLE), (ALERT, ALERTS_TABLE)]
     loads += [(fam, events_mapping(fam)) for fam in SOURCE_FAMILIES]
-    return [LoaderRunner(loader_config(require_bootstrap(s), s.app_id, worker_id(s), s.topics.name(fam),
-                                       batch_size=s.loader_batch_size, batch_seconds=s.loader_batch_seconds,
-                                       session_timeout_s=s.session_timeout_s),
+    return [LoaderRunner(loader_config(require_bootstrap(s), s.hub.app_id, worker_id(s), s.kafka.topics.name(fam),
+                                       batch_size=s.loader.batch_size, batch_seconds=s.loader.batch_seconds,
+                                       session_timeout_s=s.kafka.session_timeout_s),
                          client, mapping, partial(codec.decode, fam=fam.name), dead_letter, dlq.flush)
             for fam, mapping in loads]
 
 
 def worker_id(s: Settings) -> str:
-    return s.worker_id or f"{socket.gethostname()}-{s.web_port}"
+    return s.hub.worker_id or f"{socket.gethostname()}-{s.worker.web_port}"
 
 
 def reconcile_runner(s: Settings, codec: Codec | None = None) -> ProcessorRunner:
     cfg = ReconcileConfig(
-        partitions=s.partitions, rules=state_rules(s), expiry_interval_s=s.pending_check_s,
-        limits=PendingLimits(ttl_ms=int(s.pending_ttl_s * 1000), max_per_person=s.pending_max_per_person,
-                             max_total=s.pending_max_total))
-    stage = reconcile_stage(s.app_id, require_bootstrap(s), worker_id(s), s.topics, cfg,
-                            session_timeout_s=s.session_timeout_s, replication_factor=s.replication_factor)
-    return ProcessorRunner(stage, ReconcileFold(s.topics, codec or codec_from(s), cfg))
+        partitions=s.kafka.partitions, rules=state_rules(s), expiry_interval_s=s.reconcile.pending_check_s,
+        limits=PendingLimits(ttl_ms=int(s.reconcile.pending_ttl_s * 1000), max_per_person=s.reconcile.pending_max_per_person,
+                             max_total=s.reconcile.pending_max_total))
+    stage = reconcile_stage(s.hub.app_id, require_bootstrap(s), worker_id(s), s.kafka.topics, cfg,
+                            session_timeout_s=s.kafka.session_timeout_s, replication_factor=s.kafka.replication_factor)
+    return ProcessorRunner(stage, ReconcileFold(s.kafka.topics, codec or codec_from(s), cfg))
 
 
 def run_worker(s: Settings) -> int:
     state_rules(s)  # a bad rules file stops start-up before anything else happens
     check_alerting(s)  # so do a bad alert rules or webhooks file
-    ensure_topics(reachable_kafka(s), s.topics, s.partitions, s.replication_factor)
-    client = prepare_clickhouse(s.clickhouse_dsn, s.clickhouse_cluster)
-    if s.clickhouse_off_file is not None:
-        client = SwitchedOff(client, s.clickhouse_off_file)
+    ensure_topics(reachable_kafka(s), s.kafka.topics, s.kafka.partitions, s.kafka.replication_factor)
+    client = prepare_clickhouse(s.clickhouse_dsn, s.clickhouse.cluster)
     codec = codec_from(s)
-    dlq = DeadLetterProducer(require_bootstrap(s), codec, s.topics.name(DEAD_LETTER), s.kafka_block_s)
+    dlq = DeadLetterProducer(require_bootstrap(s), codec, s.kafka.topics.name(DEAD_LETTER), s.worker.block_s)
     stages = [reconcile_runner(s, codec), alerts_runner(s, codec, worker_id(s)),
               *loader_runners(s, client, codec, dlq), *webhook_runners(s, codec, worker_id(s), dlq)]
     # SIGTERM and SIGINT end run_app; leaving the block stops the stages, which leave their groups
-    bounds = Bounds(s.kafka_block_s, s.stall_s, s.watchdog_s, s.recovery_limit_s)
+    bounds = s.worker.bounds
     with StageThreads(stages, bounds) as threads:
         # report, dlq and the web page beside this worker find it here (povhub/worker_address.py)
-        address = WorkerAddress(os.getpid(), s.web_host, s.web_port, require_bootstrap(s), str(parse_dsn(s.clickhouse_dsn)))
-        worker_address.record(s.data_dir, address)
+        address = WorkerAddress(os.getpid(), s.worker.web_host, s.worker.web_port, require_bootstrap(s), str(parse_dsn(s.clickhouse_dsn)))
+        worker_address.record(s.hub.data_dir, address)
         try:
-            web.run_app(web_app(client, threads.progresses), host=s.web_host, port=s.web_port, print=None)
+            web.run_app(web_app(client, threads.progresses), host=s.worker.web_host, port=s.worker.web_port, print=None)
         finally:
-            worker_address.forget(s.data_dir, address.pid)
+            worker_address.forget(s.hub.data_dir, address.pid)
     return 0

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import avro.schema
 from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
@@ -18,8 +18,9 @@ from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibi
 from schemas.catalog import CATALOG_FILE, Catalog, load_catalog
 
 
-@dataclass(frozen=True)
-class Incompatibility:
+class Incompatibility(NamedTuple):
+    """A schema version that cannot read an earlier one, with Avro's reasons."""
+
     family: str
     reader_version: int
     writer_version: int

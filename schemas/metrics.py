@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+# Histogram bounds (seconds): a broker's ack takes milliseconds, a ClickHouse insert up to
+# seconds, a web page's aim is 300 ms
+ACK_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+INSERT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+PAGE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5)
+
 CONNECTOR_RECORDS = Counter(
     "povhub_connector_records_total",
     "Source records read by a connector, by outcome (published, rejected, duplicate)",
     ["source", "outcome"],
-)
-CONNECTOR_PUBLISH_SECONDS = Histogram(
-    "povhub_connector_publish_seconds",
-    "Time from handing an event to the Kafka producer until the broker acknowledged it (acks=all)",
-    ["source"],
-    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 SOURCE_REQUESTS = Counter(
     "povhub_source_requests_total",
@@ -80,12 +80,6 @@ SINK_ROWS = Counter(
     "Rows inserted into ClickHouse, by table",
     ["table"],
 )
-SINK_INSERT_SECONDS = Histogram(
-    "povhub_sink_insert_seconds",
-    "Duration of one successful ClickHouse insert (one topic-partition slice of a batch)",
-    ["table"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
-)
 SINK_INSERT_FAILURES = Counter(
     "povhub_sink_insert_failures_total",
     "Failed ClickHouse insert attempts (retried until they succeed; nothing is dropped)",
@@ -143,14 +137,20 @@ WEB_REQUESTS = Counter(
     "login, ...) and HTTP status",
     ["route", "status"],
 )
-WEB_REQUEST_SECONDS = Histogram(
-    "povhub_web_request_seconds",
-    "Time the web page took to answer a request, by first path segment",
-    ["route"],
-    buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5),
-)
 WEB_LOGINS = Counter(
     "povhub_web_logins_total",
     "Login attempts on the web page, by outcome (ok, failed: wrong password or unknown user, throttled)",
     ["outcome"],
+)
+
+# Durations, each with buckets around what it measures
+CONNECTOR_PUBLISH_SECONDS, SINK_INSERT_SECONDS, WEB_REQUEST_SECONDS = (
+    Histogram(name, documentation, [label], buckets=buckets) for name, documentation, label, buckets in (
+        ("povhub_connector_publish_seconds",
+         "Time from handing an event to the Kafka producer until the broker acknowledged it (acks=all)", "source", ACK_BUCKETS),
+        ("povhub_sink_insert_seconds",
+         "Duration of one successful ClickHouse insert (one topic-partition slice of a batch)", "table", INSERT_BUCKETS),
+        ("povhub_web_request_seconds",
+         "Time the web page took to answer a request, by first path segment", "route", PAGE_BUCKETS),
+    )
 )

@@ -7,7 +7,7 @@ from typing import Any
 
 from schemas.vocabulary import SEVERITIES, SJP_LEVELS
 from sinks.area_codes import check_nested
-from sinks.table_mapping import ENVELOPE, Row, TableMapping
+from sinks.table_mapping import ENVELOPE, Row, TableMapping, envelope_values
 
 # Must match the Enum8 columns of migrations/0006_alerts.sql. Codes are sent instead of names
 # because clickhouse-connect silently stores an unknown name as an invalid code; the lookup
@@ -30,24 +30,16 @@ COLUMNS = ENVELOPE + (
 )
 
 
+# The columns after the envelope: each copied as decoded, or looked up in its codes
+_CODES = {"action": ACTION_CODES, "level": LEVEL_CODES, "severity": SEVERITY_CODES}
+_FIELDS = tuple((name, _CODES.get(name)) for name in COLUMNS[len(ENVELOPE):])
+
+
 def alert_row(record: Mapping[str, Any]) -> Row:
     # Nested codes: the open-alert figures group alerts by their area code like households
     check_nested(record)
-    return (
-        # the same type for uuid.UUID and str, as in household_state
-        str(record["event_id"]),
-        *(record[name] for name in ENVELOPE[1:]),
-        record["alert_id"],
-        record["rule_id"],
-        record["rule_version"],
-        ACTION_CODES[record["action"]],
-        LEVEL_CODES[record["level"]],
-        SEVERITY_CODES[record["severity"]],
-        record["reason"],
-        record["title_th"],
-        record["title_en"],
-        record["due_time"],
-    )
+    return (*envelope_values(record),
+            *(record[name] if codes is None else codes[record[name]] for name, codes in _FIELDS))
 
 
 ALERTS = TableMapping(table="alerts", columns=COLUMNS, row=alert_row)

@@ -16,7 +16,7 @@ from typing import Any
 
 from schemas.topics import Family
 from sinks.area_codes import check_nested
-from sinks.table_mapping import ENVELOPE, Row, TableMapping
+from sinks.table_mapping import ENVELOPE, Row, TableMapping, envelope_values
 
 COLUMNS = ENVELOPE + ("family", "payload")
 
@@ -42,8 +42,6 @@ def events_mapping(family: Family) -> TableMapping:
 
     def event_row(record: Mapping[str, Any]) -> Row:
         check_nested(record)
-        # event_id as str: fastavro gives uuid.UUID only when the schema says logicalType uuid
-        envelope = (str(record["event_id"]),) + tuple(record[name] for name in ENVELOPE[1:])
-        return envelope + (family.name, payload_json(record))
+        return (*envelope_values(record), family.name, payload_json(record))
 
     return TableMapping(table="events", columns=COLUMNS, row=event_row)

@@ -11,7 +11,7 @@ from typing import Any
 
 from schemas.vocabulary import DIMENSION_CODES
 from sinks.area_codes import check_nested
-from sinks.table_mapping import ENVELOPE, Row, TableMapping
+from sinks.table_mapping import ENVELOPE, Row, TableMapping, envelope_values
 
 # Must match the Enum8 of failed_dimensions in migrations/0002_household_state.sql (and of
 # open_problem_list.dimension in 0005). Codes are sent instead of names because
@@ -76,21 +76,7 @@ COLUMNS = ENVELOPE + (
 def state_row(record: Mapping[str, Any]) -> Row:
     check_nested(record)
     return (
-        # fastavro gives uuid.UUID for a uuid logicalType, str otherwise; one column needs one type
-        str(record["event_id"]),
-        record["source"],
-        record["source_record_id"],
-        # Passed as decoded. Epoch-ms ints (a reader schema without the timestamp-millis
-        # logicalType) encode ~2.5x cheaper than datetimes in clickhouse-connect, but
-        # converting datetimes here costs more than it saves (measured, ~1 us a value)
-        record["event_time"],
-        record["ingest_time"],
-        record["schema_version"],
-        record["household_key"],
-        record["province"],
-        record["district"],
-        record["subdistrict"],
-        record["village"],
+        *envelope_values(record),
         record["version"],
         record["data_year"],
         record["on_target_list"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 # Every table fed from Kafka records where each row came from, for audits and replays
@@ -25,6 +26,17 @@ ENVELOPE = (
 )
 
 Row = tuple[Any, ...]
+
+_AFTER_EVENT_ID = itemgetter(*ENVELOPE[1:])
+
+
+def envelope_values(record: Mapping[str, Any]) -> Row:
+    """The ENVELOPE columns of one record. fastavro gives uuid.UUID for a uuid logicalType and str
+    otherwise, and one column needs one type, hence str(event_id). The times are passed as decoded:
+    epoch-ms ints (a reader schema without the timestamp-millis logicalType) encode ~2.5x cheaper
+    than datetimes in clickhouse-connect, but converting datetimes here costs more than it saves
+    (measured, ~1 us a value)."""
+    return (str(record["event_id"]), *_AFTER_EVENT_ID(record))
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,15 +13,14 @@ both or neither (an aborted transaction's alerts are invisible to read_committed
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from kafka.consumer.fetcher import ConsumerRecord
 
+from pipeline.clients import SESSION_TIMEOUT_S
 from schemas.codec import Codec, DecodeError
 from schemas.metrics import ALERTS, DEAD_LETTERS, OPEN_ALERTS
 from schemas.topics import ALERT, DEAD_LETTER, HOUSEHOLD_STATE, Topics
@@ -45,38 +44,15 @@ class AlertConfig:
     batch_size: int = 2000
     batch_seconds: float = 0.2
     check_interval_s: float = 60.0
-    clock: Clock = time.time
 
 
 def alerts_stage(app_id: str, bootstrap_servers: str, worker_id: str, topics: Topics, cfg: AlertConfig,
-                 session_timeout_s: float = 10.0, replication_factor: int = 1) -> ProcessorConfig:
+                 session_timeout_s: float = SESSION_TIMEOUT_S, replication_factor: int = 1) -> ProcessorConfig:
     return ProcessorConfig(bootstrap_servers=bootstrap_servers, group=f"{app_id}-{STAGE}", worker_id=worker_id,
                        inputs=(topics.name(HOUSEHOLD_STATE),), partitions=cfg.partitions, stores=(ENTRIES,),
                        batch_size=cfg.batch_size, batch_seconds=cfg.batch_seconds,
                        tick_seconds=cfg.check_interval_s, session_timeout_s=session_timeout_s,
                        replication_factor=replication_factor)
-
-
-def offset_clock(path: Path, base: Clock = time.time) -> Clock:
-    """TEST ONLY (``POVHUB_CLOCK_OFFSET_FILE``): the real clock plus the seconds written in ``path``.
-
-    Lets a test move the clock of a worker running in another process, to pass an SLA. A missing
-    or empty file means no offset.
-    """
-    cache: dict[str, Any] = {"stamp": None, "offset": 0.0}
-
-    def now() -> float:
-        try:
-            stat = path.stat()
-            stamp = (stat.st_mtime_ns, stat.st_size)
-            if stamp != cache["stamp"]:
-                text = path.read_text().strip()
-                cache["offset"], cache["stamp"] = float(text) if text else 0.0, stamp
-        except FileNotFoundError:
-            cache["offset"], cache["stamp"] = 0.0, None
-        return base() + cache["offset"]
-
-    return now
 
 
 def count_events(events: Iterable[Event]) -> None:

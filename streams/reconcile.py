@@ -22,6 +22,7 @@ from typing import Any
 
 from kafka.consumer.fetcher import ConsumerRecord
 
+from pipeline.clients import SESSION_TIMEOUT_S
 from schemas.codec import Codec, DecodeError
 from schemas.metrics import (
     DEAD_LETTERS,
@@ -60,7 +61,7 @@ class ReconcileConfig:
 
 
 def reconcile_stage(app_id: str, bootstrap_servers: str, worker_id: str, topics: Topics, cfg: ReconcileConfig,
-                    session_timeout_s: float = 10.0, replication_factor: int = 1) -> ProcessorConfig:
+                    session_timeout_s: float = SESSION_TIMEOUT_S, replication_factor: int = 1) -> ProcessorConfig:
     inputs = (*(topics.name(f) for f in SOURCE_FAMILIES), topics.name(RECONCILE_ROUTING))
     return ProcessorConfig(bootstrap_servers=bootstrap_servers, group=f"{app_id}-{STAGE}", worker_id=worker_id,
                        inputs=inputs, partitions=cfg.partitions, stores=STORES, batch_size=cfg.batch_size,

@@ -45,6 +45,7 @@ from typing import Any
 import aiohttp
 from kafka.consumer.fetcher import ConsumerRecord
 
+from pipeline.clients import SESSION_TIMEOUT_S
 from schemas.codec import Codec, DecodeError
 from schemas.metrics import WEBHOOK_DELIVERIES, WEBHOOK_REQUESTS
 from schemas.topics import ALERT, Topics
@@ -241,7 +242,7 @@ class Dispatcher:
 
 
 def webhook_config(bootstrap_servers: str, app_id: str, worker_id: str, topics: Topics, batch_size: int = 200,
-                   batch_seconds: float = 0.5, session_timeout_s: float = 10.0) -> GroupConfig:
+                   batch_seconds: float = 0.5, session_timeout_s: float = SESSION_TIMEOUT_S) -> GroupConfig:
     """The consumer group that posts the alert topic to the webhooks."""
     return GroupConfig(bootstrap_servers, f"{app_id}-alert-webhooks", worker_id, (topics.name(ALERT),), batch_size,
                        batch_seconds, session_timeout_s)

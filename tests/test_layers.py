@@ -68,3 +68,39 @@ def test_a_violation_is_found():
     assert violations(table) == []  # streams imports pipeline, which is not in this table: not first-party here
     table["pipeline"] = {"schemas"}
     assert any(v.startswith("streams/") and "imports pipeline" in v for v in violations(table))
+
+
+def imported_modules(path: Path) -> set[str]:
+    """The full dotted names of the absolute imports of a file, at any depth."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+    return names
+
+
+def imports_between_tests(tests: Path = ROOT / "tests") -> list[str]:
+    """What test modules import of other tests: only the helpers in tests/support/ (a test module
+    imported by another would run its tests twice and tie the two files' changes together)."""
+    found = []
+    for path in sorted(tests.rglob("*.py")):
+        for name in sorted(imported_modules(path)):
+            parts = name.split(".")
+            if parts[0] == "tests" and len(parts) > 1 and parts[1] != "support" and name != "tests.conftest":
+                found.append(f"{path.relative_to(tests.parent)} imports {name}: shared helpers go to tests/support/")
+    return found
+
+
+def test_no_test_module_imports_another():
+    assert imports_between_tests() == []
+
+
+def test_a_test_importing_a_test_is_found(tmp_path):
+    (tmp_path / "tests" / "streams").mkdir(parents=True)
+    (tmp_path / "tests" / "streams" / "test_a.py").write_text("from tests.support.kafka_read import read_topic\n")
+    assert imports_between_tests(tmp_path / "tests") == []
+    (tmp_path / "tests" / "streams" / "test_b.py").write_text("def f():\n    from tests.streams.test_a import x\n")
+    assert imports_between_tests(tmp_path / "tests") == [
+        "tests/streams/test_b.py imports tests.streams.test_a: shared helpers go to tests/support/"]

@@ -17,10 +17,9 @@ from typing import Any
 import pytest
 import yaml
 from prometheus_client.metrics import MetricWrapperBase
-from pydantic import AliasChoices
 
 import schemas.metrics
-from povhub.settings import Settings
+from povhub.settings import WorkerSettings, load_settings, variables
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -78,17 +77,6 @@ def interpolate(value: str) -> str:
         return "Placeholder0123456789"
 
     return _INTERPOLATION.sub(sub, value).replace("$$", "$")
-
-
-def settings_variables() -> dict[str, str]:
-    """Environment variable -> Settings field, from the fields' validation aliases."""
-    out: dict[str, str] = {}
-    for name, field in Settings.model_fields.items():
-        alias = field.validation_alias
-        choices = alias.choices if isinstance(alias, AliasChoices) else [alias or name]
-        for choice in choices:
-            out[str(choice)] = name
-    return out
 
 
 def catalogue_metric_names() -> set[str]:
@@ -217,7 +205,7 @@ def test_dockerfile_copies_only_files_that_exist() -> None:
 
 
 def test_hub_services_use_only_variables_settings_reads(compose: dict[str, Any]) -> None:
-    known = settings_variables()
+    known = variables()
     hubs = hub_services(compose)
     assert {"povhub-topics", "povhub-migrate", WORKER} <= set(hubs)
     unknown = {f"{name}: {var}" for name, svc in hubs.items() for var in environment(svc) if var not in known}
@@ -229,13 +217,13 @@ def test_hub_services_use_only_variables_settings_reads(compose: dict[str, Any])
 def test_hub_service_environment_passes_settings_validation(
         compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     for name, svc in hub_services(compose).items():
-        for var in settings_variables():
+        for var in variables():
             monkeypatch.delenv(var, raising=False)
         for var, value in environment(svc).items():
             monkeypatch.setenv(var, interpolate(value))
-        settings = Settings(_env_file=None)
-        assert settings.kafka_bootstrap_servers, f"{name}: KAFKA_BOOTSTRAP_SERVERS not set"
-        assert settings.clickhouse_url and settings.clickhouse_url.startswith("http://"), \
+        settings = load_settings(env_file=None)
+        assert settings.kafka.bootstrap_servers, f"{name}: KAFKA_BOOTSTRAP_SERVERS not set"
+        assert settings.clickhouse.url and settings.clickhouse.url.startswith("http://"), \
             f"{name}: CLICKHOUSE_URL must point at the clickhouse service"
 
 
@@ -264,7 +252,7 @@ def test_kafka_image_matches_ops_kafka_version(compose: dict[str, Any]) -> None:
 def test_worker_port_matches_prometheus_scrape_target(compose: dict[str, Any]) -> None:
     worker = compose["services"][WORKER]
     env = {k: interpolate(v) for k, v in environment(worker).items()}
-    port = int(env.get("POVHUB_WEB_PORT", Settings.model_fields["web_port"].default))
+    port = int(env.get("POVHUB_WEB_PORT", WorkerSettings.model_fields["web_port"].default))
     assert env.get("POVHUB_WEB_HOST") == "0.0.0.0", "the worker must listen beyond its own loopback"
 
     config = load_yaml(PROM_CONFIG)

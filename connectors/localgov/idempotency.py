@@ -10,12 +10,10 @@ ids = the key was reused for a different body.
 from __future__ import annotations
 
 import json
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from connectors.localgov.sqlite_store import open_store
+from connectors.localgov.sqlite_store import ExpiringTable
 
 DEFAULT_TTL_S = 24 * 3600
 
@@ -28,26 +26,15 @@ class Accepted:
 
 class IdempotencyStore:
     def __init__(self, path: Path, ttl_s: float = DEFAULT_TTL_S) -> None:
-        self.ttl_s = ttl_s
-        # Called from the API's worker threads; the lock serialises them on one connection.
-        self._lock = threading.Lock()
-        self._db = open_store(path, "CREATE TABLE IF NOT EXISTS accepted (scope TEXT NOT NULL, key TEXT NOT NULL, "
-                              "request_id TEXT NOT NULL, event_ids TEXT NOT NULL, created REAL NOT NULL, "
-                              "PRIMARY KEY (scope, key))",
-                              "CREATE INDEX IF NOT EXISTS accepted_created ON accepted (created)")
+        self._table = ExpiringTable(path, "accepted", "scope TEXT NOT NULL, key TEXT NOT NULL, request_id TEXT NOT NULL, "
+                                    "event_ids TEXT NOT NULL", "scope, key", ttl_s)
 
     def get(self, scope: str, key: str) -> Accepted | None:
-        with self._lock:
-            row = self._db.execute("SELECT request_id, event_ids FROM accepted WHERE scope = ? AND key = ? "
-                                   "AND created > ?", (scope, key, time.time() - self.ttl_s)).fetchone()
+        row = self._table.get("request_id, event_ids", "scope = ? AND key = ?", scope, key)
         return None if row is None else Accepted(row[0], json.loads(row[1]))
 
     def put(self, scope: str, key: str, accepted: Accepted) -> None:
-        now = time.time()
-        with self._lock:
-            self._db.execute("DELETE FROM accepted WHERE created <= ?", (now - self.ttl_s,))
-            self._db.execute("INSERT OR REPLACE INTO accepted VALUES (?, ?, ?, ?, ?)",
-                             (scope, key, accepted.request_id, json.dumps(accepted.event_ids), now))
+        self._table.put(scope, key, accepted.request_id, json.dumps(accepted.event_ids))
 
     def close(self) -> None:
-        self._db.close()
+        self._table.close()

@@ -10,19 +10,17 @@ sees that the reconcile stage has consumed it (povhub/ingest_outcomes.py).
 from __future__ import annotations
 
 import json
-import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
-from connectors.localgov.sqlite_store import open_store
+from connectors.localgov.sqlite_store import ExpiringTable
 
 DEFAULT_TTL_S = 30 * 24 * 3600  # an authority asks within days; a month is plenty
 
 
-@dataclass(frozen=True)
-class Sent:
-    """One accepted event and where it sits on the อปท. topic."""
+class Sent(NamedTuple):
+    """One accepted event and where it sits on the อปท. topic (a tuple: stored as a JSON list)."""
 
     event_id: str
     partition: int
@@ -41,34 +39,23 @@ class RequestRecord:
 
 class RequestLog:
     def __init__(self, path: Path, ttl_s: float = DEFAULT_TTL_S) -> None:
-        self.ttl_s = ttl_s
-        self._lock = threading.Lock()
-        self._db = open_store(path, "CREATE TABLE IF NOT EXISTS requests (request_id TEXT PRIMARY KEY, "
-                              "org_code TEXT NOT NULL, refused INTEGER NOT NULL, reason TEXT, detail TEXT, "
-                              "events TEXT NOT NULL, created REAL NOT NULL)",
-                              "CREATE INDEX IF NOT EXISTS requests_created ON requests (created)")
+        self._table = ExpiringTable(path, "requests", "request_id TEXT NOT NULL, org_code TEXT NOT NULL, "
+                                    "refused INTEGER NOT NULL, reason TEXT, detail TEXT, events TEXT NOT NULL",
+                                    "request_id", ttl_s)
 
     def put(self, record: RequestRecord) -> None:
-        now = time.time()
-        events = json.dumps([[e.event_id, e.partition, e.offset] for e in record.events])
-        with self._lock:
-            self._db.execute("DELETE FROM requests WHERE created <= ?", (now - self.ttl_s,))
-            self._db.execute("INSERT OR REPLACE INTO requests VALUES (?, ?, ?, ?, ?, ?, ?)",
-                             (record.request_id, record.org_code, int(record.refused), record.reason,
-                              record.detail, events, now))
+        self._table.put(record.request_id, record.org_code, int(record.refused), record.reason, record.detail,
+                        json.dumps(record.events))  # each Sent as [event_id, partition, offset]
 
     def get(self, request_id: str) -> RequestRecord | None:
-        with self._lock:
-            row = self._db.execute("SELECT org_code, refused, reason, detail, events FROM requests "
-                                   "WHERE request_id = ? AND created > ?",
-                                   (request_id, time.time() - self.ttl_s)).fetchone()
+        row = self._table.get("org_code, refused, reason, detail, events", "request_id = ?", request_id)
         if row is None:
             return None
         return RequestRecord(request_id, row[0], bool(row[1]), row[2], row[3],
-                             [Sent(e, p, o) for e, p, o in json.loads(row[4])])
+                             [Sent(*e) for e in json.loads(row[4])])
 
     def close(self) -> None:
-        self._db.close()
+        self._table.close()
 
 
 @dataclass(frozen=True)

@@ -89,12 +89,12 @@ class HouseholdRecord(_Record):
     surveyed_at: Timestamp
 
     @property
-    def record_id(self) -> str:
-        return f"{self.case_id}/survey"
-
-    @property
     def head(self) -> Member:
         return next(m for m in self.members if m.role == "HEAD")
+
+    @property
+    def record_id(self) -> str:
+        return f"{self.case_id}/survey"
 
     @model_validator(mode="after")
     def _one_head(self) -> HouseholdRecord:

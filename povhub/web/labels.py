@@ -46,22 +46,13 @@ QUALITY = (
     ("disagree_thaiqm_only", "Thai QM มีปัญหา แต่ TPMAP ผ่านเกณฑ์"),
 )
 AGES = (("tpmap_age_s", "TPMAP"), ("thaiqm_age_s", "Thai QM"), ("localgov_age_s", "อปท."))
-# Columns of the child-area table (and its CSV/XLSX export)
+# Columns of the child-area table (and its CSV/XLSX export): the headline's and stages' labels, and
+# shorter ones where a column heading needs them
 CHILD_COLUMNS = (
-    ("code", "รหัส"),
-    ("name_th", "พื้นที่"),
-    ("households", "ครัวเรือน"),
-    ("persons", "คน"),
-    ("target_poor_households", "ครัวเรือนเป้าหมาย"),
-    ("target_poor_persons", "คนจนเป้าหมาย"),
-    ("stage_survive", "อยู่รอด"),
-    ("stage_sufficient", "พอเพียง"),
-    ("stage_sustainable", "ยั่งยืน"),
-    ("visited_30d", "เยี่ยม 30 วัน"),
-    ("open_problems", "ปัญหาเปิด"),
-    ("assisted_households", "ได้รับช่วยเหลือ"),
-    ("open_alerts_critical", "แจ้งเตือนวิกฤต"),
-    ("open_alerts_high", "แจ้งเตือนสูง"),
+    ("code", "รหัส"), ("name_th", "พื้นที่"),
+    *HEADLINE[:4], *STAGES,
+    ("visited_30d", "เยี่ยม 30 วัน"), ("open_problems", "ปัญหาเปิด"), ("assisted_households", "ได้รับช่วยเหลือ"),
+    ("open_alerts_critical", "แจ้งเตือนวิกฤต"), ("open_alerts_high", "แจ้งเตือนสูง"),
     ("disagree_households", "ข้อมูลไม่ตรงกัน"),
 )
 

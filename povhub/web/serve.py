@@ -18,14 +18,14 @@ from sinks.clickhouse import parse_dsn
 
 
 def users_file(s: Settings) -> Path:
-    return s.dashboard_users_file or s.data_dir / "web_users.json"
+    return s.dashboard.users_file or s.hub.data_dir / "web_users.json"
 
 
 def session_secret(s: Settings) -> str:
     """POVHUB_DASHBOARD_SECRET, or one made once per installation (sessions survive a restart)."""
-    if s.dashboard_secret:
-        return s.dashboard_secret
-    path = s.data_dir / "web-session.secret"
+    if s.dashboard.secret:
+        return s.dashboard.secret
+    path = s.hub.data_dir / "web-session.secret"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_urlsafe(48))
@@ -34,15 +34,15 @@ def session_secret(s: Settings) -> str:
 
 
 def run_web(s: Settings) -> int:
-    access = open_access(s.clickhouse_dsn, s.web_host, s.web_port)
-    app = create_app(access, UserStore(users_file(s)), session_secret(s), cookie_secure=s.dashboard_cookie_secure)
-    source = (f"the worker at {s.web_host}:{s.web_port} (it holds the chdb folder)" if isinstance(access, WorkerAccess)
+    access = open_access(s.clickhouse_dsn, s.worker.web_host, s.worker.web_port)
+    app = create_app(access, UserStore(users_file(s)), session_secret(s), cookie_secure=s.dashboard.cookie_secure)
+    source = (f"the worker at {s.worker.web_host}:{s.worker.web_port} (it holds the chdb folder)" if isinstance(access, WorkerAccess)
               else str(parse_dsn(s.clickhouse_dsn)))
-    print(f"povhub web: http://{s.dashboard_host}:{s.dashboard_port}/ reading ClickHouse through {source}", flush=True)
+    print(f"povhub web: http://{s.dashboard.host}:{s.dashboard.port}/ reading ClickHouse through {source}", flush=True)
     try:
         # proxy_headers: behind the centre's HTTPS proxy the client address is the proxy's X-Forwarded-For
-        uvicorn.run(app, host=s.dashboard_host, port=s.dashboard_port, log_level="warning", proxy_headers=True,
-                    forwarded_allow_ips=s.dashboard_trusted_proxies)
+        uvicorn.run(app, host=s.dashboard.host, port=s.dashboard.port, log_level="warning", proxy_headers=True,
+                    forwarded_allow_ips=s.dashboard.trusted_proxies)
     finally:
         access.close()
     return 0

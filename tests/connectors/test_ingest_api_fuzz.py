@@ -23,7 +23,7 @@ from schemathesis import GenerationMode
 
 from connectors.areas import check_area
 from tests.support.ingest_app import MemoryLink, ingest_client
-from tests.connectors.test_ingest_api_kafka import THAI_ID
+from tests.support.ingest_updates import THAI_ID
 
 KEY_AREAS = ["500101", "500102"]
 CASES_PER_RUN = 300  # x 2 operations x 2 modes

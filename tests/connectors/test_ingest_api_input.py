@@ -11,7 +11,7 @@ import json
 import pytest
 
 from tests.support.ingest_app import ingest_client
-from tests.connectors.test_ingest_api_kafka import THAI_ID, update
+from tests.support.ingest_updates import THAI_ID, update
 
 THAI_DIGITS = str.maketrans("0123456789", "๐๑๒๓๔๕๖๗๘๙")
 JSON = {"content-type": "application/json"}

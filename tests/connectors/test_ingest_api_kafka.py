@@ -8,10 +8,6 @@ is in the DLQ, and no clear citizen ID is anywhere.
 from __future__ import annotations
 
 import asyncio
-import os
-import re
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -22,66 +18,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from connectors.citizen_id import check_digit
 from schemas.codec import Codec
 from schemas.topics import DEAD_LETTER, LOCALGOV_UPDATE, Topics
 from tests.conftest import free_port
+from tests.support.ingest_server import add_key, ingest_api, post
+from tests.support.ingest_updates import NO_STATUS_ID, THAI_ID, update
 from tests.support.kafka_read import read_topic
 
 pytestmark = pytest.mark.kafka
-
-
-def citizen_id(first12: str) -> str:
-    return first12 + str(check_digit(first12))
-
-
-THAI_ID = citizen_id("110170020345")
-NO_STATUS_ID = citizen_id("012345678901")  # starts with 0: valid, flagged
-
-
-def update(record_id: str, **changes: object) -> dict:
-    body = {"kind": "ASSISTANCE", "record_id": record_id, "occurred_at": "2024-11-20T10:00:00+07:00",
-            "house_code": "50010000123", "citizen_id": THAI_ID,
-            "province": "50", "district": "5001", "subdistrict": "500101",
-            "assistance": {"kind": "HOUSE_REPAIR", "amount_baht": 15000, "programme": "ระเบียบ มท. 2560"}}
-    return {k: v for k, v in {**body, **changes}.items() if v is not None}  # None = leave the field out
-
-
-def povhub(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "povhub", *args], env={**os.environ, **env},
-                          capture_output=True, text=True, timeout=60, check=True)
-
-
-def add_key(env: dict[str, str], org: str, areas: str) -> str:
-    out = povhub(env, "ingest-api", "keys", "add", "--org", org, "--type", "อบต.", "--areas", areas).stdout
-    return re.search(r"API key \(shown only now.*\): (\S+)", out).group(1)
-
-
-@contextmanager
-def ingest_api(env: dict[str, str], **settings: str) -> Iterator[str]:
-    """`povhub ingest-api` on a free loopback port, its output in POVHUB_DATA_DIR/ingest-api.log; yields its URL."""
-    port = free_port()
-    full = {**os.environ, **env, "POVHUB_INGEST_PORT": str(port), "POVHUB_INGEST_ACK_TIMEOUT_S": "3", **settings}
-    log = Path(env["POVHUB_DATA_DIR"]) / "ingest-api.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("a") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "povhub", "-v", "ingest-api"], env=full,
-                                stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, f"ingest-api exited: {log.read_text()}"
-            try:
-                httpx.get(f"{url}/openapi.json", timeout=2)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "ingest-api did not start within 30 s"
-                time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 @contextmanager
@@ -113,11 +57,6 @@ def tcp_proxy(port: int, target: str) -> Iterator[None]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=5)
         server.close()
-
-
-def post(url: str, path: str, body: object, key: str | None, idempotency_key: str | None = None) -> httpx.Response:
-    headers = {k: v for k, v in {"X-API-Key": key, "Idempotency-Key": idempotency_key}.items() if v}
-    return httpx.post(f"{url}{path}", json=body, headers=headers, timeout=30)
 
 
 def test_status_matrix_and_what_reaches_kafka(hub_env):

@@ -13,7 +13,7 @@ from connectors.localgov.api import overall
 from connectors.localgov.api_keys import KeyStore
 from connectors.localgov.request_log import Outcome, Sent
 from tests.support.ingest_app import ingest_client
-from tests.connectors.test_ingest_api_kafka import update
+from tests.support.ingest_updates import update
 
 AREAS = ["500101", "500102"]
 

@@ -12,7 +12,8 @@ import pytest
 
 from povhub.demo import SAMPLE
 from povhub.worker_client import WorkerProcess
-from tests.connectors.test_ingest_api_kafka import add_key, ingest_api, post, povhub, update
+from tests.support.ingest_server import add_key, ingest_api, post, run_povhub
+from tests.support.ingest_updates import update
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -25,7 +26,7 @@ def _a_household(province: str) -> dict[str, str]:
 
 
 def test_an_authority_learns_which_update_was_applied_and_which_refused(hub_env, tmp_path):
-    povhub(hub_env, "connect", "tpmap", "--quiet", str(SAMPLE))
+    run_povhub(hub_env, "connect", "tpmap", "--quiet", str(SAMPLE))
     worker = WorkerProcess(hub_env, tmp_path / "worker.log").start()
     try:
         worker.wait_for(lambda rows: sum(r["households"] or 0 for r in rows) == 300, timeout=180,

@@ -22,7 +22,7 @@ from povhub.connect_thaiqm import build_poller, run_thaiqm_import
 from schemas.codec import Codec
 from schemas.topics import DEAD_LETTER, THAIQM_CASE, Topics
 from tests.support.kafka_read import read_topic
-from tests.povhub.test_end_to_end import settings_for
+from tests.support.settings_env import settings_for
 from tests.support.thaiqm_server import TOKEN, ThaiQmServer, make_dataset
 
 pytestmark = pytest.mark.kafka
@@ -56,7 +56,7 @@ def seen(events: list[dict]) -> Counter:
 def poll(env: dict, server: ThaiQmServer, max_pages: int | None = None, page_size: int = 7) -> bool:
     s = settings_for({**env, "THAIQM_API_TOKEN": TOKEN, "POVHUB_THAIQM_RATE_LIMIT": "200",
                       "POVHUB_THAIQM_TIMEOUT_S": "0.5", "POVHUB_THAIQM_PAGE_SIZE": str(page_size)})
-    with Publisher(env["KAFKA_BOOTSTRAP_SERVERS"], "thaiqm", topics=s.topics) as publisher:
+    with Publisher(env["KAFKA_BOOTSTRAP_SERVERS"], "thaiqm", topics=s.kafka.topics) as publisher:
         poller = build_poller(s, server.url, Intake(publisher, Pseudonymiser(env["POVHUB_PSEUDONYM_SECRET"])))
         poller.client.backoff_s = 0.05
         return poller.drain(max_pages)

@@ -11,14 +11,14 @@ import openpyxl
 import pytest
 
 from connectors.pseudonym import Pseudonymiser
-from connectors.tpmap.households import Household, household_event, read_households
 from connectors.tpmap.close import CloseError
+from connectors.tpmap.households import Household, household_event, read_households
 from povhub.connect import close_tpmap_year, import_files
 from povhub.sample import COLUMNS, sample_rows, write_rows
 from schemas.codec import Codec
 from schemas.topics import DEAD_LETTER, TPMAP_HOUSEHOLD, Topics
 from tests.support.kafka_read import read_topic
-from tests.povhub.test_end_to_end import settings_for
+from tests.support.settings_env import settings_for
 
 pytestmark = pytest.mark.kafka
 CODEC = Codec()

@@ -17,25 +17,15 @@ import pytest
 from kafka import KafkaProducer
 
 from povhub.connect import import_files
-from povhub.settings import Settings
-from povhub.worker_client import WorkerProcess
 from povhub.sample import COLUMNS, write_sample
+from povhub.worker_client import WorkerProcess
 from schemas.codec import Codec
 from schemas.topics import DEAD_LETTER, HOUSEHOLD_STATE, TPMAP_HOUSEHOLD, Topics
 from tests.support.kafka_read import read_topic
+from tests.support.settings_env import settings_for
 
 pytestmark = pytest.mark.kafka
 HOUSEHOLDS = 120
-
-
-def settings_for(env: dict[str, str]) -> Settings:
-    saved = dict(os.environ)
-    os.environ.update(env)
-    try:
-        return Settings()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def expected_from_file(path: Path) -> dict[str, int]:

@@ -33,7 +33,7 @@ from povhub.worker_client import WorkerProcess
 from schemas.topics import SOURCE_FAMILIES, Topics
 from tests.conftest import TEST_PARTITIONS, TEST_SESSION_TIMEOUT_S, free_port
 from bench.household_events import household_events
-from tests.povhub.test_chaos_kafka import Figures, Publisher, compare, wait_caught_up
+from tests.support.chaos_checks import Figures, Publisher, compare, wait_caught_up
 
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER = ROOT / "ops/kafka/cluster.sh"

@@ -12,8 +12,7 @@ from sinks.alerts import ACTION_CODES, ALERTS, COLUMNS, LEVEL_CODES, SEVERITY_CO
 from sinks.figures import refresh_figures
 from sinks.loader import load_events
 from sinks.report import level_summary
-from tests.support.sinks import T0, schema_defaults
-from tests.sinks.test_events import examples
+from tests.support.sinks import T0, examples, schema_defaults
 
 
 def step(alert: str, action: str, minutes: int, subdistrict: str = "500101", **overrides) -> dict:

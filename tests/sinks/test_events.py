@@ -6,11 +6,10 @@ from functools import partial
 import pytest
 
 from schemas.codec import Codec
-from schemas.examples import example_paths, load_example
-from schemas.topics import ALERT, HOUSEHOLD_STATE, SOURCE_FAMILIES, Topics
+from schemas.topics import ALERT, HOUSEHOLD_STATE, SOURCE_FAMILIES
 from sinks.events import COLUMNS, events_mapping, payload_json
 from sinks.loader import load_events
-from tests.support.sinks import Record
+from tests.support.sinks import examples
 
 
 def test_mapping_covers_every_written_column(db):
@@ -27,15 +26,6 @@ def test_payload_keeps_thai_text_and_encodes_timestamps_and_bytes():
     assert json.loads(payload_json(record)) == {"name": "บ้าน", "at": "2024-05-01T07:30:00+00:00", "raw": "AP8="}
     with pytest.raises(TypeError):
         payload_json({"x": object()})
-
-
-def examples(codec: Codec, family) -> list[Record]:
-    """The family's example payloads, Confluent-framed as on the topic."""
-    topic = Topics().name(family)
-    return [
-        Record(topic, 0, offset, codec.encode(family.name, load_example(path)))
-        for offset, path in enumerate(example_paths(family.name))
-    ]
 
 
 @pytest.mark.parametrize("family", SOURCE_FAMILIES, ids=lambda f: f.name)
@@ -78,7 +68,7 @@ def test_worker_loads_the_state_and_alert_topics_and_every_source_topic(db, tmp_
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
     monkeypatch.setenv("POVHUB_DATA_DIR", str(tmp_path))
     s = load_settings()
-    dlq = DeadLetterProducer(s.kafka_bootstrap_servers, Codec(), "dlq")  # connects at the first dead letter
+    dlq = DeadLetterProducer(s.kafka.bootstrap_servers, Codec(), "dlq")  # connects at the first dead letter
     loaders = sorted(runner.cfg.group for runner in loader_runners(s, db, Codec(), dlq))
-    expected = [f"povhub-clickhouse-load-{s.topics.name(f)}" for f in (*SOURCE_FAMILIES, HOUSEHOLD_STATE, ALERT)]
+    expected = [f"povhub-clickhouse-load-{s.kafka.topics.name(f)}" for f in (*SOURCE_FAMILIES, HOUSEHOLD_STATE, ALERT)]
     assert loaders == sorted(expected)

@@ -8,8 +8,7 @@ from schemas.codec import Codec
 from schemas.topics import HOUSEHOLD_STATE as STATE_FAMILY
 from sinks.household_state import DIMENSION_CODES, HOUSEHOLD_STATE, STAGE_CODES
 from sinks.migrate import available_migrations, migrate
-from tests.support.sinks import schema_defaults, state_record
-from tests.sinks.test_events import examples
+from tests.support.sinks import examples, schema_defaults, state_record
 
 
 def test_dimension_codes_match_the_table(db):

@@ -12,9 +12,16 @@ from aiohttp import web
 from povhub.web.access import DirectAccess, WorkerAccess
 from povhub.worker import web_app
 from sinks.clickhouse import connect
-from sinks.web_queries import PROBLEM_SLA_DAYS, household, open_alerts, open_problems, record_audit, work_list
+from sinks.web_queries import (
+    PROBLEM_SLA_DAYS,
+    household,
+    open_alerts,
+    open_problems,
+    record_audit,
+    work_list,
+)
 from tests.conftest import free_port
-from tests.sinks.test_levels import latest_steps
+from tests.support.level_data import latest_steps
 from tests.support.web_data import PLANTED_CITIZEN_ID, load
 
 

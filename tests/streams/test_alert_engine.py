@@ -8,7 +8,8 @@ from collections import Counter
 from schemas.codec import Codec
 from schemas.topics import ALERT, DEAD_LETTER, HOUSEHOLD_STATE, Topics
 from streams.alert_rules import load_alert_rules
-from streams.alerts import ENTRIES, AlertFold, offset_clock
+from streams.alerts import ENTRIES, AlertFold
+from tests.support.hooked_worker import offset_clock
 from pipeline.stores.memory import MemoryStores as Stores
 from pipeline.transaction import Transaction
 from tests.support.alert_households import DAY, NOW, calm_state

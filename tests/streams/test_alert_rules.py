@@ -10,6 +10,7 @@ import pytest
 
 from schemas.codec import Codec
 from schemas.topics import ALERT, HOUSEHOLD_STATE
+from schemas.vocabulary import SJP_LEVELS
 from streams.alert_lifecycle import (
     ACKNOWLEDGED,
     ESCALATED,
@@ -19,7 +20,6 @@ from streams.alert_lifecycle import (
     open_alerts,
     step,
 )
-from schemas.vocabulary import SJP_LEVELS
 from streams.alert_rules import (
     DEFAULT_ALERT_RULES_FILE,
     AlertRulesError,
@@ -34,6 +34,7 @@ from tests.support.alert_households import (
     calm_state,
     problem,
 )
+from tests.support.cli_run import povhub
 
 RULES = load_alert_rules()
 DOC = json.loads(DEFAULT_ALERT_RULES_FILE.read_text(encoding="utf-8"))
@@ -281,7 +282,6 @@ def test_an_unreadable_file_is_refused(tmp_path):
 
 
 def test_the_worker_refuses_a_bad_rules_file_at_start_up_naming_the_rule_and_the_field(tmp_path):
-    from tests.povhub.test_cli_and_settings import povhub
     bad = tmp_path / "alert_rules.json"
     bad.write_text(json.dumps(with_rule_change("target-not-visited", first_level="tambon")))
     out = povhub("worker", POVHUB_ALERT_RULES_FILE=str(bad))
@@ -291,7 +291,6 @@ def test_the_worker_refuses_a_bad_rules_file_at_start_up_naming_the_rule_and_the
 
 
 def test_the_worker_refuses_a_webhook_without_its_secret_at_start_up(tmp_path):
-    from tests.povhub.test_cli_and_settings import povhub
     hooks = tmp_path / "webhooks.json"
     hooks.write_text(json.dumps({"version": 1, "targets": [{"id": "line", "url": "http://127.0.0.1:9/h"}]}))
     out = povhub("worker", POVHUB_WEBHOOKS_FILE=str(hooks))

@@ -25,9 +25,9 @@ from streams.alert_lifecycle import new_entry, step
 from streams.alert_rules import load_alert_rules
 from streams.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 from tests.support.alert_households import DAY, calm_state
-from bench.household_events import metric
 from tests.support.kafka_read import read_topic
-from tests.streams.test_reconcile_kafka import wait_until
+from tests.support.hooked_worker import HOOKED_WORKER
+from tests.support.worker_runs import killed_mid_stream, wait_until
 
 pytestmark = pytest.mark.kafka
 RULES = load_alert_rules()
@@ -117,15 +117,11 @@ def test_kill_9_and_restart_raise_no_alert_twice_and_a_moved_clock_escalates_one
     env = {**hub_env, "POVHUB_CLOCK_OFFSET_FILE": str(offset), "POVHUB_ALERT_CHECK_S": "1"}
     states = state_versions(160)
     want = expected_raised(states)
-    produce_states(bootstrap, topics, states[: len(states) // 2])
-    worker = WorkerProcess(env, tmp_path / "worker.log").start()
-    port = int(env["POVHUB_WEB_PORT"])
+    worker = killed_mid_stream(env, tmp_path / "worker.log",
+                               lambda: produce_states(bootstrap, topics, states[: len(states) // 2]),
+                               lambda: produce_states(bootstrap, topics, states[len(states) // 2:]),
+                               "povhub_alerts_total", settle_s=0.3, command=HOOKED_WORKER)
     try:
-        wait_until(lambda: metric(port, "povhub_alerts_total") > 0, 90, "the first alerts", worker)
-        produce_states(bootstrap, topics, states[len(states) // 2:])
-        time.sleep(0.3)
-        worker.kill()  # SIGKILL: no commit, no flush
-        worker = WorkerProcess(env, tmp_path / "worker.log").start()
         got = wait_for_alerts(bootstrap, topics, lambda a: raised_ids(a) == want, 180, worker, "every alert raised")
         time.sleep(2)
         got = alerts_on_topic(bootstrap, topics)

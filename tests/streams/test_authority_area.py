@@ -15,8 +15,8 @@ from schemas.topics import LOCALGOV_UPDATE
 from streams.household import new_state
 from streams.household_view import project
 from streams.person_index import RawMessage
-from tests.streams.test_household_state import AID, HOUSE, PROBLEM, RULES, Batches, tpmap_event
-from tests.streams.test_person_routing import Pipeline, household_snapshot, person_event
+from tests.support.reconcile_events import (AID, HOUSE, PROBLEM, RULES, Batches, Pipeline, household_snapshot,
+                                            person_event, tpmap_event)
 
 BANGKOK = {"province": "10", "district": "1001", "subdistrict": "100101", "village": None}
 BANGKOK_HOUSE = "10010000042"

@@ -2,78 +2,16 @@
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas.examples import example_paths, load_example
 from streams.household import (APPLIED, DUPLICATE, STALE, apply_event, apply_tpmap, new_state, state_record)
 from streams.household_view import project
-from streams.person_index import PendingLimits, RawMessage
-from streams.reconcile_batch import Outputs, PendingCount, ReconcileBatch
-from streams.state_rules import StateRules, load_rules
-
-RULES = load_rules()
-HOUSE = "50010000123"
-TPMAP = load_example(example_paths("tpmap.household")[0])  # left_target_list.json sorts first
-SNAPSHOT = next(load_example(p) for p in example_paths("tpmap.household") if p.stem == "snapshot")
-PROBLEM = next(load_example(p) for p in example_paths("thaiqm.case") if p.stem == "problem_status")
-SURVEY = next(load_example(p) for p in example_paths("thaiqm.case") if p.stem == "person_only_surveyed")
-VISIT = next(load_example(p) for p in example_paths("localgov.update") if p.stem == "home_visit")
-AID = next(load_example(p) for p in example_paths("localgov.update") if p.stem == "assistance")
-ALLOWANCE = next(load_example(p) for p in example_paths("localgov.update") if p.stem == "allowance_person_only")
-
-
-def _event(base: dict, event_id: str, t: int, **changes) -> dict:
-    e = copy.deepcopy(base)
-    e.update(event_id=event_id, event_time=t, household_key=HOUSE, **changes)
-    if "authority_areas" in e:  # these events of several areas fold into one household: the area check
-        e["authority_areas"] = None  # has its own tests (tests/streams/test_authority_area.py)
-    return e
-
-
-DIMENSION = {8: "living", 16: "education", 17: "education", 22: "income"}
-
-
-def tpmap_event(n: int, year: int = 2567, t: int = 1_000, target: int = 1, change: str = "SNAPSHOT",
-                failed: tuple[int, ...] = (8, 16, 22)) -> dict:
-    return _event(SNAPSHOT, f"t{n:04d}", t, data_year=year, target_poor_persons=target, change=change,
-                  failed_indicators=list(failed), failed_dimensions=sorted({DIMENSION[i] for i in failed}))
-
-
-def problem_event(n: int, problem: str = "P1", t: int = 1_000, status: str = "REPORTED") -> dict:
-    return _event(PROBLEM, f"q{n:04d}", t, source_record_id=f"QM-1/{problem}", problem_id=problem, status=status)
-
-
-def survey_event(n: int, t: int = 1_000, members: tuple[str, ...] = ("p1",)) -> dict:
-    return _event(SURVEY, f"s{n:04d}", t, members=[{"person_id": m, "id_flag": None, "head": i == 0}
-                                                   for i, m in enumerate(members)])
-
-
-def visit_event(n: int, record: str = "v1", t: int = 1_000, findings: tuple[str, ...] = ()) -> dict:
-    return _event(VISIT, f"v{n:04d}", t, source_record_id=record, visit={**VISIT["visit"], "findings": list(findings)})
-
-
-def aid_event(n: int, record: str = "a1", t: int = 1_000, amount: float = 100.0) -> dict:
-    return _event(AID, f"a{n:04d}", t, source_record_id=record, assistance={**AID["assistance"], "amount_baht": amount})
-
-
-def allowance_event(n: int, t: int = 1_000, status: str = "ENROLLED", person: str = "p1") -> dict:
-    return _event(ALLOWANCE, f"l{n:04d}", t, person_id=person,
-                  allowance={**ALLOWANCE["allowance"], "status": status})
-
-
-FAMILY = {"t": "tpmap.household", "q": "thaiqm.case", "s": "thaiqm.case", "v": "localgov.update",
-          "a": "localgov.update", "l": "localgov.update"}
-
-
-def fold(events):
-    state = new_state()
-    for e in events:
-        apply_event(state, FAMILY[e["event_id"][0]], e)
-    return state
+from streams.person_index import RawMessage
+from tests.support.reconcile_events import (FAMILY, HOUSE, RULES, Batches, aid_event, allowance_event, fold, problem_event,
+                                            survey_event, tpmap_event, unique_ids, visit_event)
 
 
 def test_a_repeated_event_is_a_duplicate_and_an_older_one_is_stale():
@@ -154,23 +92,6 @@ def test_state_record_ids_derive_from_household_and_version():
     assert a["event_id"] == b["event_id"] and a["version"] == 3
 
 
-class Batches:
-    """One ReconcileBatch per call; tables kept in dicts between them."""
-
-    def __init__(self) -> None:
-        self.states: dict = {}
-        self.rules: StateRules = RULES
-
-    def run(self, *items: tuple[str, dict, RawMessage]) -> tuple[ReconcileBatch, Outputs]:
-        batch = ReconcileBatch(states=self.states.get, index={}.get, pending={}.get, rules=self.rules, partitions=4,
-                               limits=PendingLimits(60_000, 3, 5), count=PendingCount(), now_ms=0)
-        for family, event, message in items:
-            batch.source_event(family, copy.deepcopy(event), message)
-        out = batch.finish()
-        self.states.update(out.state_writes)
-        return batch, out
-
-
 def versions_emitted(hub: Batches, *events: dict) -> list[int]:
     """The versions one batch over ``events`` emits."""
     _, out = hub.run(*((FAMILY[e["event_id"][0]], e, RawMessage(None, b"", "source", 0, 0)) for e in events))
@@ -216,11 +137,6 @@ any_event = st.one_of(
     st.builds(allowance_event, n=st.integers(0, 6), t=times, status=st.sampled_from(["ENROLLED", "STOPPED"]),
               person=st.sampled_from(["p1", "p2"])),
 )
-
-
-def unique_ids(events: list[dict]) -> list[dict]:
-    """One event id always names one event: keep the first event generated for each id."""
-    return list({e["event_id"]: e for e in reversed(events)}.values())
 
 
 @settings(max_examples=300, deadline=None)

@@ -6,90 +6,15 @@ and back into later batches, as the internal topic would carry them.
 
 from __future__ import annotations
 
-import copy
-from collections import Counter, deque
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas.codec import Codec
-from schemas.topics import RECONCILE_ROUTING
-from streams.household import new_state
 from streams.household_view import project
-from streams.person_index import NO_PERSON, PENDING_FULL, PendingLimits, RawMessage, split_expired
-from streams.reconcile_batch import PendingCount, ReconcileBatch
-from tests.streams.test_household_state import (ALLOWANCE, HOUSE, RULES, aid_event, fold, problem_event, tpmap_event,
-                                        unique_ids, visit_event)
-
-CODEC = Codec()
-PARTITIONS = 4
-LIMITS = PendingLimits(ttl_ms=60_000, max_per_person=3, max_total=5)
-
-
-def household_snapshot(n: int, t: int, persons: tuple[str, ...] = ("p1", "p2")) -> dict:
-    e = tpmap_event(n, t=t)
-    e["members"] = [{**e["members"][0], "person_id": p} for p in persons]
-    return e
-
-
-def person_event(n: int, person: str, t: int = 1_000) -> dict:
-    e = copy.deepcopy(ALLOWANCE)
-    e.update(event_id=f"l{n:04d}", event_time=t, household_key=None, person_id=person,
-             source_record_id=f"allow-{n}", authority_areas=["5001"])  # the district of HOUSE's TPMAP record
-    return e
-
-
-FAMILY = {"t": "tpmap.household", "q": "thaiqm.case", "v": "localgov.update", "a": "localgov.update",
-          "l": "localgov.update"}
-
-
-class Pipeline:
-    """The agent's loop in memory: tables are dicts, the routing topic is a queue."""
-
-    def __init__(self, limits: PendingLimits = LIMITS) -> None:
-        self.tables: dict[str, dict] = {"states": {}, "index": {}, "pending": {}}
-        self.queue: deque = deque()
-        self.emitted: list[tuple[str, dict]] = []
-        self.dead: list = []
-        self.outcomes: Counter = Counter()
-        self.count = PendingCount()
-        self.limits = limits
-        self.offset = 0
-
-    def put(self, event: dict) -> None:
-        family = FAMILY[event["event_id"][0]]
-        self.offset += 1
-        raw = RawMessage(None, CODEC.encode(family, event), "source", 0, self.offset)
-        self.queue.append(("source", family, event, raw))
-
-    def run(self, batch_sizes, now_ms: int = 0) -> None:
-        sizes = iter(batch_sizes)
-        while self.queue:
-            size = next(sizes, 1)
-            items = [self.queue.popleft() for _ in range(min(size, len(self.queue)))]
-            batch = ReconcileBatch(states=self.tables["states"].get, index=self.tables["index"].get,
-                                   pending=self.tables["pending"].get, rules=RULES, partitions=PARTITIONS,
-                                   limits=self.limits, count=self.count, now_ms=now_ms)
-            for item in items:
-                if item[0] == "source":
-                    batch.source_event(item[1], copy.deepcopy(item[2]), item[3])
-                else:
-                    batch.routing(CODEC.decode(item[1], RECONCILE_ROUTING.name), CODEC.decode)
-            out = batch.finish()
-            self.outcomes += batch.outcomes
-            self.queue.extend(("routed", CODEC.encode(RECONCILE_ROUTING.name, r)) for _, _, r in out.routed)
-            self.emitted += out.states
-            self.dead += out.dead_letters
-            self.tables["states"].update(out.state_writes)
-            self.tables["index"].update(out.index_writes)
-            for person, entry in out.pending_writes.items():
-                if entry is None:
-                    self.tables["pending"].pop(person, None)
-                else:
-                    self.tables["pending"][person] = entry
-
-    def state(self, household: str = HOUSE) -> dict:
-        return self.tables["states"].get(household) or new_state()
+from streams.person_index import NO_PERSON, PENDING_FULL, PendingLimits, split_expired
+from tests.support.reconcile_events import (HOUSE, LIMITS, RULES, Pipeline, aid_event, fold,
+                                            household_snapshot, person_event, problem_event, unique_ids,
+                                            visit_event)
 
 
 def test_a_person_only_event_waits_until_membership_arrives_then_joins_the_household():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import pytest
 
@@ -14,6 +13,7 @@ from tests.conftest import free_port
 from bench.household_events import expected_states, household_events, metric, produce
 from tests.support.household_states import wait_for_states
 from tests.support.kafka_read import read_topic
+from tests.support.worker_runs import killed_mid_stream, wait_until
 
 pytestmark = pytest.mark.kafka
 HOUSEHOLDS = 150
@@ -27,17 +27,6 @@ def differences(got: dict, want: dict) -> str:
     return f"{len(wrong)} of {len(want)} households wrong, e.g. {sample}"
 
 
-def wait_until(predicate, timeout_s: float, what: str, worker: WorkerProcess | None = None) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if worker is not None and not worker.alive():
-            raise AssertionError(f"worker died while waiting for {what}:\n{worker.log_tail()}")
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}" + (f"\n{worker.log_tail()}" if worker else ""))
-
-
 def assigned(port: int, env: dict) -> bool:
     """The worker's reconcile stage owns some partitions, and the two workers own all of them."""
     return 0 < metric(port, f'povhub_stage_assigned_partitions{{stage="{env["POVHUB_APP_ID"]}-reconcile"}}') < 4 * 4
@@ -47,14 +36,11 @@ def test_kill_9_mid_stream_then_restart_gives_the_states_of_an_uninterrupted_run
     topics, bootstrap = Topics(hub_env["POVHUB_TOPIC_PREFIX"]), hub_env["KAFKA_BOOTSTRAP_SERVERS"]
     events = household_events(HOUSEHOLDS, seed=3)
     want = expected_states(events, RULES)
-    produce(bootstrap, topics, events[: len(events) // 2])
-    worker = WorkerProcess(hub_env, tmp_path / "worker.log").start()
-    port = int(hub_env["POVHUB_WEB_PORT"])
+    worker = killed_mid_stream(hub_env, tmp_path / "worker.log",
+                               lambda: produce(bootstrap, topics, events[: len(events) // 2]),
+                               lambda: produce(bootstrap, topics, events[len(events) // 2:]),
+                               "povhub_household_state_changes_total")
     try:
-        wait_until(lambda: metric(port, "povhub_household_state_changes_total") > 0, 90, "the first states", worker)
-        produce(bootstrap, topics, events[len(events) // 2:])
-        worker.kill()  # SIGKILL: no commit, no changelog flush beyond what was acked
-        worker = WorkerProcess(hub_env, tmp_path / "worker.log").start()
         got = wait_for_states(bootstrap, topics, want, 100, worker.alive)
     finally:
         worker.kill()

@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from pipeline.runner import ProcessorRunner
-from povhub.cli import main
+from tests.support.hooked_worker import run
 
 
 def next_edge() -> str:
@@ -46,4 +46,4 @@ ProcessorRunner._after_local_write = edge("after")
 
 if __name__ == "__main__":
     os.environ["POVHUB_STATE_STORE"] = "rocksdb"
-    sys.exit(main(["worker"]))
+    sys.exit(run())

@@ -21,7 +21,7 @@ def user_env(**extra: str) -> dict[str, str]:
     return env | extra
 
 
-def povhub(*args: str, cwd: Path, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
+def povhub(*args: str, cwd: Path | None = None, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "povhub", *args], cwd=cwd, env=user_env(**env),
                           capture_output=True, text=True, timeout=timeout)
 

@@ -13,6 +13,9 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import OperationalError
 
 from schemas.catalog import SCHEMA_DIR
+from schemas.codec import Codec
+from schemas.examples import example_paths, load_example
+from schemas.topics import Topics
 
 T0 = datetime(2024, 5, 1, tzinfo=timezone.utc)
 
@@ -87,3 +90,11 @@ class Record:
     value: bytes | None
     key: bytes | None = None
 
+
+def examples(codec: Codec, family) -> list[Record]:
+    """The family's example payloads, Confluent-framed as on the topic."""
+    topic = Topics().name(family)
+    return [
+        Record(topic, 0, offset, codec.encode(family.name, load_example(path)))
+        for offset, path in enumerate(example_paths(family.name))
+    ]

@@ -11,7 +11,7 @@ from kafka import KafkaProducer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from povhub.cli import main  # noqa: E402
+from tests.support.hooked_worker import run  # noqa: E402
 from pipeline.bounded_producer import BoundedProducer  # noqa: E402
 
 BoundedProducer.commit_transaction = KafkaProducer.commit_transaction
@@ -19,4 +19,4 @@ BoundedProducer.send_offsets_to_transaction = KafkaProducer.send_offsets_to_tran
 BoundedProducer.abort_transaction = KafkaProducer.abort_transaction
 
 if __name__ == "__main__":
-    sys.exit(main(["worker"]))
+    sys.exit(run())

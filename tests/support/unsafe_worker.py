@@ -15,7 +15,7 @@ from kafka.structs import OffsetAndMetadata  # noqa: E402
 
 from pipeline.clients import producer  # noqa: E402
 from pipeline.runner import KafkaClients, ProcessorRunner  # noqa: E402
-from povhub.cli import main  # noqa: E402
+from tests.support.hooked_worker import run  # noqa: E402
 
 
 def plain_producer(self: KafkaClients, abandon: object) -> KafkaProducer:
@@ -38,4 +38,4 @@ KafkaClients.producer = plain_producer
 ProcessorRunner._commit = commit_first
 
 if __name__ == "__main__":
-    sys.exit(main(["worker"]))
+    sys.exit(run())

@@ -1,4 +1,4 @@
-"""A chdb folder with figures for the web page's tests: tests/sinks/test_levels.py's generated
+"""A chdb folder with figures for the web page's tests: tests/support/level_data.py's generated
 households, alerts and source events over Bangkok, Nakhon Ratchasima and Chiang Mai, plus each
 of 30 households' own TPMAP, Thai QM and อปท. events (for the household timeline)."""
 
@@ -21,7 +21,7 @@ from sinks.household_state import HOUSEHOLD_STATE
 from sinks.migrate import migrate
 from sinks.table_mapping import KAFKA_COLUMNS
 from sinks.web_queries import refresh_work_items
-from tests.sinks.test_levels import NOW, alert_steps, source_events, state_versions
+from tests.support.level_data import NOW, alert_steps, source_events, state_versions
 
 # A clear citizen ID (valid check digit) planted in free text no page may show
 PLANTED_CITIZEN_ID = "1101700203451"
