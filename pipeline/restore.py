@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 
-import orjson
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaTimeoutError
 
@@ -70,9 +69,8 @@ def restore(cfg: ProcessorConfig, stores: Stores, partitions: set[int],
                 raise KafkaTimeoutError(f"{cfg.group}: restore read nothing for {cfg.bounds.block_s:.0f} s; "
                                         f"{len(end)} changelog partitions not read to their end")
             for tp, records in polled.items():
-                stores.restore(store_of[tp.topic],
-                               ((r.key.decode(), None if r.value is None else orjson.loads(r.value)) for r in records),
-                               {tp.partition: records[-1].offset + 1})
+                stores.restore(store_of[tp.topic], tp.partition, ((r.key, r.value) for r in records),
+                               records[-1].offset + 1)
                 restored += len(records)
             for tp in [tp for tp in end if changelogs.position(tp, timeout_ms=cfg.bounds.block_ms) >= end[tp]]:
                 del end[tp]

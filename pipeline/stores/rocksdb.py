@@ -159,6 +159,21 @@ class RocksStores:
         for p, batch in batches.items():
             self._dbs[p].write(batch, self._write)
 
-    def restore(self, store: str, entries: Iterable[tuple[str, Any]],
-                checkpoints: dict[int, int] | None = None) -> None:
-        self.apply(store, dict(entries), checkpoints)  # a key's last record wins, as it would one by one
+    def restore(self, store: str, partition: int, records: Iterable[tuple[bytes, bytes | None]],
+                next_offset: int | None = None) -> None:
+        """The records as they are: a changelog value is the JSON this store keeps, and its
+        partition is known, so a restore neither decodes, encodes nor hashes a key (a third of a
+        whole-changelog restore's time did)."""
+        db = self._dbs.get(partition)
+        if db is None:
+            return
+        prefix = self._prefix[store]
+        batch = WriteBatch(raw_mode=True)
+        for key, value in records:  # in order: a key's last record wins in the batch
+            if value is None:
+                batch.delete(prefix + key)
+            else:
+                batch.put(prefix + key, value)
+        if next_offset is not None:
+            batch.put(CHECKPOINT + store.encode(), str(next_offset).encode())
+        db.write(batch, self._write)
