@@ -99,7 +99,7 @@ class Worker:
         self.proc.wait()
 
 
-def run(bootstrap: str, load: list, updates: dict[str, list], extra: list, partitions: int, budget_mb: int,
+def run(bootstrap: str, households: int, updates: dict[str, list], extra: list, partitions: int, budget_mb: int,
         workdir: Path) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
     """One stage (one group and changelogs) loaded once through the memory store, then taken over by
     the rocksdb store: (the load's events/s and RSS, figures per store)."""
@@ -109,12 +109,13 @@ def run(bootstrap: str, load: list, updates: dict[str, list], extra: list, parti
     state = workdir / "state-rocksdb"
     env = {**os.environ, "POVHUB_STATE_DIR": str(state), "POVHUB_STATE_MEMORY_MB": str(budget_mb)}
     worker = Worker(bootstrap, topics.prefix, f"bench-{run_id}", partitions, env, workdir / "worker.log")
-    produce_encoded(bootstrap, topics, load)
+    produce_encoded(bootstrap, topics, encode_events(load_events(households, seed=1)))  # made as sent
     worker.env["POVHUB_STATE_STORE"] = "memory"
     worker.start()
-    first, loaded = worker.wait_events([1, len(load)])
+    first, loaded = worker.wait_events([1, households])
     loaded_figures = {"rate": (loaded[1] - first[1]) / (loaded[0] - first[0])}
     loaded_figures["rss"], loaded_figures["peak"] = worker.memory()
+    progress("loaded", loaded_figures)
     worker.kill()
     got: dict[str, dict[str, float]] = {}
     for kind in ("memory", "rocksdb"):
@@ -129,13 +130,21 @@ def run(bootstrap: str, load: list, updates: dict[str, list], extra: list, parti
         out["per_cpu"] = out["rate"] / out["cpu"] if out["cpu"] else 0.0
         out["rss"], out["peak"] = worker.memory()
         out["load_avg"] = os.getloadavg()[0]
+        progress(kind, out)
         worker.kill()
     got["rocksdb"]["disk"] = sum(f.stat().st_size for f in state.rglob("*") if f.is_file())
     produce_encoded(bootstrap, topics, extra)  # something new to process after the restart
     started = worker.start()
     got["rocksdb"]["restart"] = worker.wait_events([1])[0][0] - started
+    progress("rocksdb", got["rocksdb"])
     worker.kill()
     return loaded_figures, got
+
+
+def progress(what: str, figures: dict[str, float]) -> None:
+    """Each phase's figures as soon as they are measured: a run cut short still reports them."""
+    print(f"  {time.strftime('%H:%M:%S')} {what}: " + ", ".join(f"{k} {v:,.4g}" for k, v in figures.items()),
+          flush=True)
 
 
 def main() -> None:
@@ -147,7 +156,6 @@ def main() -> None:
     args = parser.parse_args()
     began = time.monotonic()
     n = args.households
-    load = list(encode_events(load_events(n, seed=1)))
     updates = {"memory": list(encode_events(update_events(n, args.updates, seed=2))),
                "rocksdb": list(encode_events(update_events(n, args.updates, seed=3)))}
     extra = list(encode_events(update_events(n, 20, seed=4)))
@@ -155,7 +163,7 @@ def main() -> None:
         print(f"state stores: {n:,} households (one TPMAP event each), then {args.updates:,} updates of them "
               f"per store; {args.partitions} partitions, broker {where}, rocksdb budget {args.budget_mb} MiB; "
               f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True)
-        loaded, got = run(bootstrap, load, updates, extra, args.partitions, args.budget_mb, Path(tmp))
+        loaded, got = run(bootstrap, n, updates, extra, args.partitions, args.budget_mb, Path(tmp))
     mem, disk = got["memory"], got["rocksdb"]
     mib = lambda v: f"{v / 2**20:,.0f}"
     print(f"load through the stage (memory store): {loaded['rate']:,.0f} events/s, then RSS "
