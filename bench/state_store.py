@@ -6,7 +6,7 @@ restores of the whole changelog (memory after kill -9; rocksdb without a local s
 partition that moved to another worker).
 
     python bench/state_store.py [--households 20000] [--updates 20000] [--partitions 4] [--budget-mb 256]
-    python bench/state_store.py --households 1000000          # the issue's figures (~15 min here)
+    python bench/state_store.py --households 1000000 --updates 100000   # the issue's figures (9 min here)
 
 One stage (one consumer group, one set of changelogs): the memory store reconciles the load, one
 TPMAP snapshot per household (1-4 members: a state and its persons' index entries each; what
