@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import random
 import urllib.request
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from kafka import KafkaProducer
@@ -92,12 +93,24 @@ def stable(record: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k not in UNSTABLE}
 
 
-def produce(bootstrap: str, topics: Topics, events: list[Event]) -> None:
-    codec = Codec(topics=topics)
-    producer = KafkaProducer(bootstrap_servers=bootstrap.split(","), acks="all", linger_ms=20)
+def encode_events(events: Iterable[Event]) -> Iterator[tuple[str, bytes, bytes]]:
+    """(family, key, value) as the source topics hold them; the same bytes for every topic prefix
+    (schema ids come from the catalogue), so a bench can encode once and send to several runs."""
+    codec = Codec()
     for fam, key, record in events:
-        producer.send(topics.name(family(fam)), key=key.encode(), value=codec.encode(fam, record))
-    producer.flush(60)
+        yield fam, key.encode(), codec.encode(fam, record)
+
+
+def produce(bootstrap: str, topics: Topics, events: Iterable[Event]) -> None:
+    produce_encoded(bootstrap, topics, encode_events(events))
+
+
+def produce_encoded(bootstrap: str, topics: Topics, records: Iterable[tuple[str, bytes, bytes]]) -> None:
+    producer = KafkaProducer(bootstrap_servers=bootstrap.split(","), acks="all", linger_ms=20,
+                             batch_size=256 * 1024)
+    for fam, key, value in records:
+        producer.send(topics.name(family(fam)), key=key, value=value)
+    producer.flush(300)
     producer.close()
 
 
@@ -111,3 +124,42 @@ def metric(port: int, name: str) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
                if line.startswith(name) and not line.startswith("#") and (line[len(name)] in " {"))
 
+
+
+def load_events(households: int, seed: int = 1) -> Iterator[Event]:
+    """One TPMAP snapshot per household (1-4 members), made as they are sent: the state of
+    ``households`` households at one event each, for the state-store bench at 1M households
+    (household_events' seven per household would take an hour there)."""
+    rng = random.Random(seed)
+    template = _base("tpmap.household", "snapshot", 0, "", 1_700_000_000_000, data_year=2567)
+    for h in range(households):
+        house = f"5001{h:07d}"
+        members = [{"person_id": f"person-{h}-{m}", "id_flag": None, "age": rng.choice([5, 10, 35, 70]), "sex": "F",
+                    "welfare_registered": False, "welfare_validated": rng.random() < 0.5,
+                    "disabled": rng.random() < 0.2, "bedridden": rng.random() < 0.1, "chronic_illness": False}
+                   for m in range(rng.randint(1, 4))]
+        failed = rng.choice([[], [8], [16, 22]])
+        yield ("tpmap.household", house, {
+            **template, "event_id": stable_id("load", house), "household_key": house,
+            "source_record_id": f"2567:{house}", "members": members, "failed_indicators": failed,
+            "failed_dimensions": sorted({{8: "living", 16: "education", 22: "income"}[i] for i in failed}),
+            "income_per_person_baht": rng.choice([0, 20_000, 60_000]), "target_poor_persons": rng.randint(0, 2)})
+
+
+def update_events(households: int, count: int, seed: int = 2) -> list[Event]:
+    """``count`` Thai QM problem statuses and อปท. home visits for households drawn from the first
+    ``households`` of load_events: each one reads and changes a state the store already holds."""
+    rng = random.Random(seed)
+    case = _base("thaiqm.case", "problem_status", 0, "", 1_700_000_100_000)
+    visit = _base("localgov.update", "home_visit", 0, "", 1_700_000_200_000)
+    events: list[Event] = []
+    for n in range(count):
+        house = f"5001{rng.randrange(households):07d}"
+        if n % 2:
+            record = {**case, "source_record_id": f"QM-{house}/P{n}", "status": "REPORTED", "previous_status": None}
+            fam = "thaiqm.case"
+        else:
+            record = {**visit, "source_record_id": f"visit-{house}-{n}", "event_time": 1_700_000_200_000 + n}
+            fam = "localgov.update"
+        events.append((fam, house, {**record, "event_id": stable_id("update", fam, house, n), "household_key": house}))
+    return events

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 
-import orjson
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaTimeoutError
@@ -64,9 +63,8 @@ def restore(cfg: ProcessorConfig, stores: Stores, partitions: set[int],
         """The records of one poll to the stores, each partition's with its checkpoint."""
         nonlocal restored
         for tp, records in polled.items():
-            stores.restore(store_of[tp.topic],
-                           ((r.key.decode(), None if r.value is None else orjson.loads(r.value)) for r in records),
-                           {tp.partition: records[-1].offset + 1})
+            stores.restore(store_of[tp.topic], tp.partition, ((r.key, r.value) for r in records),
+                           records[-1].offset + 1)
             restored += len(records)
         polled.clear()
 

@@ -27,9 +27,10 @@ class Stores(Protocol):
         """A committed batch's changes; a ``None`` value deletes. ``checkpoints``: partition -> the
         next changelog offset these changes reach, kept with them by a disk store."""
 
-    def restore(self, store: str, entries: Iterable[tuple[str, Any]],
-                checkpoints: dict[int, int] | None = None) -> None:
-        """Changelog records in order; a ``None`` value deletes."""
+    def restore(self, store: str, partition: int, records: Iterable[tuple[bytes, bytes | None]],
+                next_offset: int | None = None) -> None:
+        """One changelog partition's records in order, as read (key, JSON value; ``None`` deletes),
+        and the next offset they reach (the partition's checkpoint, kept by a disk store)."""
 
     def open(self, partitions: set[int]) -> dict[tuple[str, int], int]:
         """Serve ``partitions`` (about to be restored): (store, partition) -> the local checkpoint

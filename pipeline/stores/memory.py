@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import orjson
+
 from pipeline.partitioner import partition_of
 
 
@@ -32,9 +34,10 @@ class MemoryStores:
             else:
                 values[key] = value
 
-    def restore(self, store: str, entries: Iterable[tuple[str, Any]],
-                checkpoints: dict[int, int] | None = None) -> None:
-        self.apply(store, dict(entries))  # a key's last record wins, as it would one by one
+    def restore(self, store: str, partition: int, records: Iterable[tuple[bytes, bytes | None]],
+                next_offset: int | None = None) -> None:
+        # a key's last record wins, as it would one by one
+        self.apply(store, {k.decode(): None if v is None else orjson.loads(v) for k, v in records})
 
     def open(self, partitions: set[int]) -> dict[tuple[str, int], int]:
         """Memory keeps nothing across an assignment: every partition restores from the start."""

@@ -26,6 +26,7 @@ import orjson
 from rocksdict import (
     BlockBasedOptions,
     Cache,
+    DBCompressionType,
     Options,
     Rdict,
     WriteBatch,
@@ -52,6 +53,10 @@ def _options(budget_bytes: int) -> Options:
     opts.set_write_buffer_manager(WriteBufferManager.new_write_buffer_manager_with_cache(budget_bytes // 4, False, cache))
     opts.set_write_buffer_size(min(64 << 20, max(4 << 20, budget_bytes // 8)))
     opts.set_max_open_files(256)
+    # No compression (Kafka Streams' default too): at 1M households nearly every get misses the
+    # cache, and decompressing there plus compressing in every flush and compaction cost ~10 µs of
+    # CPU per update, a fifth of the store's cost (bench/state_store.py); disk keeps the JSON as is.
+    opts.set_compression_type(DBCompressionType.none())
     return opts
 
 
@@ -159,6 +164,21 @@ class RocksStores:
         for p, batch in batches.items():
             self._dbs[p].write(batch, self._write)
 
-    def restore(self, store: str, entries: Iterable[tuple[str, Any]],
-                checkpoints: dict[int, int] | None = None) -> None:
-        self.apply(store, dict(entries), checkpoints)  # a key's last record wins, as it would one by one
+    def restore(self, store: str, partition: int, records: Iterable[tuple[bytes, bytes | None]],
+                next_offset: int | None = None) -> None:
+        """The records as they are: a changelog value is the JSON this store keeps, and its
+        partition is known, so a restore neither decodes, encodes nor hashes a key (a third of a
+        whole-changelog restore's time did)."""
+        db = self._dbs.get(partition)
+        if db is None:
+            return
+        prefix = self._prefix[store]
+        batch = WriteBatch(raw_mode=True)
+        for key, value in records:  # in order: a key's last record wins in the batch
+            if value is None:
+                batch.delete(prefix + key)
+            else:
+                batch.put(prefix + key, value)
+        if next_offset is not None:
+            batch.put(CHECKPOINT + store.encode(), str(next_offset).encode())
+        db.write(batch, self._write)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 
+import orjson
 import pytest
 
 from pipeline.partitioner import partition_of
@@ -57,7 +58,7 @@ def test_checkpoints_come_back_with_their_data_after_a_reopen(tmp_path):
     _, disk = both(tmp_path)
     k = keys(100)
     disk.apply("a", {key: {"n": 1} for key in k}, {0: 17, 1: 5})
-    disk.restore("b", [], {0: 3})
+    disk.restore("b", 0, [], 3)
     disk.apply("a", {}, {0: 20})
     disk.clear()
     again = RocksStores(["a", "b"], PARTITIONS, tmp_path / "state")
@@ -107,3 +108,16 @@ def test_a_bad_state_setting_is_one_line_and_exit_2_before_anything_starts(tmp_p
                           timeout=60)
     assert done.returncode == 2
     assert done.stderr.strip() == "povhub: bad setting POVHUB_STATE_STORE='disk': expected one of memory, rocksdb"
+
+
+def test_a_restore_keeps_the_changelog_bytes_and_the_last_record_of_a_key(tmp_path):
+    memory, disk = both(tmp_path)
+    on_1 = [k for k in keys(100) if partition_of(k, PARTITIONS) == 1]
+    records = [(k.encode(), orjson.dumps({"n": n, "k": k})) for n, k in enumerate(on_1)]
+    records += [(on_1[0].encode(), None), (on_1[1].encode(), b'{"n":-1}'), (on_1[0].encode(), b'{"back":true}')]
+    for stores in (memory, disk):
+        stores.restore("a", 1, records, 42)
+    expected = {k: {"n": n, "k": k} for n, k in enumerate(on_1)} | {on_1[0]: {"back": True}, on_1[1]: {"n": -1}}
+    assert dict(memory.items("a")) == dict(disk.items("a")) == expected
+    disk.clear()
+    assert RocksStores(["a", "b"], PARTITIONS, tmp_path / "state").open([1]) == {("a", 1): 42}

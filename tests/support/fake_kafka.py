@@ -8,7 +8,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.structs import MemberState
@@ -160,9 +159,8 @@ class FakeClients:
         count = 0
         for store, changelog in self.changelog_of.items():
             for p in partitions:
-                entries = [(k.decode(), None if v is None else orjson.loads(v))
-                           for k, v in self.log.records[TopicPartition(changelog, p)]]
-                stores.restore(store, entries)
+                entries = self.log.records[TopicPartition(changelog, p)]
+                stores.restore(store, p, entries)
                 count += len(entries)
         return count
 
