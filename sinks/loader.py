@@ -40,12 +40,19 @@ def loader_name(topic: str) -> str:
     return f"clickhouse-load-{topic}"
 
 
+# A loader inserts what it has once a poll brings nothing more for this long, rather than waiting
+# out its batch time: under a steady trickle the figures follow within a reconcile transaction
+# or two instead of up to POVHUB_LOADER_BATCH_SECONDS (issue 18's freshness, bench/pipeline.py);
+# under load the polls keep bringing records and batches still fill.
+LOADER_IDLE_S = 0.05
+
+
 def loader_config(bootstrap_servers: str, app_id: str, worker_id: str, topic: str, batch_size: int,
                   batch_seconds: float, session_timeout_s: float) -> GroupConfig:
     """The consumer group of the loader of ``topic``; sizes and timeouts come from the settings
     (POVHUB_LOADER_BATCH_*), the one place they have a default."""
     return GroupConfig(bootstrap_servers, f"{app_id}-{loader_name(topic)}", worker_id, (topic,), batch_size,
-                       batch_seconds, session_timeout_s)
+                       batch_seconds, session_timeout_s, idle_s=LOADER_IDLE_S)
 
 
 class LoaderRunner:
