@@ -53,7 +53,7 @@ def test_a_batch_of_several_partitions_is_one_insert_and_its_redelivery_is_dropp
 def test_batch_token_names_every_partitions_span():
     one = records(0, 10, [b"a", b"b"])
     two = one + records(1, 40, [b"c"])
-    pairs = lambda rs: [(r, ()) for r in rs]  # noqa: E731
+    pairs = lambda rs: [(r, ()) for r in rs]
     assert batch_token(pairs(one)).startswith(f"{TOPIC}-0-10-11-")  # one partition: the span's own token
     assert batch_token(pairs(two)) == batch_token(pairs(two))
     assert len({batch_token(pairs(rs)) for rs in (one, two, two[:2] + records(1, 40, [b"d"]),
