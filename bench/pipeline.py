@@ -25,7 +25,8 @@ ClickHouse: --clickhouse DSN, default CLICKHOUSE_URL if set, else a fresh chdb f
 database may hold data already: the bench counts from what the report shows at the start.
 
     python3 bench/pipeline.py                       # 50,000 households, ~5 min on 2 cores
-    python3 bench/pipeline.py --households 1000000  # national-shaped 1M (3.7M rows; ~25 min here)
+    python3 bench/pipeline.py --households 1000000 --state-store rocksdb --folder DIR
+                                                    # national-shaped 1M (3.6M rows; ~25 min here)
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ from povhub.worker_client import WorkerError, WorkerProcess
 from schemas.codec import Codec
 from schemas.examples import example_paths, load_example
 from schemas.topics import DEFAULT_PARTITIONS, HOUSEHOLD_STATE, Topics, family
+from sinks.clickhouse import connect
 
 SECRET = "bench-pipeline-secret-0123456789"
 # How often the bench asks the worker for its province report (a level summary costs the worker
@@ -236,6 +238,17 @@ def watch_states(bootstrap: str, topics: Topics, published: dict[bytes, float], 
     consumer.close()
 
 
+def table_sizes(dsn: str) -> list[tuple[str, int, int]]:
+    """(table, rows, bytes on disk) of the largest tables once the worker has stopped (chdb: its folder is free)."""
+    client = connect(dsn)
+    try:
+        return client.query("SELECT table, sum(rows), sum(bytes_on_disk) FROM system.parts WHERE active AND "
+                            "database = currentDatabase() GROUP BY table ORDER BY sum(bytes_on_disk) DESC "
+                            "LIMIT 6").result_rows
+    finally:
+        client.close()
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
@@ -252,6 +265,8 @@ def main() -> int:
     parser.add_argument("--clickhouse", default=os.environ.get("CLICKHOUSE_URL"),
                         help="ClickHouse DSN for the worker (default CLICKHOUSE_URL, else a fresh chdb folder)")
     parser.add_argument("--folder", type=Path, help="for the export, chdb folders and logs (default: a temporary one)")
+    parser.add_argument("--state-store", choices=("memory", "rocksdb"), default="memory",
+                        help="the worker's POVHUB_STATE_STORE (rocksdb: state on disk, in --folder)")
     parser.add_argument("--import-limit", type=float, default=3600,
                         help="seconds the import may take; past them the table shows how far it got")
     args = parser.parse_args()
@@ -277,7 +292,8 @@ def main() -> int:
         env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "CLICKHOUSE_URL": dsn, "POVHUB_TOPIC_PREFIX": topics.prefix,
                "POVHUB_APP_ID": f"bench-{run}", "POVHUB_DATA_DIR": str(folder / "data"),
                "POVHUB_PSEUDONYM_SECRET": SECRET, "POVHUB_WEB_PORT": str(free_port()),
-               "POVHUB_PARTITIONS": str(args.partitions)}
+               "POVHUB_PARTITIONS": str(args.partitions), "POVHUB_STATE_STORE": args.state_store,
+               "POVHUB_STATE_DIR": str(folder / "state")}
         worker = WorkerProcess(env, folder / "worker.log", fresh_log=True).start()
         try:
             try:
@@ -294,10 +310,12 @@ def main() -> int:
             rss_after = rss_bytes(worker.proc.pid)
         finally:
             worker.stop()
+    sizes = table_sizes(dsn)
 
     n, conn_s = args.households, e2e["connector_s"]
     load = os.getloadavg()
-    print(f"\n{n:,} households ({rows:,} TPMAP rows), {args.partitions} partitions, broker {where}, ClickHouse "
+    print(f"\n{n:,} households ({rows:,} TPMAP rows), {args.partitions} partitions, {args.state_store} state store, "
+          f"broker {where}, ClickHouse "
           f"{'chdb (in the worker)' if dsn.startswith('chdb') else dsn.split('@')[-1]}; "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average {load[0]:.1f} / {load[1]:.1f} / "
           f"{load[2]:.1f} on {os.cpu_count()} CPUs\n")
@@ -332,6 +350,8 @@ def main() -> int:
     print(f"end to end: {n:,} households from the first file row to the last counted in the figures: "
           f"{reached} (connector done after {conn_s:.1f} s); worker RSS {e2e['rss'] / 2**30:.2f} GiB "
           f"after the import, {rss_after / 2**30:.2f} GiB after the streams")
+    print("ClickHouse after the run: " + "; ".join(f"{table} {rows:,} rows {size / 2**20:,.1f} MiB"
+                                                   for table, rows, size in sizes))
     print(f"\n| {'steady stream':<14} | {'events':>7} | {'p50 s':>6} | {'p95 s':>6} | {'p99 s':>6} | "
           f"{'reconciled p50/p95 s':>20} | {'worker CPU s':>12} | {'poll p50 s':>10} |")
     print(f"|{'-' * 16}|{'-' * 9}|{'-' * 8}|{'-' * 8}|{'-' * 8}|{'-' * 22}|{'-' * 14}|{'-' * 12}|")
