@@ -132,6 +132,7 @@ def import_end_to_end(worker: WorkerProcess, env: dict[str, str], export: Path, 
     return {"total_s": total_s, "counted": counted, "connector_done": connector_done, "connector_s": connector_s,
             "connector_cpu": connector_rusage.ru_utime + connector_rusage.ru_stime,
             "worker_cpu": cpu_seconds(worker.proc.pid) - worker_cpu,
+            "inserts": (metric(port, "povhub_sink_insert_seconds_count"), metric(port, "povhub_sink_insert_seconds_sum")),
             "reconcile": lines["povhub_reconcile_events_total"].rate(),
             "loader": lines["povhub_sink_rows_total"].rate(), "rss": rss_bytes(worker.proc.pid)}
 
@@ -350,6 +351,8 @@ def main() -> int:
     print(f"end to end: {n:,} households from the first file row to the last counted in the figures: "
           f"{reached} (connector done after {conn_s:.1f} s); worker RSS {e2e['rss'] / 2**30:.2f} GiB "
           f"after the import, {rss_after / 2**30:.2f} GiB after the streams")
+    inserts, insert_s = e2e["inserts"]
+    print(f"the worker's ClickHouse inserts during the import (all tables): {inserts:,.0f}, {insert_s:,.1f} s in all")
     print("ClickHouse after the run: " + "; ".join(f"{table} {rows:,} rows {size / 2**20:,.1f} MiB"
                                                    for table, rows, size in sizes))
     print(f"\n| {'steady stream':<14} | {'events':>7} | {'p50 s':>6} | {'p95 s':>6} | {'p99 s':>6} | "
