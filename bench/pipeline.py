@@ -132,7 +132,8 @@ def import_end_to_end(worker: WorkerProcess, env: dict[str, str], export: Path, 
     return {"total_s": total_s, "counted": counted, "connector_done": connector_done, "connector_s": connector_s,
             "connector_cpu": connector_rusage.ru_utime + connector_rusage.ru_stime,
             "worker_cpu": cpu_seconds(worker.proc.pid) - worker_cpu,
-            "inserts": (metric(port, "povhub_sink_insert_seconds_count"), metric(port, "povhub_sink_insert_seconds_sum")),
+            "inserts": (metric(port, "povhub_sink_insert_seconds_count"),
+                        metric(port, "povhub_sink_insert_seconds_sum")),
             "reconcile": lines["povhub_reconcile_events_total"].rate(),
             "loader": lines["povhub_sink_rows_total"].rate(), "rss": rss_bytes(worker.proc.pid)}
 
