@@ -1,166 +1,254 @@
-"""The ClickHouse end of the pipeline at national shape: state rows loaded as the loader loads them,
-and how fresh the level figures are under a steady stream (issue 18).
+"""The whole pipeline at national shape, from TPMAP files to ClickHouse figures, in one run (issue 18).
 
-National-shaped data: HOUSEHOLDS households over every real sub-district (bench/level_queries.py's
-generator; a third with a second version), inserted into embedded ClickHouse (chdb) in loader
-batches (10,000 rows, each with its deduplication token, sinks/batch_insert.py). Measured in the
-same run, on two databases:
+1. A national-shaped TPMAP export (bench/national_export.py: HOUSEHOLDS households, one row per
+   person, over every real sub-district) is written first (not timed).
+2. Raw limits, measured in the same run before the pipeline starts: kafka-python + fastavro
+   producing and consuming TPMAP events with nothing else done, and ClickHouse inserting state rows
+   in loader batches without and with the live figures' view (0011) (bench/raw_limits.py; chdb).
+3. The real worker (`python3 -m povhub worker`: reconcile, alerts, loaders, on its own topics and
+   ClickHouse) and the real connector (`python3 -m povhub connect tpmap FILE`) run as child
+   processes. End to end: from the connector's start (the first file row) to the moment the
+   worker's province report (`/report`, live figures) counts every household. Per stage: the
+   connector's rows/s and CPU (its rusage), and from the worker's metrics (sampled every 0.5 s)
+   the reconcile stage's events/s and the household_state loader's rows/s over their active
+   time; the worker's CPU seconds and RSS from /proc.
+4. Then steady streams of Thai QM cases and อปท. home visits (alternating; each a household
+   nobody has seen, so it adds one household to its sub-district and province) at each of
+   --rates events/s for --seconds each, published with the connectors' producer settings.
+   Freshness = publish -> counted in the figures: the worker's province report is polled in a
+   loop; when a province's households grow by k, its k oldest unseen events count as visible
+   then (a household is in its sub-district's, district's and province's live figures in one
+   insert). p50/p95/p99; the poll's own time is printed (it bounds the resolution).
 
-- live: every migration, so each insert also keeps the household figures current (0011's view);
-- raw: the same without that view: what ClickHouse inserts at best here (the raw limit).
+Kafka: KAFKA_BOOTSTRAP_SERVERS (an Apache Kafka broker: ops/kafka/broker.sh), else embedded Tansu.
+ClickHouse: --clickhouse DSN, default CLICKHOUSE_URL if set, else a fresh chdb folder. A server
+database may hold data already: the bench counts from what the report shows at the start.
 
-Rows: load events/s and CPU seconds (this process; chdb runs in it) for each, and their ratio;
-the figures checked against an independent count (households and persons per sub-district
-counted by a FINAL pass over household_state, as 0007's refresh counts them); then freshness at
-a steady 1k and 5k events/s: an event (a new version of a random household) is published at its
-scheduled time, a loader thread batches like the loader (up to 1 s or 10,000 events), inserts,
-and polls the event's sub-district in `level_summary` until its households and persons match a
-FINAL count; publish -> visible, p50/p95/p99. Beside it, the time one refresh of area_figures
-(0007) takes at this size: with the 10 s refresh the household figures would be up to 10 s + that
-refresh + the batch old.
-
---with-state-stores runs bench/state_store.py (issue 18's state side: reconcile throughput, worker
-RSS and restart after kill -9, memory beside rocksdb) at the same size after this table, once
-that file is in the tree. Not measured here yet (issue 18, left): Kafka, the connectors and the
-reconcile stage in one run with the loaders, and a ClickHouse server (CLICKHOUSE_URL).
-
-    python3 bench/pipeline.py                       # 200,000 households, ~3 min here
-    python3 bench/pipeline.py --households 1000000  # national-shaped 1M (~10 min on 2 cores)
+    python3 bench/pipeline.py                       # 50,000 households, ~5 min on 2 cores
+    python3 bench/pipeline.py --households 1000000 --state-store rocksdb --folder DIR
+                                                    # national-shaped 1M (3.6M rows; ~25 min here)
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import queue
 import random
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import uuid
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from clickhouse_connect.driver.client import Client
+from kafka import KafkaConsumer, KafkaProducer
 
-from bench.level_queries import households, state_columns
-from sinks.areas import load_areas
-from sinks.batch_insert import KafkaSpan, insert_batch
+from bench.broker import bench_broker
+from bench.household_events import metric
+from bench.national_export import national_areas, write_national_export
+from bench.proc_stats import cpu_seconds, rss_bytes
+from bench.raw_limits import clickhouse_raw, kafka_raw
+from pipeline.clients import CONNECTOR
+from povhub.kafka_admin import ensure_topics
+from povhub.ports import free_port
+from povhub.worker_client import WorkerError, WorkerProcess
+from schemas.codec import Codec
+from schemas.examples import example_paths, load_example
+from schemas.topics import DEFAULT_PARTITIONS, HOUSEHOLD_STATE, Topics, family
 from sinks.clickhouse import connect
-from sinks.figures import FIGURES_VIEWS
-from sinks.household_state import HOUSEHOLD_STATE
-from sinks.migrate import migrate
-from sinks.report import level_summary
 
-LOADER_BATCH = 10_000  # sinks/loader.py's default batch_size
-LOADER_SECONDS = 1.0  # ... and batch_seconds
-TOPIC = "povhub.household.state.v1"
-COLUMNS = HOUSEHOLD_STATE.insert_columns
+SECRET = "bench-pipeline-secret-0123456789"
+# How often the bench asks the worker for its province report (a level summary costs the worker
+# 0.1-0.3 s CPU here): during the import, and during a steady stream (the freshness' resolution).
+POLL_S = 1.0
+STREAM_POLL_S = 0.5
 
 
-def final_counts(client: Client, subdistrict: str | None = None) -> dict[str, tuple[int, int]]:
-    """(households, persons) per sub-district by a full FINAL pass over household_state, as 0007's
-    refresh counts them: the reference the live figures (0011) are checked against."""
-    where = "WHERE subdistrict = {s:String}" if subdistrict else ""
-    rows = client.query(f"SELECT subdistrict, count(), sum(members) FROM household_state FINAL {where} "
-                        "GROUP BY subdistrict", parameters={"s": subdistrict or ""}).result_rows
-    return {sub: (h, p) for sub, h, p in rows}
+def households_by_province(worker: WorkerProcess) -> dict[str, int]:
+    return {r["code"]: r["households"] or 0 for r in worker.report("province")}
 
 
-class Versions:
-    """Each household's next version, and loader-style inserts with their offsets and tokens."""
+@dataclass
+class Timeline:
+    """A counter's first and last change, sampled from the worker's /metrics."""
 
-    def __init__(self, client: Client, rng: random.Random) -> None:
-        self.client, self.rng, self.offset = client, rng, 0
-        self.version: dict[str, int] = {}
+    name: str
+    samples: list[tuple[float, float]] = field(default_factory=list)
 
-    def insert(self, chunk: list[tuple[str, str]]) -> None:
-        by_version: dict[int, list[tuple[str, str]]] = {}
-        for home in chunk:
-            v = self.version.get(home[0], 0) + 1
-            self.version[home[0]] = v
-            by_version.setdefault(v, []).append(home)
-        columns: list[list] = [[] for _ in COLUMNS]
-        for v, homes in by_version.items():
-            for i, values in enumerate(state_columns(homes, v, self.rng, self.offset + len(columns[0]))):
-                columns[i].extend(values)
-        rows = list(zip(*columns))
-        span = KafkaSpan(TOPIC, 0, self.offset, self.offset + len(rows) - 1, f"bench{self.rng.getrandbits(32):x}")
-        insert_batch(self.client, "household_state", COLUMNS, rows, span.dedup_token)
-        self.offset += len(rows)
+    def add(self, at: float, value: float) -> None:
+        self.samples.append((at, value))
+
+    def rate(self) -> tuple[float, float]:
+        """(count, per second from the sample before its first change to its last change)."""
+        changes = [t for (t, v), (_, before) in zip(self.samples[1:], self.samples) if v != before]
+        if not changes:
+            return 0.0, 0.0
+        count = self.samples[-1][1] - self.samples[0][1]
+        return count, count / (changes[-1] - changes[0] + POLL_S)
 
 
-def open_db(folder: Path, live: bool) -> Client:
-    client = connect(f"chdb://{folder}")
-    migrate(client)
-    load_areas(client)
-    for view in FIGURES_VIEWS:  # the bench decides when a refresh runs
-        client.command(f"ALTER TABLE {view} MODIFY REFRESH EVERY 1 YEAR APPEND")
-    if not live:
-        client.command("DROP VIEW area_household_figures_mv")
-    return client
+def import_end_to_end(worker: WorkerProcess, env: dict[str, str], export: Path, households: int,
+                      log: Path, limit_s: float) -> dict[str, object]:
+    """Run the connector on ``export``; poll until the report counts every household, or for
+    ``limit_s`` (then the figures say how far it got)."""
+    base = sum(households_by_province(worker).values())
+    port = worker.port
+    lines = {name: Timeline(name) for name in ("povhub_reconcile_events_total", "povhub_sink_rows_total")}
+    worker_cpu = cpu_seconds(worker.proc.pid)
+    started = time.perf_counter()
+    with log.open("wb") as out:
+        connector = subprocess.Popen([sys.executable, "-m", "povhub", "connect", "tpmap", "--quiet", str(export)],
+                                     env=env, stdout=out, stderr=subprocess.STDOUT)
+    connector_s, connector_rusage, counted, last_poll = None, None, 0, 0.0
+    while counted < households and time.perf_counter() - started < limit_s:
+        if connector_s is None:
+            pid, status, usage = os.wait4(connector.pid, os.WNOHANG)
+            if pid:
+                connector_s, connector_rusage = time.perf_counter() - started, usage
+                if status:
+                    raise SystemExit(f"the connector failed ({status}); see {log}")
+        if not worker.alive():
+            raise SystemExit(f"the worker stopped; see {worker.log_file}")
+        now = time.perf_counter()
+        for name, line in lines.items():
+            line.add(now, metric(port, name) if name != "povhub_sink_rows_total" else state_rows(port))
+        try:
+            counted = sum(households_by_province(worker).values()) - base
+        except OSError:
+            pass
+        last_poll = time.perf_counter() - now
+        time.sleep(max(0.0, POLL_S - last_poll))
+    total_s = time.perf_counter() - started
+    connector_done = connector_s is not None
+    if not connector_done:
+        connector.kill()
+        _, _, connector_rusage = os.wait4(connector.pid, 0)
+        connector_s = total_s
+    return {"total_s": total_s, "counted": counted, "connector_done": connector_done, "connector_s": connector_s,
+            "connector_cpu": connector_rusage.ru_utime + connector_rusage.ru_stime,
+            "worker_cpu": cpu_seconds(worker.proc.pid) - worker_cpu,
+            "inserts": (metric(port, "povhub_sink_insert_seconds_count"),
+                        metric(port, "povhub_sink_insert_seconds_sum")),
+            "reconcile": lines["povhub_reconcile_events_total"].rate(),
+            "loader": lines["povhub_sink_rows_total"].rate(), "rss": rss_bytes(worker.proc.pid)}
 
 
-def load(versions: Versions, homes: list[tuple[str, str]], second: list[tuple[str, str]]) -> tuple[float, float, int]:
-    """(seconds, CPU seconds, rows) to insert every household once, then the second versions."""
-    wall, cpu = time.perf_counter(), time.process_time()
-    rows = 0
-    for part in (homes, second):
-        for start in range(0, len(part), LOADER_BATCH):
-            versions.insert(part[start:start + LOADER_BATCH])
-            rows += len(part[start:start + LOADER_BATCH])
-    return time.perf_counter() - wall, time.process_time() - cpu, rows
+def state_rows(port: int) -> float:
+    """Rows the worker's household_state loader inserted (povhub_sink_rows_total{table="household_state"})."""
+    return metric(port, 'povhub_sink_rows_total{table="household_state"}')
 
 
-def freshness(client: Client, homes: list[tuple[str, str]], rate: int, seconds: float,
-              rng: random.Random, versions: Versions) -> tuple[list[float], int, float]:
-    """Publish `rate` events/s for `seconds`; returns (publish -> visible seconds per event, events,
-    CPU seconds)."""
-    published: queue.Queue[tuple[float, tuple[str, str]]] = queue.Queue()
+def stream_events(n: int, rng: random.Random, areas: list[tuple[str, str, str, int]],
+                  run: str) -> list[tuple[str, str, dict]]:
+    """``n`` events of households nobody has seen: Thai QM cases and อปท. home visits, alternating."""
+    case = next(load_example(p) for p in example_paths("thaiqm.case") if p.stem == "problem_status")
+    visit = next(load_example(p) for p in example_paths("localgov.update") if p.stem == "home_visit")
+    events = []
+    for i in range(n):
+        province, district, sub, moos = rng.choice(areas)
+        house = f"s{run}{i:07d}"
+        area = {"household_key": house, "province": province, "district": district, "subdistrict": sub,
+                "village": None if province == "10" else f"{sub}{rng.randint(1, moos):02d}",
+                "event_id": str(uuid.UUID(int=rng.getrandbits(128))),
+                "event_time": int(time.time() * 1000)}
+        if i % 2:
+            events.append(("localgov.update", house, {**visit, **area, "authority_areas": [sub],
+                                                      "source_record_id": f"visit-{house}"}))
+        else:
+            events.append(("thaiqm.case", house, {**case, **area, "source_record_id": f"QM-{house}/P1",
+                                                  "case_id": f"QM-{house}"}))
+    return events
+
+
+def freshness(worker: WorkerProcess, bootstrap: str, topics: Topics, rate: int, seconds: float,
+              areas: list[tuple[str, str, str, int]], rng: random.Random) -> dict[str, object]:
+    """Publish ``rate`` events/s for ``seconds``; (publish -> counted) seconds per event."""
+    codec = Codec(topics=topics)
+    events = stream_events(int(rate * seconds), rng, areas, f"{rate:x}{rng.getrandbits(16):04x}")
+    encoded = [(topics.name(family(fam)), key.encode(), codec.encode(fam, record), record["province"])
+               for fam, key, record in events]
+    producer = KafkaProducer(bootstrap_servers=bootstrap.split(","), acks="all", **{**CONNECTOR, "linger_ms": 5})
+    unseen: dict[str, deque[float]] = defaultdict(deque)
+    lock = threading.Lock()
     done = threading.Event()
 
     def publish() -> None:
         start = time.perf_counter()
-        for i in range(int(rate * seconds)):
-            due = start + i / rate
-            pause = due - time.perf_counter()
+        for i, (topic, key, value, province) in enumerate(encoded):
+            pause = start + i / rate - time.perf_counter()
             if pause > 0:
                 time.sleep(pause)
-            published.put((due, rng.choice(homes)))
+            producer.send(topic, key=key, value=value)
+            with lock:
+                unseen[province].append(time.perf_counter())
+                published[key] = unseen[province][-1]
+        producer.flush()
         done.set()
 
-    producer = threading.Thread(target=publish, daemon=True)
-    cpu = time.process_time()
-    producer.start()
+    published: dict[bytes, float] = {}  # key -> publish time, for the reconcile stage's share
+    reconciled: list[float] = []
+    watcher = threading.Thread(target=watch_states, args=(bootstrap, topics, published, reconciled, len(encoded), lock),
+                               daemon=True)
+    watcher.start()
+    base = households_by_province(worker)
+    worker_cpu = cpu_seconds(worker.proc.pid)
+    publisher = threading.Thread(target=publish, daemon=True)
+    publisher.start()
     ages: list[float] = []
-    while not (done.is_set() and published.empty()):
-        batch: list[tuple[float, tuple[str, str]]] = []
-        deadline = time.perf_counter() + LOADER_SECONDS
-        while len(batch) < LOADER_BATCH and time.perf_counter() < deadline:
-            try:
-                batch.append(published.get(timeout=max(0.0, deadline - time.perf_counter())))
-            except queue.Empty:
-                break
-        if not batch:
-            continue
-        versions.insert([home for _, home in batch])
-        sub = batch[-1][1][1][:6]
-        expected = None  # counted after the first look: no other insert runs meanwhile
-        while True:  # the last event's sub-district, until its figures match the reference
-            rows = level_summary(client, "subdistrict", sub[:4])
+    polls: list[float] = []
+    deadline = time.perf_counter() + seconds + 120
+    while len(ages) < len(encoded):
+        if time.perf_counter() > deadline:
+            raise SystemExit(f"{rate}/s stream: {len(encoded) - len(ages)} events not counted 120 s after the "
+                             f"stream ended; see {worker.log_file}")
+        asked = time.perf_counter()
+        now = households_by_province(worker)
+        seen = time.perf_counter()
+        polls.append(seen - asked)
+        time.sleep(max(0.0, STREAM_POLL_S - polls[-1]))
+        with lock:
+            for province, count in now.items():
+                grown = count - base.get(province, 0)
+                base[province] = count
+                for _ in range(min(grown, len(unseen[province]))):
+                    ages.append(seen - unseen[province].popleft())
+    publisher.join()
+    producer.close()
+    watcher.join(timeout=30)
+    return {"ages": ages, "polls": polls, "worker_cpu": cpu_seconds(worker.proc.pid) - worker_cpu,
+            "reconciled": reconciled}
+
+
+def watch_states(bootstrap: str, topics: Topics, published: dict[bytes, float], reconciled: list[float],
+                 events: int, lock: threading.Lock) -> None:
+    """Publish -> the household's state version committed by the reconcile stage (read_committed,
+    as the loaders read it): the reconcile stage's share of the freshness."""
+    consumer = KafkaConsumer(topics.name(HOUSEHOLD_STATE), bootstrap_servers=bootstrap.split(","),
+                             isolation_level="read_committed", auto_offset_reset="latest", enable_auto_commit=False)
+    consumer.poll(timeout_ms=1000)  # joins at the end: only this stream's states
+    deadline = time.perf_counter() + 600
+    while len(reconciled) < events and time.perf_counter() < deadline:
+        for records in consumer.poll(timeout_ms=200).values():
             seen = time.perf_counter()
-            row = next((r for r in rows if r["code"] == sub), None)
-            expected = expected or final_counts(client, sub)[sub]
-            if row and (row["households"], row["persons"]) == expected:
-                break
-            if time.perf_counter() - batch[-1][0] > 60:
-                raise SystemExit(f"sub-district {sub}'s figures did not match the reference within 60 s: {row}")
-            time.sleep(0.01)
-        ages.extend(seen - due for due, _ in batch)
-    producer.join()
-    return ages, len(ages), time.process_time() - cpu
+            with lock:
+                reconciled.extend(seen - published[r.key] for r in records if r.key in published)
+    consumer.close()
+
+
+def table_sizes(dsn: str) -> list[tuple[str, int, int]]:
+    """(table, rows, bytes on disk) of the largest tables once the worker has stopped (chdb: its folder is free)."""
+    client = connect(dsn)
+    try:
+        return client.query("SELECT table, sum(rows), sum(bytes_on_disk) FROM system.parts WHERE active AND "
+                            "database = currentDatabase() GROUP BY table ORDER BY sum(bytes_on_disk) DESC "
+                            "LIMIT 6").result_rows
+    finally:
+        client.close()
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -168,80 +256,119 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
-def check_figures(client: Client) -> str:
-    """Every sub-district's households and persons equal a FINAL count's; returns a summary."""
-    rows = {r["code"]: r for r in level_summary(client, "subdistrict")}
-    expected = final_counts(client)
-    wrong = [sub for sub, counts in expected.items()
-             if sub not in rows or (rows[sub]["households"], rows[sub]["persons"]) != counts]
-    if wrong:
-        raise SystemExit(f"{len(wrong)} sub-districts differ from the reference, e.g. {wrong[0]}: {rows.get(wrong[0])}")
-    return f"{len(expected):,} sub-districts equal a FINAL count"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--households", type=int, default=200_000)
+    parser.add_argument("--households", type=int, default=50_000)
     parser.add_argument("--seconds", type=float, default=20.0, help="of each steady stream")
     parser.add_argument("--rates", default="1000,5000", help="events/s of the steady streams")
-    parser.add_argument("--folder", type=Path, help="for the chdb folders (default: a temporary one)")
-    parser.add_argument("--with-state-stores", action="store_true",
-                        help="then run bench/state_store.py at the same size (RSS, restart, memory vs rocksdb)")
+    parser.add_argument("--partitions", type=int, default=DEFAULT_PARTITIONS)
+    parser.add_argument("--raw-households", type=int, default=100_000,
+                        help="households of the ClickHouse raw limit (at most --households)")
+    parser.add_argument("--clickhouse", default=os.environ.get("CLICKHOUSE_URL"),
+                        help="ClickHouse DSN for the worker (default CLICKHOUSE_URL, else a fresh chdb folder)")
+    parser.add_argument("--folder", type=Path, help="for the export, chdb folders and logs (default: a temporary one)")
+    parser.add_argument("--state-store", choices=("memory", "rocksdb"), default="memory",
+                        help="the worker's POVHUB_STATE_STORE (rocksdb: state on disk, in --folder)")
+    parser.add_argument("--import-limit", type=float, default=3600,
+                        help="seconds the import may take; past them the table shows how far it got")
     args = parser.parse_args()
-    state_bench = Path(__file__).with_name("state_store.py")
-    if args.with_state_stores and not state_bench.exists():
-        parser.error(f"{state_bench} is not in this tree (issue 18's state side)")
     folder = args.folder or Path(tempfile.mkdtemp(prefix="povhub-pipeline-"))
-    rng = random.Random(18)
-    homes = households(args.households, rng)
-    second = [h for h in homes if rng.random() < 1 / 3]
+    folder.mkdir(parents=True, exist_ok=True)
+    export = folder / f"tpmap_national_{args.households}.csv"
+    started = time.perf_counter()
+    if export.exists():  # written by an earlier run into this folder
+        with export.open(encoding="utf-8") as f:
+            rows = sum(1 for _ in f) - 1
+    else:
+        rows = write_national_export(export, args.households)
+    print(f"export: {args.households:,} households, {rows:,} person rows over every sub-district "
+          f"({time.perf_counter() - started:.0f} s to write or count; {export})", flush=True)
+    with bench_broker(folder) as (bootstrap, where):
+        produced, consumed = kafka_raw(bootstrap, min(rows, 200_000), args.partitions)
+        raw_ch, live_ch, raw_rows = clickhouse_raw(folder / "raw-limit", min(args.households, args.raw_households))
+        print("raw limits measured", flush=True)
+        run = uuid.uuid4().hex[:8]
+        topics = Topics(f"bench{run}.")
+        ensure_topics(bootstrap, topics, args.partitions)
+        dsn = args.clickhouse or f"chdb://{folder / 'clickhouse'}"
+        env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "CLICKHOUSE_URL": dsn, "POVHUB_TOPIC_PREFIX": topics.prefix,
+               "POVHUB_APP_ID": f"bench-{run}", "POVHUB_DATA_DIR": str(folder / "data"),
+               "POVHUB_PSEUDONYM_SECRET": SECRET, "POVHUB_WEB_PORT": str(free_port()),
+               "POVHUB_PARTITIONS": str(args.partitions), "POVHUB_STATE_STORE": args.state_store,
+               "POVHUB_STATE_DIR": str(folder / "state")}
+        worker = WorkerProcess(env, folder / "worker.log", fresh_log=True).start()
+        try:
+            try:
+                worker.wait_for(lambda status: status == 200, timeout=180, what="the worker to be ready",
+                                fetch=lambda: worker.health()[0])
+            except WorkerError as error:
+                raise SystemExit(f"{error.summary}; see {worker.log_file}") from None
+            e2e = import_end_to_end(worker, {**os.environ, **env}, export, args.households, folder / "connector.log",
+                                    args.import_limit)
+            print(f"imported {e2e['counted']:,} households end to end in {e2e['total_s']:.1f} s", flush=True)
+            areas, rng = national_areas(18), random.Random(18)
+            streams = {rate: freshness(worker, bootstrap, topics, rate, args.seconds, areas, rng)
+                       for rate in (int(r) for r in args.rates.split(",")) if e2e["counted"] == args.households}
+            rss_after = rss_bytes(worker.proc.pid)
+        finally:
+            worker.stop()
+    sizes = table_sizes(dsn)
 
-    raw = open_db(folder / "raw", live=False)
-    try:
-        raw_s, raw_cpu, rows = load(Versions(raw, random.Random(1)), homes, second)
-    finally:
-        raw.close()
-    live = open_db(folder / "live", live=True)
-    try:
-        versions = Versions(live, random.Random(1))  # the same rows as the raw database's
-        live_s, live_cpu, _ = load(versions, homes, second)
-        checked = check_figures(live)
-        started = time.perf_counter()
-        for view in FIGURES_VIEWS[:1]:
-            live.command(f"SYSTEM REFRESH VIEW {view}")
-            live.command(f"SYSTEM WAIT VIEW {view}")
-        refresh_s = time.perf_counter() - started
-        streams = {}
-        for rate in (int(r) for r in args.rates.split(",")):
-            streams[rate] = freshness(live, homes, rate, args.seconds, rng, versions)
-        checked_after = check_figures(live)
-        sizes = live.query(
-            "SELECT table, sum(rows), sum(bytes_on_disk) FROM system.parts "
-            "WHERE active AND database = currentDatabase() AND table IN ('household_state', 'area_household_figures') "
-            "GROUP BY table ORDER BY table").result_rows
-    finally:
-        live.close()
+    n, conn_s = args.households, e2e["connector_s"]
+    load = os.getloadavg()
+    print(f"\n{n:,} households ({rows:,} TPMAP rows), {args.partitions} partitions, {args.state_store} state store, "
+          f"broker {where}, ClickHouse "
+          f"{'chdb (in the worker)' if dsn.startswith('chdb') else dsn.split('@')[-1]}; "
+          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average {load[0]:.1f} / {load[1]:.1f} / "
+          f"{load[2]:.1f} on {os.cpu_count()} CPUs\n")
+    print(f"| {'stage (process)':<58} | {'per s':>9} | {'CPU s':>6} | {'raw limit per s':>15} | {'ratio':>5} |")
+    print(f"|{'-' * 60}|{'-' * 11}|{'-' * 8}|{'-' * 17}|{'-' * 7}|")
+    rec_n, rec_rate = e2e["reconcile"]
+    load_n, load_rate = e2e["loader"]
 
-    print(f"{args.households:,} households, {rows:,} state rows in batches of {LOADER_BATCH:,} "
-          f"(chdb in this process; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
-    print(f"figures: {checked} after the load; {checked_after} after the streams")
-    print(f"\n{'stage':<52} {'events/s':>10} {'CPU s':>7} {'ratio':>6}")
-    print(f"{'ClickHouse insert, raw limit (no live figures)':<52} {rows / raw_s:>10,.0f} {raw_cpu:>7.1f} {1:>6.2f}")
-    print(f"{'ClickHouse insert + live figures (0011)':<52} {rows / live_s:>10,.0f} {live_cpu:>7.1f} "
-          f"{raw_s / live_s:>6.2f}")
-    print(f"\none refresh of area_figures (0007) at this size: {refresh_s * 1000:.0f} ms; with the 10 s refresh a "
-          f"household figure is up to {LOADER_SECONDS + 10 + refresh_s:.1f} s old")
-    for table, table_rows, size in sizes:
-        print(f"{table}: {table_rows:,} rows, {size / 2**20:,.1f} MiB on disk (as loaded, before merges)")
-    print(f"\n{'steady stream':<14} {'events':>8} {'p50 s':>7} {'p95 s':>7} {'p99 s':>7} {'CPU s':>7}   "
-          f"publish -> visible in its sub-district's figures (aim p95 <= 2 s at 1k/s)")
-    for rate, (ages, events, cpu) in streams.items():
-        print(f"{f'{rate:,}/s':<14} {events:>8,} {percentile(ages, 50):>7.2f} {percentile(ages, 95):>7.2f} "
-              f"{percentile(ages, 99):>7.2f} {cpu:>7.1f}")
-    if args.with_state_stores:
-        print(f"\nstate stores (bench/state_store.py --households {args.households}):", flush=True)
-        return subprocess.run([sys.executable, str(state_bench), "--households", str(args.households)],
-                              check=False).returncode
+    def line(name: str, rate: float, cpu: float | str, limit: float | None) -> None:
+        cpu_s = f"{cpu:>6.1f}" if isinstance(cpu, float) else f"{cpu:>6}"
+        ratio = f"{rate / limit:>5.2f}" if limit else f"{'':>5}"
+        limit_s = f"{limit:>15,.0f}" if limit else f"{'':>15}"
+        print(f"| {name:<58} | {rate:>9,.0f} | {cpu_s} | {limit_s} | {ratio} |")
+
+    if e2e["connector_done"]:
+        line("TPMAP connector: person rows read (own process)", rows / conn_s, e2e["connector_cpu"], None)
+        line("TPMAP connector: household events published", n / conn_s, "", produced[0])
+    else:  # stopped at --import-limit: what the reconcile stage got from it
+        line("TPMAP connector, stopped at the limit: events reconciled", rec_n / conn_s, e2e["connector_cpu"],
+             produced[0])
+    line(f"worker: reconcile, events ({rec_n:,.0f}) over its active time", rec_rate, "", consumed[0])
+    line(f"worker: household_state loader, rows ({load_n:,.0f})", load_rate, "", live_ch[0])
+    line("worker process, all stages (CPU over the import): households", e2e["counted"] / e2e["total_s"],
+         e2e["worker_cpu"], None)
+    print(f"\nraw limits: Kafka produce {produced[0]:,.0f}/s ({produced[1]:.1f} CPU s), consume + decode "
+          f"{consumed[0]:,.0f}/s ({consumed[1]:.1f} CPU s), kafka-python + fastavro, {min(rows, 200_000):,} events; "
+          f"ClickHouse insert {raw_ch[0]:,.0f} rows/s raw ({raw_ch[1]:.1f} CPU s), {live_ch[0]:,.0f} rows/s with the "
+          f"live figures ({live_ch[1]:.1f} CPU s; {raw_rows:,} rows in batches of 20,000, chdb)")
+    reached = (f"{e2e['total_s']:.1f} s" if e2e["counted"] == n else
+               f"NOT reached: {e2e['counted']:,} counted after the --import-limit of {e2e['total_s']:.0f} s, "
+               f"{e2e['counted'] / e2e['total_s']:,.0f} households/s")
+    print(f"end to end: {n:,} households from the first file row to the last counted in the figures: "
+          f"{reached} (connector done after {conn_s:.1f} s); worker RSS {e2e['rss'] / 2**30:.2f} GiB "
+          f"after the import, {rss_after / 2**30:.2f} GiB after the streams")
+    inserts, insert_s = e2e["inserts"]
+    print(f"the worker's ClickHouse inserts during the import (all tables): {inserts:,.0f}, {insert_s:,.1f} s in all")
+    print("ClickHouse after the run: " + "; ".join(f"{table} {rows:,} rows {size / 2**20:,.1f} MiB"
+                                                   for table, rows, size in sizes))
+    print(f"\n| {'steady stream':<14} | {'events':>7} | {'p50 s':>6} | {'p95 s':>6} | {'p99 s':>6} | "
+          f"{'reconciled p50/p95 s':>20} | {'worker CPU s':>12} | {'poll p50 s':>10} |")
+    print(f"|{'-' * 16}|{'-' * 9}|{'-' * 8}|{'-' * 8}|{'-' * 8}|{'-' * 22}|{'-' * 14}|{'-' * 12}|")
+    for rate, s in streams.items():
+        ages, rec = s["ages"], s["reconciled"] or [float("nan")]
+        print(f"| {f'{rate:,}/s':<14} | {len(ages):>7,} | {percentile(ages, 50):>6.2f} | "
+              f"{percentile(ages, 95):>6.2f} | "
+              f"{percentile(ages, 99):>6.2f} | {f'{percentile(rec, 50):.2f} / {percentile(rec, 95):.2f}':>20} | "
+              f"{s['worker_cpu']:>12.1f} | {percentile(s['polls'], 50):>10.3f} |")
+    print("freshness: publish -> the household counted in its province's live figures (one insert updates every "
+          "level; polled every 0.5 s); reconciled: publish -> its state version committed by the reconcile stage "
+          "(the rest is the loader, the insert and the poll); worker CPU includes the polls' queries. "
+          "Aim: p95 <= 2 s at 1k/s")
     return 0
 
 

@@ -35,6 +35,7 @@ class GroupConfig:
     batch_seconds: float
     session_timeout_s: float = SESSION_TIMEOUT_S
     bounds: Bounds = Bounds()
+    idle_s: float | None = None  # end a batch early when nothing more comes (BatchFetcher)
 
 
 class GroupReader:
@@ -50,7 +51,7 @@ class GroupReader:
         consumer = group_consumer(cfg.bootstrap_servers, cfg.group, cfg.worker_id, cfg.batch_size,
                                   cfg.session_timeout_s)
         self.fetcher = BatchFetcher(consumer, cfg.batch_size, cfg.batch_seconds, cfg.bounds,
-                                    on_assigned=lambda tps: owned(cfg.group, consumer))
+                                    on_assigned=lambda tps: owned(cfg.group, consumer), idle_s=cfg.idle_s)
         consumer.subscribe(list(cfg.topics), listener=self.fetcher)
         self.consumer = consumer
 

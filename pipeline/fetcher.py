@@ -36,12 +36,18 @@ class BatchFetcher(ConsumerRebalanceListener):
     and calls ``on_revoked``; for assigned partitions the fetching thread then calls
     ``on_assigned`` (e.g. to rebuild state) and puts them back at the committed offset: kafka-python keeps the fetch position of a
     partition revoked and assigned again in one rebalance, past records just dropped.
+
+    With ``idle_s``, a batch that holds records also ends when a poll brings nothing more within
+    ``idle_s``: a trickle is handled at once instead of after ``batch_seconds`` (the loaders: the
+    figures' freshness), while under load the polls keep bringing records and batches stay large.
     """
 
     def __init__(self, consumer: KafkaConsumer, batch_size: int, batch_seconds: float, bounds: Bounds,
                  on_revoked: Callable[[set[TopicPartition]], None] = lambda tps: None,
-                 on_assigned: Callable[[set[TopicPartition]], None] = lambda tps: None) -> None:
+                 on_assigned: Callable[[set[TopicPartition]], None] = lambda tps: None,
+                 idle_s: float | None = None) -> None:
         self.consumer, self.batch_size, self.batch_seconds = consumer, batch_size, batch_seconds
+        self.idle_s = idle_s
         self.bounds = bounds
         self._on_revoked, self._on_assigned = on_revoked, on_assigned
         self.buffer: list[ConsumerRecord] = []
@@ -73,12 +79,16 @@ class BatchFetcher(ConsumerRebalanceListener):
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            polled = self.consumer.poll(timeout_ms=max(1, int(left * 1000)),
+            waiting = self.idle_s is not None and self.buffer
+            wait = min(left, self.idle_s) if waiting else left
+            polled = self.consumer.poll(timeout_ms=max(1, int(wait * 1000)),
                                         max_records=self.batch_size - len(self.buffer))
             for records in polled.values():
                 self.buffer.extend(records)
             if self._assigned:
                 self._settle_assignment()
+            if waiting and not polled:
+                break  # nothing more came within idle_s: handle what we have
         return self.buffer
 
     def settled(self) -> bool:

@@ -162,11 +162,14 @@ def _citizen_id(rng: random.Random, birth_year: int, district: str, issued: set[
 
 
 def sample_rows(
-    households: int = 300, seed: int = 2567, year: int = 2567
+    households: int = 300, seed: int = 2567, year: int = 2567,
+    areas: list[tuple[str, str, str, int]] | None = None,
 ) -> Iterator[dict[str, str | int]]:
-    """The rows of a synthetic export, person by person; the same arguments give the same rows."""
+    """The rows of a synthetic export, person by person; the same arguments give the same rows.
+    ``areas`` ((province, district, subdistrict, number of หมู่), each equally likely) replaces the
+    few areas per province picked here (bench/national_export.py: every sub-district)."""
     rng = random.Random(seed)
-    areas = _pick_areas(rng)
+    areas = areas or _pick_areas(rng)
     next_house: dict[str, int] = {}
     issued: set[str] = set()
     for _ in range(households):

@@ -40,12 +40,19 @@ def loader_name(topic: str) -> str:
     return f"clickhouse-load-{topic}"
 
 
+# A loader inserts what it has once a poll brings nothing more for this long, rather than waiting
+# out its batch time: under a steady trickle the figures follow within a reconcile transaction
+# or two instead of up to POVHUB_LOADER_BATCH_SECONDS (issue 18's freshness, bench/pipeline.py);
+# under load the polls keep bringing records and batches still fill.
+LOADER_IDLE_S = 0.05
+
+
 def loader_config(bootstrap_servers: str, app_id: str, worker_id: str, topic: str, batch_size: int,
                   batch_seconds: float, session_timeout_s: float) -> GroupConfig:
     """The consumer group of the loader of ``topic``; sizes and timeouts come from the settings
     (POVHUB_LOADER_BATCH_*), the one place they have a default."""
     return GroupConfig(bootstrap_servers, f"{app_id}-{loader_name(topic)}", worker_id, (topic,), batch_size,
-                       batch_seconds, session_timeout_s)
+                       batch_seconds, session_timeout_s, idle_s=LOADER_IDLE_S)
 
 
 class LoaderRunner:
@@ -76,30 +83,50 @@ def load_events(
     on_retry: RetryHook | None = None,
     stop: threading.Event | None = None,
 ) -> None:
-    """Insert `records`, one insert per topic-partition; bad ones go to `on_bad`."""
-    by_partition: dict[tuple[str, int], list[tuple[ConsumerRecord, Row]]] = {}
+    """Insert `records` in one insert per topic; bad ones go to `on_bad`.
+
+    One insert for all of a batch's partitions, not one per partition: an insert costs ClickHouse
+    (chdb: 30-50 ms CPU) about the same for 10 rows as for 1,000, and the inserts of one worker's
+    loaders take turns (CLIENT_LOCK); with 12 partitions the per-partition inserts were most of a
+    trickle's delay to the figures (bench/pipeline.py). The token names every partition's span.
+    """
+    by_topic: dict[str, list[tuple[ConsumerRecord, Row]]] = {}
     for record in records:
         try:
             row = mapping.row(decode(record.value)) + (record.topic, record.partition, record.offset)
         except Exception as error:  # one bad record must not hold back the others
             on_bad(record, error)
             continue
-        by_partition.setdefault((record.topic, record.partition), []).append((record, row))
+        by_topic.setdefault(record.topic, []).append((record, row))
 
-    for (topic, partition), items in by_partition.items():
-        offsets = [record.offset for record, _ in items]
-        span = KafkaSpan(topic, partition, min(offsets), max(offsets), message_digest(r.value for r, _ in items))
+    for items in by_topic.values():
+        token = batch_token(items)
         rows = [row for _, row in items]
         try:
-            insert_batch(client, mapping.table, mapping.insert_columns, rows, span.dedup_token, backoff=backoff,
+            insert_batch(client, mapping.table, mapping.insert_columns, rows, token, backoff=backoff,
                          on_retry=on_retry, stop=stop)
         except Stopped:
             raise
         except Exception as error:  # not an outage: some row cannot be encoded
             log.warning(
-                "batch %s for %s cannot be encoded (%s); inserting its rows one by one", span.dedup_token, mapping.table, error
+                "batch %s for %s cannot be encoded (%s); inserting its rows one by one", token, mapping.table, error
             )
             _insert_one_by_one(client, mapping, items, on_bad, backoff, on_retry, stop)
+
+
+def batch_token(items: Sequence[tuple[ConsumerRecord, Row]]) -> str:
+    """The deduplication token of a batch of one topic: its span's (KafkaSpan) if it covers one
+    partition; else a digest of every partition's span token, so the same batch redelivered is
+    dropped as before."""
+    by_partition: dict[int, list[ConsumerRecord]] = {}
+    for record, _ in items:
+        by_partition.setdefault(record.partition, []).append(record)
+    tokens = [KafkaSpan(part[0].topic, partition, part[0].offset, part[-1].offset,
+                        message_digest(r.value for r in part)).dedup_token
+              for partition, part in sorted(by_partition.items())]
+    if len(tokens) == 1:
+        return tokens[0]
+    return f"{items[0][0].topic}-{len(tokens)}-partitions-{message_digest(t.encode() for t in tokens)}"
 
 
 def _insert_one_by_one(
