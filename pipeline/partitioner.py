@@ -42,11 +42,14 @@ def murmur2(data: bytes) -> int:
     return h ^ (h >> 15)
 
 
+# murmur2 is pure Python, and one batch hashes a key several times: its input record's check, its
+# store's get and write, its changelog record and each output the producer partitions (by bytes)
+@lru_cache(maxsize=1 << 16)
 def partition_of_bytes(key: bytes, partitions: int) -> int:
     return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
-@lru_cache(maxsize=1 << 16)  # murmur2 is pure Python; a household's members recur in its later events
+@lru_cache(maxsize=1 << 16)  # ... and a household's members recur in its later events
 def partition_of(key: str, partitions: int) -> int:
     """The partition Kafka's default partitioner picks for ``key``."""
     return partition_of_bytes(key.encode(), partitions)
