@@ -65,3 +65,19 @@ def test_a_batch_stored_without_its_view_insert_is_counted_at_the_retry(db):
         insert_batch(db, "household_state", HOUSEHOLD_STATE.insert_columns, rows, token)
     assert figures(db) == {"100101": (1, 3)}
     assert db.command("SELECT count() FROM household_state") == 2
+
+
+def test_a_batch_stored_in_household_contributions_but_not_in_the_figures_is_counted_at_the_retry(db):
+    # a crash between the two views' inserts: household_contributions stored, area_household_figures
+    # not (chdb: kill -9 of the worker), played by detaching the second view; retried with the same token
+    first = [HOUSEHOLD_STATE.row(state_record(1, 1, "500101", members=2)) + ("t", 0, 0)]
+    second = [HOUSEHOLD_STATE.row(state_record(1, 2, "100101", members=3)) + ("t", 0, 1),
+              HOUSEHOLD_STATE.row(state_record(2, 1, "100101", members=4)) + ("t", 0, 2)]
+    insert_batch(db, "household_state", HOUSEHOLD_STATE.insert_columns, first, "t-0-0-0-a")
+    db.command("DETACH TABLE area_household_figures_mv")
+    insert_batch(db, "household_state", HOUSEHOLD_STATE.insert_columns, second, "t-0-1-2-b")
+    db.command("ATTACH TABLE area_household_figures_mv")
+    assert figures(db) == {"500101": (1, 2)}
+    for rows, token in ((second, "t-0-1-2-b"), (first, "t-0-0-0-a")):  # retried, then an old batch again
+        insert_batch(db, "household_state", HOUSEHOLD_STATE.insert_columns, rows, token)
+    assert figures(db) == {"100101": (2, 7)}
