@@ -1,6 +1,8 @@
 """The household figures kept current at each insert (migrations/0011): each household once, in its
 latest version, whatever is re-inserted; the expected figures are counted here from the records."""
 
+import pytest
+
 from sinks.batch_insert import insert_batch
 from sinks.household_state import HOUSEHOLD_STATE
 from sinks.migrate import available_migrations, migrate
@@ -67,17 +69,44 @@ def test_a_batch_stored_without_its_view_insert_is_counted_at_the_retry(db):
     assert db.command("SELECT count() FROM household_state") == 2
 
 
-def test_a_batch_stored_in_household_contributions_but_not_in_the_figures_is_counted_at_the_retry(db):
+
+@pytest.mark.parametrize("merged", [False, True], ids=["as-written", "merged-before-the-retry"])
+def test_a_batch_stored_in_household_contributions_but_not_in_the_figures_is_counted_at_the_retry(db, merged):
     # a crash between the two views' inserts: household_contributions stored, area_household_figures
-    # not (chdb: kill -9 of the worker), played by detaching the second view; retried with the same token
+    # not (chdb: kill -9 of the worker), played by detaching the second view; retried with the same
+    # token. Two versions of household 1 in the batch: a merge before the retry keeps only the higher.
     first = [HOUSEHOLD_STATE.row(state_record(1, 1, "500101", members=2)) + ("t", 0, 0)]
-    second = [HOUSEHOLD_STATE.row(state_record(1, 2, "100101", members=3)) + ("t", 0, 1),
-              HOUSEHOLD_STATE.row(state_record(2, 1, "100101", members=4)) + ("t", 0, 2)]
+    second = [HOUSEHOLD_STATE.row(state_record(1, 2, "500102", members=3)) + ("t", 0, 1),
+              HOUSEHOLD_STATE.row(state_record(1, 3, "100101", members=5)) + ("t", 0, 2),
+              HOUSEHOLD_STATE.row(state_record(2, 1, "100101", members=4)) + ("t", 0, 3)]
     insert_batch(db, "household_state", HOUSEHOLD_STATE.insert_columns, first, "t-0-0-0-a")
     db.command("DETACH TABLE area_household_figures_mv")
-    insert_batch(db, "household_state", HOUSEHOLD_STATE.insert_columns, second, "t-0-1-2-b")
+    insert_batch(db, "household_state", HOUSEHOLD_STATE.insert_columns, second, "t-0-1-3-b")
     db.command("ATTACH TABLE area_household_figures_mv")
     assert figures(db) == {"500101": (1, 2)}
-    for rows, token in ((second, "t-0-1-2-b"), (first, "t-0-0-0-a")):  # retried, then an old batch again
+    if merged:
+        db.command("OPTIMIZE TABLE household_contributions FINAL")
+        assert db.command("SELECT count() FROM household_contributions") == 2
+    for rows, token in ((second, "t-0-1-3-b"), (first, "t-0-0-0-a")):  # retried, then an old batch again
         insert_batch(db, "household_state", HOUSEHOLD_STATE.insert_columns, rows, token)
+    assert figures(db) == {"100101": (2, 9)}
+    assert figures(db, "province") == {"10": (2, 9)}
+    # the same records again in a batch with other boundaries (another token): counted once still
+    insert_batch(db, "household_state", HOUSEHOLD_STATE.insert_columns, second[1:], "t-0-2-3-c")
+    assert figures(db) == {"100101": (2, 9)}
+
+
+@pytest.mark.xfail(strict=True, reason="left open: after a crash between household_contributions' insert and "
+                   "area_household_figures', a retry with other batch boundaries (another token) finds the "
+                   "versions counted and skips them; the figures stay short of the batch")
+def test_a_batch_stored_in_household_contributions_retried_with_other_boundaries(db):
+    first = [HOUSEHOLD_STATE.row(state_record(1, 1, "500101", members=2)) + ("t", 0, 0)]
+    second = [HOUSEHOLD_STATE.row(state_record(1, 2, "100101", members=3)) + ("t", 0, 1)]
+    later = [HOUSEHOLD_STATE.row(state_record(2, 1, "100101", members=4)) + ("t", 0, 2)]
+    insert_batch(db, "household_state", HOUSEHOLD_STATE.insert_columns, first, "t-0-0-0-a")
+    db.command("DETACH TABLE area_household_figures_mv")
+    insert_batch(db, "household_state", HOUSEHOLD_STATE.insert_columns, second, "t-0-1-1-b")
+    db.command("ATTACH TABLE area_household_figures_mv")
+    # after the restart the fetcher's batch holds one more record: another token
+    insert_batch(db, "household_state", HOUSEHOLD_STATE.insert_columns, second + later, "t-0-1-2-c")
     assert figures(db) == {"100101": (2, 7)}
