@@ -18,10 +18,12 @@ from clickhouse_connect.driver.client import Client
 from kafka.consumer.fetcher import ConsumerRecord
 
 from sinks.batch_insert import (
+    CLIENT_LOCK,
     Backoff,
     KafkaSpan,
     RetryHook,
     insert_batch,
+    is_outage,
     message_digest,
 )
 from sinks.table_mapping import Row, TableMapping
@@ -57,9 +59,11 @@ class LoaderRunner:
         self.progress = Progress(cfg.group, cfg.bounds)
 
     def run(self, stop: threading.Event) -> None:
+        resumed: set[tuple[str, int]] = set()  # each partition's first batch of this run is cut to what is stored
+
         def load(batch: list[ConsumerRecord]) -> None:
             load_events(self.client, self.mapping, self.decode, batch, self.on_bad, backoff=self.backoff,
-                        on_retry=self.on_retry, stop=stop)
+                        on_retry=self.on_retry, stop=stop, resumed=resumed)
             self.flush_bad()  # the dead letters are acknowledged before the offsets move past them
 
         commit_after(self.cfg, load, stop, self.progress)
@@ -75,8 +79,12 @@ def load_events(
     backoff: Backoff = Backoff(),
     on_retry: RetryHook | None = None,
     stop: threading.Event | None = None,
+    resumed: set[tuple[str, int]] | None = None,
 ) -> None:
-    """Insert `records`, one insert per topic-partition; bad ones go to `on_bad`."""
+    """Insert `records`, one insert per topic-partition; bad ones go to `on_bad`.
+
+    `resumed`: the topic-partitions whose first batch was checked against the table (see
+    `stored_end`); the others are checked now and added. None: no check."""
     by_partition: dict[tuple[str, int], list[tuple[ConsumerRecord, Row]]] = {}
     for record in records:
         try:
@@ -87,19 +95,66 @@ def load_events(
         by_partition.setdefault((record.topic, record.partition), []).append((record, row))
 
     for (topic, partition), items in by_partition.items():
-        offsets = [record.offset for record, _ in items]
-        span = KafkaSpan(topic, partition, min(offsets), max(offsets), message_digest(r.value for r, _ in items))
-        rows = [row for _, row in items]
-        try:
-            insert_batch(client, mapping.table, mapping.insert_columns, rows, span.dedup_token, backoff=backoff,
-                         on_retry=on_retry, stop=stop)
-        except Stopped:
+        if resumed is not None and (topic, partition) not in resumed:
+            end = stored_end(client, mapping.table, topic, partition, items[0][0].offset)
+            resumed.add((topic, partition))
+            if end is not None and end < items[-1][0].offset:
+                _insert_span(client, mapping, [i for i in items if i[0].offset <= end], on_bad, backoff, on_retry, stop)
+                items = [i for i in items if i[0].offset > end]
+        _insert_span(client, mapping, items, on_bad, backoff, on_retry, stop)
+
+
+def stored_end(client: Client, table: str, topic: str, partition: int, first_offset: int) -> int | None:
+    """The last offset of `topic`/`partition` at or after `first_offset` that `table` holds: rows of a
+    batch stored before a crash or a rebalance, whose offsets were not committed.
+
+    Why: the first batch after a restart starts at the committed offset but may hold more records
+    than the batch stored before the crash (another token). Cut at this offset, its first part has
+    the stored batch's token again, so ClickHouse and the views drop what they have and store what
+    a kill kept from them (the live figures, migrations/0012), instead of seeing new rows."""
+    if not all(c.isalnum() or c in "._-" for c in topic):  # Kafka's own topic-name alphabet
+        raise ValueError(f"not a Kafka topic name: {topic!r}")
+    try:
+        with CLIENT_LOCK:
+            found, end = client.query(
+                f"SELECT count(), max(_offset) FROM {table} WHERE _topic = '{topic}' AND _partition = {int(partition)}"
+                f" AND _offset >= {int(first_offset)}").result_rows[0]
+    except Exception as error:
+        if not is_outage(error):
             raise
-        except Exception as error:  # not an outage: some row cannot be encoded
-            log.warning(
-                "batch %s for %s cannot be encoded (%s); inserting its rows one by one", span.dedup_token, mapping.table, error
-            )
-            _insert_one_by_one(client, mapping, items, on_bad, backoff, on_retry, stop)
+        # the insert after it holds the batch back until ClickHouse is back; uncut, the batch is
+        # loaded as before this check existed
+        log.warning("cannot look up %s's stored offsets of %s-%d: %s", table, topic, partition, error)
+        return None
+    return int(end) if found else None
+
+
+def _insert_span(
+    client: Client,
+    mapping: TableMapping,
+    items: list[tuple[ConsumerRecord, Row]],
+    on_bad: BadRecordHandler,
+    backoff: Backoff,
+    on_retry: RetryHook | None,
+    stop: threading.Event | None,
+) -> None:
+    """Insert one topic-partition's records with the token of their span."""
+    if not items:
+        return
+    topic, partition = items[0][0].topic, items[0][0].partition
+    offsets = [record.offset for record, _ in items]
+    span = KafkaSpan(topic, partition, min(offsets), max(offsets), message_digest(r.value for r, _ in items))
+    rows = [row for _, row in items]
+    try:
+        insert_batch(client, mapping.table, mapping.insert_columns, rows, span.dedup_token, backoff=backoff,
+                     on_retry=on_retry, stop=stop)
+    except Stopped:
+        raise
+    except Exception as error:  # not an outage: some row cannot be encoded
+        log.warning(
+            "batch %s for %s cannot be encoded (%s); inserting its rows one by one", span.dedup_token, mapping.table, error
+        )
+        _insert_one_by_one(client, mapping, items, on_bad, backoff, on_retry, stop)
 
 
 def _insert_one_by_one(

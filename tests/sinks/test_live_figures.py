@@ -4,10 +4,13 @@ latest version, whatever is re-inserted; the expected figures are counted here f
 import pytest
 
 from sinks.batch_insert import insert_batch
+from sinks.loader import load_events
 from sinks.household_state import HOUSEHOLD_STATE
 from sinks.migrate import available_migrations, migrate
 from sinks.report import level_summary
-from tests.support.sinks import state_record
+from tests.support.sinks import Record, decode, encode, state_record
+
+TOPIC = "povhub.household.state.v1"
 
 
 def insert(db, *records, offset: int = 0) -> None:
@@ -96,17 +99,56 @@ def test_a_batch_stored_in_household_contributions_but_not_in_the_figures_is_cou
     assert figures(db) == {"100101": (2, 9)}
 
 
-@pytest.mark.xfail(strict=True, reason="left open: after a crash between household_contributions' insert and "
-                   "area_household_figures', a retry with other batch boundaries (another token) finds the "
-                   "versions counted and skips them; the figures stay short of the batch")
-def test_a_batch_stored_in_household_contributions_retried_with_other_boundaries(db):
+
+def test_a_batch_stored_without_its_view_insert_is_counted_when_retried_with_other_boundaries(db):
+    # a crash before the views ran (nothing in household_contributions); after the restart the batch
+    # holds one more record (another token): the view reads household_contributions, not
+    # household_state, so it counts the versions it never saw
     first = [HOUSEHOLD_STATE.row(state_record(1, 1, "500101", members=2)) + ("t", 0, 0)]
     second = [HOUSEHOLD_STATE.row(state_record(1, 2, "100101", members=3)) + ("t", 0, 1)]
     later = [HOUSEHOLD_STATE.row(state_record(2, 1, "100101", members=4)) + ("t", 0, 2)]
     insert_batch(db, "household_state", HOUSEHOLD_STATE.insert_columns, first, "t-0-0-0-a")
-    db.command("DETACH TABLE area_household_figures_mv")
+    db.command("DETACH TABLE household_contributions_mv")
     insert_batch(db, "household_state", HOUSEHOLD_STATE.insert_columns, second, "t-0-1-1-b")
-    db.command("ATTACH TABLE area_household_figures_mv")
-    # after the restart the fetcher's batch holds one more record: another token
+    db.command("ATTACH TABLE household_contributions_mv")
     insert_batch(db, "household_state", HOUSEHOLD_STATE.insert_columns, second + later, "t-0-1-2-c")
     assert figures(db) == {"100101": (2, 7)}
+
+
+
+def test_a_batch_stored_in_household_contributions_retried_with_more_records_after_a_restart(db):
+    # a crash between the two views' inserts; after the restart the fetcher's first batch starts at
+    # the committed offset and holds one more record (another token): the loader cuts it at the
+    # offset the table holds, so its first part is the stored batch again (0012 counts it once)
+    records = [Record(TOPIC, 0, offset, encode(r)) for offset, r in enumerate(
+        (state_record(1, 1, "500101", members=2), state_record(1, 2, "100101", members=3),
+         state_record(2, 1, "100101", members=4)))]
+    load_events(db, HOUSEHOLD_STATE, decode, records[:1], fail, resumed=set())
+    db.command("DETACH TABLE area_household_figures_mv")
+    load_events(db, HOUSEHOLD_STATE, decode, records[1:2], fail, resumed=set())
+    db.command("ATTACH TABLE area_household_figures_mv")
+    assert figures(db) == {"500101": (1, 2)}
+    resumed = set()  # the restarted loader
+    load_events(db, HOUSEHOLD_STATE, decode, records[1:], fail, resumed=resumed)
+    assert figures(db) == {"100101": (2, 7)}
+    assert resumed == {(TOPIC, 0)}
+    assert db.command("SELECT count() FROM household_state") == 3  # the stored batch dropped by its token
+
+
+@pytest.mark.xfail(strict=True, reason="left open: a batch retried with FEWER records than the one stored "
+                   "before a crash between the two views' inserts (another token) finds the versions counted")
+def test_a_batch_stored_in_household_contributions_retried_with_fewer_records(db):
+    first = [HOUSEHOLD_STATE.row(state_record(1, 1, "500101", members=2)) + ("t", 0, 0)]
+    second = [HOUSEHOLD_STATE.row(state_record(1, 2, "100101", members=3)) + ("t", 0, 1),
+              HOUSEHOLD_STATE.row(state_record(2, 1, "100101", members=4)) + ("t", 0, 2)]
+    insert_batch(db, "household_state", HOUSEHOLD_STATE.insert_columns, first, "t-0-0-0-a")
+    db.command("DETACH TABLE area_household_figures_mv")
+    insert_batch(db, "household_state", HOUSEHOLD_STATE.insert_columns, second, "t-0-1-2-b")
+    db.command("ATTACH TABLE area_household_figures_mv")
+    for rows, token in ((second[:1], "t-0-1-1-c"), (second[1:], "t-0-2-2-d")):
+        insert_batch(db, "household_state", HOUSEHOLD_STATE.insert_columns, rows, token)
+    assert figures(db) == {"100101": (2, 7)}
+
+
+def fail(record, error):
+    raise AssertionError(f"{record}: {error}")
