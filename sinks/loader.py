@@ -94,14 +94,33 @@ def load_events(
             continue
         by_partition.setdefault((record.topic, record.partition), []).append((record, row))
 
+    def insert(items: list[tuple[ConsumerRecord, Row]]) -> None:
+        """Insert one topic-partition's records with the token of their span."""
+        if not items:
+            return
+        topic, partition = items[0][0].topic, items[0][0].partition
+        offsets = [record.offset for record, _ in items]
+        span = KafkaSpan(topic, partition, min(offsets), max(offsets), message_digest(r.value for r, _ in items))
+        rows = [row for _, row in items]
+        try:
+            insert_batch(client, mapping.table, mapping.insert_columns, rows, span.dedup_token, backoff=backoff,
+                         on_retry=on_retry, stop=stop)
+        except Stopped:
+            raise
+        except Exception as error:  # not an outage: some row cannot be encoded
+            log.warning(
+                "batch %s for %s cannot be encoded (%s); inserting its rows one by one", span.dedup_token, mapping.table, error
+            )
+            _insert_one_by_one(client, mapping, items, on_bad, backoff, on_retry, stop)
+
     for (topic, partition), items in by_partition.items():
         if resumed is not None and (topic, partition) not in resumed:
             end = stored_end(client, mapping.table, topic, partition, items[0][0].offset)
             resumed.add((topic, partition))
             if end is not None and end < items[-1][0].offset:
-                _insert_span(client, mapping, [i for i in items if i[0].offset <= end], on_bad, backoff, on_retry, stop)
+                insert([i for i in items if i[0].offset <= end])
                 items = [i for i in items if i[0].offset > end]
-        _insert_span(client, mapping, items, on_bad, backoff, on_retry, stop)
+        insert(items)
 
 
 def stored_end(client: Client, table: str, topic: str, partition: int, first_offset: int) -> int | None:
@@ -127,34 +146,6 @@ def stored_end(client: Client, table: str, topic: str, partition: int, first_off
         log.warning("cannot look up %s's stored offsets of %s-%d: %s", table, topic, partition, error)
         return None
     return int(end) if found else None
-
-
-def _insert_span(
-    client: Client,
-    mapping: TableMapping,
-    items: list[tuple[ConsumerRecord, Row]],
-    on_bad: BadRecordHandler,
-    backoff: Backoff,
-    on_retry: RetryHook | None,
-    stop: threading.Event | None,
-) -> None:
-    """Insert one topic-partition's records with the token of their span."""
-    if not items:
-        return
-    topic, partition = items[0][0].topic, items[0][0].partition
-    offsets = [record.offset for record, _ in items]
-    span = KafkaSpan(topic, partition, min(offsets), max(offsets), message_digest(r.value for r, _ in items))
-    rows = [row for _, row in items]
-    try:
-        insert_batch(client, mapping.table, mapping.insert_columns, rows, span.dedup_token, backoff=backoff,
-                     on_retry=on_retry, stop=stop)
-    except Stopped:
-        raise
-    except Exception as error:  # not an outage: some row cannot be encoded
-        log.warning(
-            "batch %s for %s cannot be encoded (%s); inserting its rows one by one", span.dedup_token, mapping.table, error
-        )
-        _insert_one_by_one(client, mapping, items, on_bad, backoff, on_retry, stop)
 
 
 def _insert_one_by_one(
