@@ -118,8 +118,8 @@ def load_events(
             end = stored_end(client, mapping.table, topic, partition, items[0][0].offset)
             resumed.add((topic, partition))
             if end is not None and end < items[-1][0].offset:
-                log.info("%s-%d: first batch cut after offset %d, where the batch stored before the restart ends",
-                         topic, partition, end)
+                log.warning("%s-%d: first batch cut after offset %d, where a batch stored before the restart ends",
+                            topic, partition, end)
                 insert([i for i in items if i[0].offset <= end])
                 items = [i for i in items if i[0].offset > end]
         insert(items)
