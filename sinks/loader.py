@@ -18,10 +18,12 @@ from clickhouse_connect.driver.client import Client
 from kafka.consumer.fetcher import ConsumerRecord
 
 from sinks.batch_insert import (
+    CLIENT_LOCK,
     Backoff,
     KafkaSpan,
     RetryHook,
     insert_batch,
+    is_outage,
     message_digest,
 )
 from sinks.table_mapping import Row, TableMapping
@@ -64,9 +66,11 @@ class LoaderRunner:
         self.progress = Progress(cfg.group, cfg.bounds)
 
     def run(self, stop: threading.Event) -> None:
+        resumed: set[tuple[str, int]] = set()  # each partition's first batch of this run is cut to what is stored
+
         def load(batch: list[ConsumerRecord]) -> None:
             load_events(self.client, self.mapping, self.decode, batch, self.on_bad, backoff=self.backoff,
-                        on_retry=self.on_retry, stop=stop)
+                        on_retry=self.on_retry, stop=stop, resumed=resumed)
             self.flush_bad()  # the dead letters are acknowledged before the offsets move past them
 
         commit_after(self.cfg, load, stop, self.progress)
@@ -82,51 +86,75 @@ def load_events(
     backoff: Backoff = Backoff(),
     on_retry: RetryHook | None = None,
     stop: threading.Event | None = None,
+    resumed: set[tuple[str, int]] | None = None,
 ) -> None:
-    """Insert `records` in one insert per topic; bad ones go to `on_bad`.
+    """Insert `records`, one insert per topic-partition; bad ones go to `on_bad`.
 
-    One insert for all of a batch's partitions, not one per partition: an insert costs ClickHouse
-    (chdb: 30-50 ms CPU) about the same for 10 rows as for 1,000, and the inserts of one worker's
-    loaders take turns (CLIENT_LOCK); with 12 partitions the per-partition inserts were most of a
-    trickle's delay to the figures (bench/pipeline.py). The token names every partition's span.
-    """
-    by_topic: dict[str, list[tuple[ConsumerRecord, Row]]] = {}
+    `resumed`: the topic-partitions whose first batch was checked against the table (see
+    `stored_end`); the others are checked now and added. None: no check."""
+    by_partition: dict[tuple[str, int], list[tuple[ConsumerRecord, Row]]] = {}
     for record in records:
         try:
             row = mapping.row(decode(record.value)) + (record.topic, record.partition, record.offset)
         except Exception as error:  # one bad record must not hold back the others
             on_bad(record, error)
             continue
-        by_topic.setdefault(record.topic, []).append((record, row))
+        by_partition.setdefault((record.topic, record.partition), []).append((record, row))
 
-    for items in by_topic.values():
-        token = batch_token(items)
+    def insert(items: list[tuple[ConsumerRecord, Row]]) -> None:
+        """Insert one topic-partition's records with the token of their span."""
+        if not items:
+            return
+        topic, partition = items[0][0].topic, items[0][0].partition
+        offsets = [record.offset for record, _ in items]
+        span = KafkaSpan(topic, partition, min(offsets), max(offsets), message_digest(r.value for r, _ in items))
         rows = [row for _, row in items]
         try:
-            insert_batch(client, mapping.table, mapping.insert_columns, rows, token, backoff=backoff,
+            insert_batch(client, mapping.table, mapping.insert_columns, rows, span.dedup_token, backoff=backoff,
                          on_retry=on_retry, stop=stop)
         except Stopped:
             raise
         except Exception as error:  # not an outage: some row cannot be encoded
             log.warning(
-                "batch %s for %s cannot be encoded (%s); inserting its rows one by one", token, mapping.table, error
+                "batch %s for %s cannot be encoded (%s); inserting its rows one by one", span.dedup_token, mapping.table, error
             )
             _insert_one_by_one(client, mapping, items, on_bad, backoff, on_retry, stop)
 
+    for (topic, partition), items in by_partition.items():
+        if resumed is not None and (topic, partition) not in resumed:
+            end = stored_end(client, mapping.table, topic, partition, items[0][0].offset)
+            resumed.add((topic, partition))
+            if end is not None and end < items[-1][0].offset:
+                log.warning("%s-%d: first batch cut after offset %d, where a batch stored before the restart ends",
+                            topic, partition, end)
+                insert([i for i in items if i[0].offset <= end])
+                items = [i for i in items if i[0].offset > end]
+        insert(items)
 
-def batch_token(items: Sequence[tuple[ConsumerRecord, Row]]) -> str:
-    """The deduplication token of a batch of one topic: its span's (KafkaSpan) if it covers one
-    partition; else a digest of every partition's span token, so the same batch redelivered is
-    dropped as before."""
-    by_partition: dict[int, list[ConsumerRecord]] = {}
-    for record, _ in items:
-        by_partition.setdefault(record.partition, []).append(record)
-    tokens = [KafkaSpan(part[0].topic, partition, part[0].offset, part[-1].offset,
-                        message_digest(r.value for r in part)).dedup_token
-              for partition, part in sorted(by_partition.items())]
-    if len(tokens) == 1:
-        return tokens[0]
-    return f"{items[0][0].topic}-{len(tokens)}-partitions-{message_digest(t.encode() for t in tokens)}"
+
+def stored_end(client: Client, table: str, topic: str, partition: int, first_offset: int) -> int | None:
+    """The last offset of `topic`/`partition` at or after `first_offset` that `table` holds: rows of a
+    batch stored before a crash or a rebalance, whose offsets were not committed.
+
+    Why: the first batch after a restart starts at the committed offset but may hold more records
+    than the batch stored before the crash (another token). Cut at this offset, its first part has
+    the stored batch's token again, so ClickHouse and the views drop what they have and store what
+    a kill kept from them (the live figures, migrations/0012), instead of seeing new rows."""
+    if not all(c.isalnum() or c in "._-" for c in topic):  # Kafka's own topic-name alphabet
+        raise ValueError(f"not a Kafka topic name: {topic!r}")
+    try:
+        with CLIENT_LOCK:
+            found, end = client.query(
+                f"SELECT count(), max(_offset) FROM {table} WHERE _topic = '{topic}' AND _partition = {int(partition)}"
+                f" AND _offset >= {int(first_offset)}").result_rows[0]
+    except Exception as error:
+        if not is_outage(error):
+            raise
+        # the insert after it holds the batch back until ClickHouse is back; uncut, the batch is
+        # loaded as before this check existed
+        log.warning("cannot look up %s's stored offsets of %s-%d: %s", table, topic, partition, error)
+        return None
+    return int(end) if found else None
 
 
 def _insert_one_by_one(

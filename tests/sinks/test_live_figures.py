@@ -1,11 +1,16 @@
 """The household figures kept current at each insert (migrations/0011): each household once, in its
 latest version, whatever is re-inserted; the expected figures are counted here from the records."""
 
+import pytest
+
 from sinks.batch_insert import insert_batch
 from sinks.household_state import HOUSEHOLD_STATE
+from sinks.loader import load_events
 from sinks.migrate import available_migrations, migrate
 from sinks.report import level_summary
-from tests.support.sinks import state_record
+from tests.support.sinks import Record, decode, encode, state_record
+
+TOPIC = "povhub.household.state.v1"
 
 
 def insert(db, *records, offset: int = 0) -> None:
@@ -56,12 +61,100 @@ def test_a_batch_stored_without_its_view_insert_is_counted_at_the_retry(db):
     # played by detaching the view; the retry has the same token, so ClickHouse drops the rows
     first = [HOUSEHOLD_STATE.row(state_record(1, 1, "500101", members=2)) + ("t", 0, 0)]
     second = [HOUSEHOLD_STATE.row(state_record(1, 2, "100101", members=3)) + ("t", 0, 1)]
-    insert_batch(db, "household_state", HOUSEHOLD_STATE.insert_columns, first, "t-0-0-0-a")
-    db.command("DETACH TABLE household_contributions_mv")
-    insert_batch(db, "household_state", HOUSEHOLD_STATE.insert_columns, second, "t-0-1-1-b")
-    db.command("ATTACH TABLE household_contributions_mv")
+    store(db, first, "t-0-0-0-a")
+    stored_without(db, "household_contributions_mv", lambda: store(db, second, "t-0-1-1-b"))
     assert figures(db) == {"500101": (1, 2)}
     for rows, token in ((second, "t-0-1-1-b"), (first, "t-0-0-0-a")):  # retried, then an old batch again
-        insert_batch(db, "household_state", HOUSEHOLD_STATE.insert_columns, rows, token)
+        store(db, rows, token)
     assert figures(db) == {"100101": (1, 3)}
     assert db.command("SELECT count() FROM household_state") == 2
+
+
+
+@pytest.mark.parametrize("merged", [False, True], ids=["as-written", "merged-before-the-retry"])
+def test_a_batch_stored_in_household_contributions_but_not_in_the_figures_is_counted_at_the_retry(db, merged):
+    # a crash between the two views' inserts: household_contributions stored, area_household_figures
+    # not (chdb: kill -9 of the worker), played by detaching the second view; retried with the same
+    # token. Two versions of household 1 in the batch: a merge before the retry keeps only the higher.
+    first = [HOUSEHOLD_STATE.row(state_record(1, 1, "500101", members=2)) + ("t", 0, 0)]
+    second = [HOUSEHOLD_STATE.row(state_record(1, 2, "500102", members=3)) + ("t", 0, 1),
+              HOUSEHOLD_STATE.row(state_record(1, 3, "100101", members=5)) + ("t", 0, 2),
+              HOUSEHOLD_STATE.row(state_record(2, 1, "100101", members=4)) + ("t", 0, 3)]
+    store(db, first, "t-0-0-0-a")
+    stored_without(db, "area_household_figures_mv", lambda: store(db, second, "t-0-1-3-b"))
+    assert figures(db) == {"500101": (1, 2)}
+    if merged:
+        db.command("OPTIMIZE TABLE household_contributions FINAL")
+        assert db.command("SELECT count() FROM household_contributions") == 2
+    for rows, token in ((second, "t-0-1-3-b"), (first, "t-0-0-0-a")):  # retried, then an old batch again
+        store(db, rows, token)
+    assert figures(db) == {"100101": (2, 9)}
+    assert figures(db, "province") == {"10": (2, 9)}
+    # the same records again in a batch with other boundaries (another token): counted once still
+    store(db, second[1:], "t-0-2-3-c")
+    assert figures(db) == {"100101": (2, 9)}
+
+
+
+def test_a_batch_stored_without_its_view_insert_is_counted_when_retried_with_other_boundaries(db):
+    # a crash before the views ran (nothing in household_contributions); after the restart the batch
+    # holds one more record (another token): the view reads household_contributions, not
+    # household_state, so it counts the versions it never saw
+    first = [HOUSEHOLD_STATE.row(state_record(1, 1, "500101", members=2)) + ("t", 0, 0)]
+    second = [HOUSEHOLD_STATE.row(state_record(1, 2, "100101", members=3)) + ("t", 0, 1)]
+    later = [HOUSEHOLD_STATE.row(state_record(2, 1, "100101", members=4)) + ("t", 0, 2)]
+    store(db, first, "t-0-0-0-a")
+    stored_without(db, "household_contributions_mv", lambda: store(db, second, "t-0-1-1-b"))
+    store(db, second + later, "t-0-1-2-c")
+    assert figures(db) == {"100101": (2, 7)}
+
+
+
+def test_a_batch_stored_in_household_contributions_retried_with_more_records_after_a_restart(db):
+    # a crash between the two views' inserts; after the restart the fetcher's first batch starts at
+    # the committed offset and holds one more record (another token): the loader cuts it at the
+    # offset the table holds, so its first part is the stored batch again (0012 counts it once)
+    records = [Record(TOPIC, 0, offset, encode(r)) for offset, r in enumerate(
+        (state_record(1, 1, "500101", members=2), state_record(1, 2, "100101", members=3),
+         state_record(2, 1, "100101", members=4)))]
+    load_events(db, HOUSEHOLD_STATE, decode, records[:1], fail, resumed=set())
+    stored_without(db, "area_household_figures_mv",
+                   lambda: load_events(db, HOUSEHOLD_STATE, decode, records[1:2], fail, resumed=set()))
+    assert figures(db) == {"500101": (1, 2)}
+    resumed = set()  # the restarted loader
+    load_events(db, HOUSEHOLD_STATE, decode, records[1:], fail, resumed=resumed)
+    assert figures(db) == {"100101": (2, 7)}
+    assert resumed == {(TOPIC, 0)}
+    assert db.command("SELECT count() FROM household_state") == 3  # the stored batch dropped by its token
+
+
+@pytest.mark.xfail(strict=True, reason="left open: a batch retried with FEWER records than the one stored "
+                   "before a crash between the two views' inserts (another token) finds the versions counted")
+def test_a_batch_stored_in_household_contributions_retried_with_fewer_records(db):
+    first = [HOUSEHOLD_STATE.row(state_record(1, 1, "500101", members=2)) + ("t", 0, 0)]
+    second = [HOUSEHOLD_STATE.row(state_record(1, 2, "100101", members=3)) + ("t", 0, 1),
+              HOUSEHOLD_STATE.row(state_record(2, 1, "100101", members=4)) + ("t", 0, 2)]
+    store(db, first, "t-0-0-0-a")
+    stored_without(db, "area_household_figures_mv", lambda: store(db, second, "t-0-1-2-b"))
+    for rows, token in ((second[:1], "t-0-1-1-c"), (second[1:], "t-0-2-2-d")):
+        store(db, rows, token)
+    assert figures(db) == {"100101": (2, 7)}
+
+
+def store(db, rows, token) -> None:
+    """A state batch as the loader inserts it, with its deduplication token."""
+    insert_batch(db, "household_state", HOUSEHOLD_STATE.insert_columns, rows, token)
+
+
+def stored_without(db, view, insert) -> None:
+    """A crash after the insert's rows reached the tables before `view` and none after it (chdb: a
+    kill -9 of the worker), played by detaching the view during the insert."""
+    db.command(f"DETACH TABLE {view}")
+    try:
+        insert()
+    finally:
+        db.command(f"ATTACH TABLE {view}")
+
+
+def fail(record, error):
+    raise AssertionError(f"{record}: {error}")
