@@ -140,13 +140,12 @@ def stored_end(client: Client, table: str, topic: str, partition: int, first_off
     than the batch stored before the crash (another token). Cut at this offset, its first part has
     the stored batch's token again, so ClickHouse and the views drop what they have and store what
     a kill kept from them (the live figures, migrations/0012), instead of seeing new rows."""
-    if not all(c.isalnum() or c in "._-" for c in topic):  # Kafka's own topic-name alphabet
-        raise ValueError(f"not a Kafka topic name: {topic!r}")
     try:
         with CLIENT_LOCK:
             found, end = client.query(
-                f"SELECT count(), max(_offset) FROM {table} WHERE _topic = '{topic}' AND _partition = {int(partition)}"
-                f" AND _offset >= {int(first_offset)}").result_rows[0]
+                f"SELECT count(), max(_offset) FROM {table} WHERE _topic = {{topic:String}} "
+                "AND _partition = {partition:Int32} AND _offset >= {first:Int64}",
+                parameters={"topic": topic, "partition": partition, "first": first_offset}).result_rows[0]
     except Exception as error:
         if not is_outage(error):
             raise
