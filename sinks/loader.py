@@ -17,6 +17,8 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 from kafka.consumer.fetcher import ConsumerRecord
 
+from pipeline.commit_after import GroupConfig, Stopped, commit_after
+from pipeline.liveness import Progress
 from sinks.batch_insert import (
     CLIENT_LOCK,
     Backoff,
@@ -27,8 +29,6 @@ from sinks.batch_insert import (
     message_digest,
 )
 from sinks.table_mapping import Row, TableMapping
-from pipeline.liveness import Progress
-from pipeline.commit_after import GroupConfig, Stopped, commit_after
 
 log = logging.getLogger(__name__)
 
