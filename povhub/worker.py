@@ -36,6 +36,7 @@ from sinks.events import events_mapping
 from sinks.household_state import HOUSEHOLD_STATE as STATE_TABLE
 from sinks.loader import LoaderRunner, loader_config
 from sinks.migrate import migrate
+from sinks.unclean_stop import start_writing
 from sinks.report import level_summary
 from sinks.dimension_selection import selection
 from sinks.tpmap_figures import tpmap_common_report, tpmap_report
@@ -165,6 +166,7 @@ def run_worker(s: Settings) -> int:
               *loader_runners(s, client, codec, dlq), *webhook_runners(s, codec, worker_id(s), dlq)]
     # SIGTERM and SIGINT end run_app; leaving the block stops the stages, which leave their groups
     bounds = s.worker.bounds
+    writing = start_writing(client, parse_dsn(s.clickhouse_dsn))  # before any loader inserts
     with StageThreads(stages, bounds) as threads:
         # report, dlq and the web page beside this worker find it here (povhub/worker_address.py)
         address = WorkerAddress(os.getpid(), s.worker.web_host, s.worker.web_port, require_bootstrap(s), str(parse_dsn(s.clickhouse_dsn)))
@@ -173,4 +175,6 @@ def run_worker(s: Settings) -> int:
             web.run_app(web_app(client, threads.progresses), host=s.worker.web_host, port=s.worker.web_port, print=None)
         finally:
             worker_address.forget(s.hub.data_dir, address.pid)
+    if threads.all_stopped:
+        writing.stopped_cleanly()
     return 0

@@ -78,3 +78,8 @@ class StageThreads:
         self.stop.set()
         for t in self.threads:
             t.join(timeout=15)
+
+    @property
+    def all_stopped(self) -> bool:
+        """No stage is still inside a step (e.g. an insert): what a clean stop needs."""
+        return not any(t.is_alive() for t in self.threads)

@@ -21,7 +21,7 @@ import pytest
 
 from povhub.worker_client import WorkerProcess
 from schemas.topics import Topics
-from tests.conftest import free_port
+from tests.conftest import TEST_SESSION_TIMEOUT_S, free_port
 from bench.household_events import household_events
 from tests.support.chaos_checks import Figures, Publisher, compare, wait_caught_up
 from tests.support.hooked_worker import HOOKED_WORKER
@@ -106,7 +106,11 @@ def test_negative_control_offsets_committed_before_outputs_is_caught(hub_env, tm
     assert not figures.exact, f"the checks missed the unsafe stage: {figures}"
 
 
-def test_two_workers_one_killed_mid_stream_lose_and_double_nothing(hub_env, tmp_path, capsys):
+def test_two_workers_one_killed_mid_stream_and_restarted_lose_and_double_nothing(hub_env, tmp_path, capsys):
+    """The survivor takes the killed worker's partitions over; its supervisor restarts it later. Each
+    worker has its own embedded ClickHouse, which the kill may have cut half way through an insert
+    whose retry goes to the survivor's: the restarted worker recounts its folder's live figures
+    (sinks/unclean_stop.py), so every folder's figures equal its FINAL count."""
     topics, bootstrap = Topics(hub_env["POVHUB_TOPIC_PREFIX"]), hub_env["KAFKA_BOOTSTRAP_SERVERS"]
     events = household_events(300, seed=13)
     random.Random(13).shuffle(events)
@@ -119,13 +123,19 @@ def test_two_workers_one_killed_mid_stream_lose_and_double_nothing(hub_env, tmp_
         publisher.start()
         time.sleep(8)  # both joined and working
         workers[1].kill()
+        time.sleep(TEST_SESSION_TIMEOUT_S + 4)  # the survivor has taken its partitions over
+        workers.append(WorkerProcess(envs[1], tmp_path / "w1-restarted.log").start())
+        workers[2].wait_for(lambda answer: answer[0] == 200, 180, "the restarted worker ready", fetch=workers[2].health)
         publisher.join(600)
         assert publisher.error is None, publisher.error
         wait_caught_up(bootstrap, envs[0], topics, workers[0])
+        assert workers[2].alive(), workers[2].log_tail()
+        assert "not closed cleanly" in workers[2].log_file.read_text()  # the kill left its mark: recounted
     finally:
-        workers[0].stop()
+        for w in workers[::2]:
+            w.stop()
         for w in workers:
             w.kill()
     figures = compare(bootstrap, topics, events, [tmp_path / "ch0", tmp_path / "ch1"], Figures(1, len(events), 300))
-    show(capsys, "two workers, one killed mid-stream", figures)
+    show(capsys, "two workers, one killed mid-stream and restarted", figures)
     assert figures.exact, figures
