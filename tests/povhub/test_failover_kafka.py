@@ -194,14 +194,17 @@ def recovered_after(observer: Observer, since: float, limit_s: float) -> float |
 
 def stuck_but_ready(samples: list[Sample]) -> list[str]:
     """Samples where reconcile's committed offsets had not moved for STALL_S + 5 s while input kept
-    coming (the publisher was sending), yet /health answered 200."""
+    coming (the publisher was sending), yet /health answered 200 -- and still had not moved at the
+    next sample. (A sample is /health, then the offsets a moment later: the first commit after a
+    recovery can answer 200 while the offsets read still show the commit before, and move at the next
+    sample. In CI one such sample failed the test; a worker stuck while ready stays stuck.)"""
     bad, last_move, last = [], None, None
-    for s in samples:
-        if s.committed is None:
-            continue
+    counted = [s for s in samples if s.committed is not None]
+    for s, after in zip(counted, [*counted[1:], None]):
         if last is None or s.committed != last or not s.publishing:
             last_move, last = s.at, s.committed
-        elif s.at - last_move > STALL_S + 5 and s.health == 200:
+        elif (s.at - last_move > STALL_S + 5 and s.health == 200
+              and (after is None or after.committed == s.committed)):
             bad.append(f"t={s.at - samples[0].at:.0f}s committed={s.committed} for {s.at - last_move:.0f}s")
     return bad
 
@@ -304,3 +307,13 @@ def test_negative_control_unbounded_commit_is_caught(cluster, tmp_path, capsys):
                           command=[sys.executable, str(ROOT / "tests/support/unbounded_worker.py")])
     show(capsys, "negative control (unbounded transaction calls)", result)
     assert not result.good, f"the checks missed the unbounded commit: {result}"
+
+
+def test_ready_while_stuck_is_two_samples_running_not_the_edge_of_a_recovery():
+    def run(*points):  # (health, committed) once a second, the publisher sending
+        return [Sample(float(t), h, "running", "", c, True) for t, (h, c) in enumerate(points)]
+
+    recovering = [(503, 100)] * 12
+    assert stuck_but_ready(run((200, 90), (200, 100), *recovering, (200, 100), (200, 400))) == []
+    assert stuck_but_ready(run((200, 90), (200, 100), *recovering, (200, 100), (200, 100))) == [
+        "t=14s committed=100 for 13s", "t=15s committed=100 for 14s"]
