@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from povhub.embedded import EmbeddedKafka
 from povhub.kafka_admin import ensure_topics
 from povhub.ports import free_port  # noqa: F401 - tests import it from here
 from schemas.topics import Topics
@@ -37,6 +36,8 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory):
     if configured:
         yield configured
         return
+    from povhub.embedded import EmbeddedKafka  # here: the fast tier never starts (nor imports) it
+
     with EmbeddedKafka(tmp_path_factory.mktemp("tansu")) as broker:
         yield broker.bootstrap_servers
 
