@@ -16,6 +16,7 @@ import pytest
 from povhub.kafka_admin import ensure_topics
 from povhub.ports import free_port  # noqa: F401 - tests import it from here
 from schemas.topics import Topics
+from tests.support.cli_run import povhub, povhub_in_process
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A test that uses the broker (directly or through a fixture such as hub_env) is a `kafka`
@@ -23,6 +24,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "kafka_bootstrap" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.kafka)
+
+
+@pytest.fixture(params=[pytest.param("main", id="main"), pytest.param("process", id="process", marks=pytest.mark.slow)])
+def povhub_cli(request: pytest.FixtureRequest):
+    """A command's test run both ways: through main() in the test process (the fast tier) and as
+    `python3 -m povhub` in a process of its own (slow, so CI runs it): what a user runs, at the
+    cost of starting Python, Povhub's imports and often chdb again, 0.5-2 s of CPU each."""
+    return povhub_in_process if request.param == "main" else povhub
 
 
 TEST_PARTITIONS = 4
