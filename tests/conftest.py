@@ -16,7 +16,19 @@ import pytest
 from povhub.kafka_admin import ensure_topics
 from povhub.ports import free_port  # noqa: F401 - tests import it from here
 from schemas.topics import Topics
+from tests.support.chdb_reset import release_engine
 from tests.support.cli_run import povhub, povhub_in_process
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """chdb runs one engine a process, on one folder: the one the sink tests share stays up between
+    the tests that use it (tests/support/chdb_reset.py) and is let go before any other test."""
+    if "migrated_folder" not in getattr(item, "fixturenames", ()):
+        release_engine()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    release_engine()
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A test that uses the broker (directly or through a fixture such as hub_env) is a `kafka`

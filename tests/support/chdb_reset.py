@@ -32,6 +32,7 @@ def prepared_client(folder: Path, key: str = "empty", load: Callable[[Client], N
     the load): reset and loaded now, unless the test before was given the same and changed nothing.
     `keep`: statements run either way, for what the load sets that an engine started again forgets
     (SYSTEM STOP MERGES)."""
+    _keep_engine(folder)
     client = connect(f"chdb://{folder}")
     try:
         if _unchanged.pop(str(folder), None) == (key, _stored(client)):
@@ -53,6 +54,22 @@ def prepared_client(folder: Path, key: str = "empty", load: Callable[[Client], N
 
 
 _unchanged: dict[str, tuple[str, Any]] = {}  # folder -> what the last test left unchanged: (key, its rows)
+_kept: dict[str, Client] = {}  # folder -> a client keeping chdb's engine on it between tests
+
+
+def _keep_engine(folder: Path) -> None:
+    """Keep the engine on `folder` between tests: when a test closes the last client, chdb shuts the
+    engine down, and the next test's starts it again (a tenth of a second of CPU, then every
+    refreshable view refreshes at once). tests/conftest.py releases it before any test that does
+    not use the folder (it may need chdb on another)."""
+    if str(folder) not in _kept:
+        release_engine()
+        _kept[str(folder)] = connect(f"chdb://{folder}")
+
+
+def release_engine() -> None:
+    while _kept:
+        _kept.popitem()[1].close()
 
 
 def _stored(client: Client) -> Any:
