@@ -7,6 +7,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Keep compiled modules between runs, outside the tree: with PYTHONDONTWRITEBYTECODE set (as in this
+# machine's environment) every run, every xdist process and every `python3 -m povhub` a test starts
+# compiled every module again, and pytest rewrote every test module's asserts again (half of collection)
+unset PYTHONDONTWRITEBYTECODE
+export PYTHONPYCACHEPREFIX="${PYTHONPYCACHEPREFIX:-${XDG_CACHE_HOME:-$HOME/.cache}/povhub/pycache}"
+
 fast=0
 if [ "${1:-}" = --fast ]; then
     fast=1

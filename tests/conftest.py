@@ -13,10 +13,22 @@ from pathlib import Path
 
 import pytest
 
-from povhub.embedded import EmbeddedKafka
 from povhub.kafka_admin import ensure_topics
 from povhub.ports import free_port  # noqa: F401 - tests import it from here
 from schemas.topics import Topics
+from tests.support.chdb_reset import release_engine
+from tests.support.cli_run import povhub, povhub_in_process
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """chdb runs one engine a process, on one folder: the one the sink tests share stays up between
+    the tests that use it (tests/support/chdb_reset.py) and is let go before any other test."""
+    if "migrated_folder" not in getattr(item, "fixturenames", ()):
+        release_engine()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    release_engine()
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A test that uses the broker (directly or through a fixture such as hub_env) is a `kafka`
@@ -24,6 +36,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "kafka_bootstrap" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.kafka)
+
+
+@pytest.fixture(params=[pytest.param("main", id="main"), pytest.param("process", id="process", marks=pytest.mark.slow)])
+def povhub_cli(request: pytest.FixtureRequest):
+    """A command's test run both ways: through main() in the test process (the fast tier) and as
+    `python3 -m povhub` in a process of its own (slow, so CI runs it): what a user runs, at the
+    cost of starting Python, Povhub's imports and often chdb again, 0.5-2 s of CPU each."""
+    return povhub_in_process if request.param == "main" else povhub
 
 
 TEST_PARTITIONS = 4
@@ -37,6 +57,8 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory):
     if configured:
         yield configured
         return
+    from povhub.embedded import EmbeddedKafka  # here: the fast tier never starts (nor imports) it
+
     with EmbeddedKafka(tmp_path_factory.mktemp("tansu")) as broker:
         yield broker.bootstrap_servers
 

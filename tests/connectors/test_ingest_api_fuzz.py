@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from schemathesis import GenerationMode
 
 from connectors.areas import check_area
 from tests.support.ingest_app import MemoryLink, ingest_client
 from tests.support.ingest_updates import THAI_ID
+
+if TYPE_CHECKING:
+    from schemathesis import GenerationMode
 
 KEY_AREAS = ["500101", "500102"]
 CASES_PER_RUN = 300  # x 2 operations x 2 modes
@@ -66,6 +67,10 @@ def assert_valid(event: dict[str, Any]) -> None:
 
 @pytest.mark.slow  # 1,200 requests: minutes on a loaded machine; CI runs it
 def test_schemathesis_finds_no_5xx_and_no_invalid_202(tmp_path):
+    # imported here, not at collection: schemathesis costs every test process over a second
+    import schemathesis
+    from schemathesis import GenerationMode
+
     statuses: Counter[tuple[str, str, int]] = Counter()
     with ingest_client(tmp_path, KEY_AREAS) as (client, key, link):
         schema = schemathesis.openapi.from_asgi("/openapi.json", client.app)
@@ -81,6 +86,8 @@ def test_schemathesis_finds_no_5xx_and_no_invalid_202(tmp_path):
 
 def run(operation: Any, mode: GenerationMode, key: str, link: MemoryLink,
         statuses: Counter[tuple[str, str, int]]) -> None:
+    from schemathesis import GenerationMode
+
     @given(case=operation.as_strategy(generation_mode=mode), fix_context=st.booleans())
     @settings(max_examples=CASES_PER_RUN, deadline=None, database=None, derandomize=True,
               suppress_health_check=list(HealthCheck))

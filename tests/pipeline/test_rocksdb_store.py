@@ -99,13 +99,8 @@ def test_the_setting_chooses_the_store_and_rejects_what_it_cannot_use(tmp_path):
         make_stores(["a"], 2, "g", "w", {"POVHUB_STATE_STORE": "rocksdb", "POVHUB_STATE_MEMORY_MB": "lots"})
 
 
-def test_a_bad_state_setting_is_one_line_and_exit_2_before_anything_starts(tmp_path):
-    import os
-    import subprocess
-    import sys
-    env = {**os.environ, "POVHUB_STATE_STORE": "disk", "POVHUB_DATA_DIR": str(tmp_path)}
-    done = subprocess.run([sys.executable, "-m", "povhub", "worker"], env=env, capture_output=True, text=True, check=False,
-                          timeout=60)
+def test_a_bad_state_setting_is_one_line_and_exit_2_before_anything_starts(povhub_cli, tmp_path):
+    done = povhub_cli("worker", POVHUB_STATE_STORE="disk", POVHUB_DATA_DIR=str(tmp_path))
     assert done.returncode == 2
     assert done.stderr.strip() == "povhub: bad setting POVHUB_STATE_STORE='disk': expected one of memory, rocksdb"
 

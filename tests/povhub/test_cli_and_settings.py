@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.cli_run import povhub
 
-
-def test_help_lists_the_commands():
-    out = povhub("--help")
+def test_help_lists_the_commands(povhub_cli):
+    out = povhub_cli("--help")
     assert out.returncode == 0
     for command in ("demo", "worker", "connect", "migrate", "report", "topics", "dlq"):
         assert command in out.stdout
@@ -21,21 +19,21 @@ def test_help_lists_the_commands():
     ("POVHUB_WEB_PORT", "70000"),
     ("SCHEMA_REGISTRY_URL", "registry:8081"),
 ])
-def test_a_bad_setting_stops_start_up_with_one_line_naming_it(variable, value):
-    out = povhub("worker", **{variable: value})
+def test_a_bad_setting_stops_start_up_with_one_line_naming_it(povhub_cli, variable, value):
+    out = povhub_cli("worker", **{variable: value})
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and variable in lines[0], out.stderr
 
 
-def test_connect_without_a_secret_says_which_variable_is_missing(tmp_path):
+def test_connect_without_a_secret_says_which_variable_is_missing(povhub_cli, tmp_path):
     f = tmp_path / "x.csv"
     f.write_text("data_year\n")
-    out = povhub("connect", "tpmap", str(f), KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1")
+    out = povhub_cli("connect", "tpmap", str(f), KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1")
     assert out.returncode == 2 and "POVHUB_PSEUDONYM_SECRET" in out.stderr
 
 
-def test_polling_without_an_api_url_says_which_variable_is_missing():
-    out = povhub("connect", "thaiqm", "--once", KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1",
+def test_polling_without_an_api_url_says_which_variable_is_missing(povhub_cli):
+    out = povhub_cli("connect", "thaiqm", "--once", KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1",
                  POVHUB_PSEUDONYM_SECRET="x" * 16)
     assert out.returncode == 2 and "THAIQM_API_URL" in out.stderr

@@ -13,7 +13,7 @@ import pytest
 
 from povhub import errors
 from povhub.kafka_probe import PROBE_TIMEOUT_S, check_kafka
-from tests.support.cli_run import REPO, one_line_error, povhub, user_env
+from tests.support.cli_run import REPO, one_line_error, povhub, povhub_in_process, user_env
 
 
 def _closed_port() -> int:
@@ -26,46 +26,46 @@ def _closed_port() -> int:
 def migrated(tmp_path_factory) -> str:
     """A data folder whose embedded ClickHouse has the tables and the areas, and no household."""
     folder = tmp_path_factory.mktemp("migrated")
-    out = povhub("migrate", cwd=folder, POVHUB_DATA_DIR=str(folder / "data"))
+    out = povhub_in_process("migrate", cwd=folder, POVHUB_DATA_DIR=str(folder / "data"))
     assert out.returncode == 0, out.stderr
     return str(folder / "data")
 
 
-def test_report_on_an_empty_data_folder_says_to_run_the_demo_first(tmp_path):
-    out = povhub("report", "--level", "province", cwd=tmp_path)
+def test_report_on_an_empty_data_folder_says_to_run_the_demo_first(povhub_cli, tmp_path):
+    out = povhub_cli("report", "--level", "province", cwd=tmp_path)
     assert out.returncode == errors.NO_DATA
     assert "povhub demo" in one_line_error(out)
     assert not (tmp_path / ".povhub").exists()  # asking created nothing
 
 
-def test_report_with_clickhouse_unreachable_names_it(tmp_path):
+def test_report_with_clickhouse_unreachable_names_it(povhub_cli, tmp_path):
     url = f"http://127.0.0.1:{_closed_port()}"
-    out = povhub("report", "--level", "province", cwd=tmp_path, CLICKHOUSE_URL=url)
+    out = povhub_cli("report", "--level", "province", cwd=tmp_path, CLICKHOUSE_URL=url)
     assert out.returncode == errors.UNREACHABLE
     assert f"cannot reach ClickHouse at {url}" in one_line_error(out)
 
 
-def test_report_of_an_unknown_code_names_the_nearest_areas(tmp_path):
-    out = povhub("report", "--level", "province", "--code", "99", cwd=tmp_path)
+def test_report_of_an_unknown_code_names_the_nearest_areas(povhub_cli, tmp_path):
+    out = povhub_cli("report", "--level", "province", "--code", "99", cwd=tmp_path)
     assert out.returncode == errors.BAD_INPUT
     line = one_line_error(out)
     assert "99 is not a DOPA area code" in line and "96 นราธิวาส (Narathiwat)" in line
-    out = povhub("report", "--level", "subdistrict", "--code", "5099", cwd=tmp_path)
+    out = povhub_cli("report", "--level", "subdistrict", "--code", "5099", cwd=tmp_path)
     line = one_line_error(out)
     assert out.returncode == errors.BAD_INPUT and "nearest: 5019 สารภี (Saraphi); 5009 ฝาง (Fang)" in line  # its siblings
 
 
-def test_verbose_shows_the_traceback(tmp_path):
-    out = povhub("-v", "report", "--level", "province", "--code", "99", cwd=tmp_path)
+def test_verbose_shows_the_traceback(povhub_cli, tmp_path):
+    out = povhub_cli("-v", "report", "--level", "province", "--code", "99", cwd=tmp_path)
     assert out.returncode == errors.BAD_INPUT
     assert "Traceback" in out.stderr and out.stderr.rstrip().splitlines()[-1].startswith("povhub: --code 99")
 
 
-def test_report_leaves_out_empty_areas_unless_all(tmp_path, migrated):
-    out = povhub("report", "--level", "province", cwd=tmp_path, POVHUB_DATA_DIR=migrated)
+def test_report_leaves_out_empty_areas_unless_all(povhub_cli, tmp_path, migrated):
+    out = povhub_cli("report", "--level", "province", cwd=tmp_path, POVHUB_DATA_DIR=migrated)
     assert out.returncode == 0 and out.stdout == ""
     assert "no households at the province level yet" in one_line_error(out)
-    out = povhub("report", "--level", "province", "--all", "--format", "csv", cwd=tmp_path, POVHUB_DATA_DIR=migrated)
+    out = povhub_cli("report", "--level", "province", "--all", "--format", "csv", cwd=tmp_path, POVHUB_DATA_DIR=migrated)
     assert out.returncode == 0 and len(out.stdout.splitlines()) == 1 + 77
 
 
@@ -96,9 +96,9 @@ def test_report_beside_a_process_holding_the_folder_says_who(tmp_path, migrated)
 
 
 @pytest.mark.parametrize("file", ["/nonexistent.csv", "README.md"])
-def test_demo_refuses_a_bad_file_before_starting_anything(tmp_path, file):
+def test_demo_refuses_a_bad_file_before_starting_anything(povhub_cli, tmp_path, file):
     started = time.monotonic()
-    out = povhub("demo", "--file", str(REPO / file) if file == "README.md" else file, cwd=tmp_path)
+    out = povhub_cli("demo", "--file", str(REPO / file) if file == "README.md" else file, cwd=tmp_path)
     assert out.returncode == errors.BAD_INPUT
     assert one_line_error(out).startswith("povhub: --file ")
     assert "broker" not in out.stdout and time.monotonic() - started < 15

@@ -30,7 +30,6 @@ from sinks.tpmap_figures import parse_tpmap_csv
 from tests.conftest import free_port
 from tests.support.web_data import PLANTED_CITIZEN_ID, load
 
-playwright_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is missing")]
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -83,6 +82,8 @@ def site(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
+    # imported here, not at collection: playwright costs every test process a second, and these tests are slow
+    playwright_api = pytest.importorskip("playwright.sync_api")
     with playwright_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield b

@@ -4,7 +4,8 @@ chdb hosts one engine per process, but a process may move to another folder once
 client of the previous one is closed, so `client` gives each test a fresh, empty folder (the
 migration tests need one). Running every migration takes most of a second, so `db` does not
 migrate per test: each test process migrates one folder once and each test starts from its
-tables emptied (tests/support/chdb_reset.py), as a fresh folder would be.
+tables emptied (tests/support/chdb_reset.py), as a fresh folder would be, unless the test before
+changed nothing.
 """
 
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from clickhouse_connect.driver.client import Client
 
 from sinks.clickhouse import connect
 from sinks.migrate import migrate
-from tests.support.chdb_reset import empty_every_table
+from tests.support.chdb_reset import prepared_client
 
 
 @pytest.fixture
@@ -39,7 +40,5 @@ def migrated_folder(tmp_path_factory) -> Path:
 @pytest.fixture
 def db(migrated_folder) -> Iterator[Client]:
     """A client on a database with every migration applied and no rows."""
-    c = connect(f"chdb://{migrated_folder}")
-    empty_every_table(c)
-    yield c
-    c.close()
+    with prepared_client(migrated_folder) as c:
+        yield c

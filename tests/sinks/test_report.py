@@ -14,6 +14,7 @@ from sinks.household_state import HOUSEHOLD_STATE
 from sinks.migrate import migrate
 from sinks.report import FOLLOW_UP_COLUMNS, SUMMARY_COLUMNS, format_report, format_table, level_summary
 from povhub.cli import main
+from tests.support.chdb_reset import prepared_client
 from tests.support.cli_run import kept_signal_handlers, povhub
 from tests.support.sinks import state_record
 
@@ -37,11 +38,9 @@ def state_versions() -> list[dict]:
     ]
 
 
-@pytest.fixture
-def reported(db):
+def load_reported(db):
     load_areas(db)
     records = state_versions()
-    latest = {r["household_key"]: r for r in records}
     # One insert per version number with merges stopped, so every version of a household
     # stays a row of its own, as when the loader sees them in different batches
     db.command("SYSTEM STOP MERGES household_state")
@@ -50,10 +49,18 @@ def reported(db):
         rows = [HOUSEHOLD_STATE.row(r) + (TOPIC, version, i) for i, r in enumerate(chunk)]
         span = KafkaSpan(TOPIC, version, 0, len(chunk) - 1, "d")
         insert_batch(db, "household_state", HOUSEHOLD_STATE.insert_columns, rows, span.dedup_token)
-    assert db.command("SELECT count() FROM household_state") == len(records) > len(latest)
+    assert db.command("SELECT count() FROM household_state") == len(records) > len({r["household_key"] for r in records})
     # the level figures are recomputed every 10 s (migrations/0007): now, for the tests
     refresh_figures(db)
-    return db, list(latest.values())
+
+
+@pytest.fixture
+def reported(migrated_folder):
+    # loaded again only when the test before changed the data (tests/support/chdb_reset.py)
+    with prepared_client(migrated_folder, "test_report.reported", load_reported,
+                         keep=("SYSTEM STOP MERGES household_state",)) as db:
+        latest = {r["household_key"]: r for r in state_versions()}
+        yield db, list(latest.values())
 
 
 def totals(rows):

@@ -34,7 +34,6 @@ from tests.support.alert_households import (
     calm_state,
     problem,
 )
-from tests.support.cli_run import povhub
 
 RULES = load_alert_rules()
 DOC = json.loads(DEFAULT_ALERT_RULES_FILE.read_text(encoding="utf-8"))
@@ -281,19 +280,19 @@ def test_an_unreadable_file_is_refused(tmp_path):
         load_alert_rules(bad)
 
 
-def test_the_worker_refuses_a_bad_rules_file_at_start_up_naming_the_rule_and_the_field(tmp_path):
+def test_the_worker_refuses_a_bad_rules_file_at_start_up_naming_the_rule_and_the_field(povhub_cli, tmp_path):
     bad = tmp_path / "alert_rules.json"
     bad.write_text(json.dumps(with_rule_change("target-not-visited", first_level="tambon")))
-    out = povhub("worker", POVHUB_ALERT_RULES_FILE=str(bad))
+    out = povhub_cli("worker", POVHUB_ALERT_RULES_FILE=str(bad))
     lines = out.stderr.strip().splitlines()
     assert out.returncode == 2 and len(lines) == 1, out.stderr
     assert "POVHUB_ALERT_RULES_FILE" in lines[0] and "'target-not-visited'" in lines[0] and "'first_level'" in lines[0]
 
 
-def test_the_worker_refuses_a_webhook_without_its_secret_at_start_up(tmp_path):
+def test_the_worker_refuses_a_webhook_without_its_secret_at_start_up(povhub_cli, tmp_path):
     hooks = tmp_path / "webhooks.json"
     hooks.write_text(json.dumps({"version": 1, "targets": [{"id": "line", "url": "http://127.0.0.1:9/h"}]}))
-    out = povhub("worker", POVHUB_WEBHOOKS_FILE=str(hooks))
+    out = povhub_cli("worker", POVHUB_WEBHOOKS_FILE=str(hooks))
     lines = out.stderr.strip().splitlines()
     assert out.returncode == 2 and len(lines) == 1, out.stderr
     assert "POVHUB_WEBHOOKS_FILE" in lines[0] and "'line'" in lines[0] and "POVHUB_WEBHOOK_SECRET" in lines[0]
