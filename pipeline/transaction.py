@@ -45,6 +45,9 @@ class Transaction:
         self.sends: list[tuple[str, bytes | None, bytes | None, int | None]] = []
         self.writes: dict[str, dict[str, Any]] = {name: {} for name in stores.names}
         self.meta: dict[str, Any] = {}  # the fold's own notes on this transaction (e.g. counts for metrics)
+        # store -> key -> the changelog value of each write, once the runner encoded them
+        # (runner.sends): a disk store writes the same bytes instead of encoding the value again
+        self.encoded: dict[str, dict[str, bytes | None]] = {}
 
     def send(self, topic: str, key: bytes | None, value: bytes | None, partition: int | None = None) -> None:
         self.sends.append((topic, key, value, partition))

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
+import orjson
+
 
 class Stores(Protocol):
     names: tuple[str, ...]
@@ -23,9 +25,12 @@ class Stores(Protocol):
 
     kind: str  # "memory" or "rocksdb" (choose.py): a store with local checkpoints is not "memory"
 
-    def apply(self, store: str, writes: dict[str, Any], checkpoints: dict[int, int] | None = None) -> None:
+    def apply(self, store: str, writes: dict[str, Any], checkpoints: dict[int, int] | None = None,
+              encoded: dict[str, bytes | None] | None = None) -> None:
         """A committed batch's changes; a ``None`` value deletes. ``checkpoints``: partition -> the
-        next changelog offset these changes reach, kept with them by a disk store."""
+        next changelog offset these changes reach, kept with them by a disk store. ``encoded``: the
+        same changes as their changelog records hold them (JSON), when the caller has them: a disk
+        store writes those bytes rather than encoding each value again."""
 
     def restore(self, store: str, partition: int, records: Iterable[tuple[bytes, bytes | None]],
                 next_offset: int | None = None) -> None:
@@ -44,3 +49,8 @@ class Stores(Protocol):
 
     def clear(self) -> None:
         """No longer serve anything (a new consumer restores what it is assigned)."""
+
+
+def encode(value: Any) -> bytes | None:
+    """A store value as its changelog record and a disk store hold it (``None``: a tombstone)."""
+    return None if value is None else orjson.dumps(value)

@@ -26,7 +26,8 @@ class MemoryStores:
             return iter(self._data[store].items())
         return ((k, v) for k, v in self._data[store].items() if partition_of(k, self.partitions) == partition)
 
-    def apply(self, store: str, writes: dict[str, Any], checkpoints: dict[int, int] | None = None) -> None:
+    def apply(self, store: str, writes: dict[str, Any], checkpoints: dict[int, int] | None = None,
+              encoded: dict[str, bytes | None] | None = None) -> None:
         values = self._data[store]
         for key, value in writes.items():
             if value is None:

@@ -35,6 +35,7 @@ from rocksdict import (
 )
 
 from pipeline.partitioner import partition_of
+from pipeline.stores import encode
 
 CHECKPOINT = b"\x00checkpoint\x00"  # + store: its next changelog offset; sorts before every "store\x00key"
 SEP = b"\x00"
@@ -94,7 +95,13 @@ class RocksStores:
         for p in partitions:
             db = self._dbs.get(p)
             if db is None:
-                db = self._dbs[p] = Rdict(str(self._dir(p)), self._options)
+                # the options named for the default column family too: on a folder that exists,
+                # rocksdict otherwise opens that family with the options the folder's OPTIONS file
+                # holds, read back without the bloom filter and with an 8 MiB block cache of its
+                # own per partition instead of the budget's (a restart from a checkpoint, or a
+                # partition back after a rebalance, served every get without filters)
+                db = self._dbs[p] = Rdict(str(self._dir(p)), self._options,
+                                          column_families={"default": self._options})
             for store in self.names:
                 raw = db.get(CHECKPOINT + store.encode())
                 if raw is not None:
@@ -138,12 +145,17 @@ class RocksStores:
 
     # -- writes ----------------------------------------------------------------------------------
 
-    def apply(self, store: str, writes: dict[str, Any], checkpoints: dict[int, int] | None = None) -> None:
+    def apply(self, store: str, writes: dict[str, Any], checkpoints: dict[int, int] | None = None,
+              encoded: dict[str, bytes | None] | None = None) -> None:
         """A committed batch's changes (``None`` deletes) with the next changelog offset each
-        partition's changes reached: data and checkpoint in one WriteBatch per partition."""
+        partition's changes reached: data and checkpoint in one WriteBatch per partition. The
+        changelog's bytes (``encoded``, the runner has them) are written as they are, as a restore
+        writes them: the same value, and no second encoding of every state."""
         prefix = self._prefix[store]
         batches: dict[int, WriteBatch] = {}
-        for key, value in writes.items():
+        if encoded is None:
+            encoded = {key: encode(value) for key, value in writes.items()}
+        for key, value in encoded.items():
             p = partition_of(key, self.partitions)
             batch = batches.get(p)
             if batch is None:
@@ -153,7 +165,7 @@ class RocksStores:
             if value is None:
                 batch.delete(prefix + key.encode())
             else:
-                batch.put(prefix + key.encode(), orjson.dumps(value))
+                batch.put(prefix + key.encode(), value)
         for p, offset in (checkpoints or {}).items():
             if p not in self._dbs:
                 continue

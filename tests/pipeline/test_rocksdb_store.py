@@ -121,3 +121,18 @@ def test_a_restore_keeps_the_changelog_bytes_and_the_last_record_of_a_key(tmp_pa
     assert dict(memory.items("a")) == dict(disk.items("a")) == expected
     disk.clear()
     assert RocksStores(["a", "b"], PARTITIONS, tmp_path / "state").open([1]) == {("a", 1): 42}
+
+
+def test_a_reopened_partition_keeps_the_budget_cache_and_the_bloom_filter(tmp_path):
+    """rocksdict opens an existing folder with the options its OPTIONS file holds unless told
+    otherwise: a restart from a checkpoint then had an 8 MiB cache per partition and no filter."""
+    disk = RocksStores(["a"], PARTITIONS, tmp_path / "state", budget_bytes=48 << 20)
+    for _ in range(2):  # created, then reopened from disk
+        disk.open([0])
+        db = disk._dbs[0]
+        db.put(b"a\x00k", b"1")
+        db.flush()
+        assert db.property_int_value("rocksdb.block-cache-capacity") == 48 << 20
+        options = sorted((tmp_path / "state" / "p0").glob("OPTIONS-*"))[-1].read_text()
+        assert "filter_policy=bloomfilter" in options
+        disk.drop([0])
