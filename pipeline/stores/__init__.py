@@ -20,6 +20,10 @@ class Stores(Protocol):
     def get(self, store: str, key: str) -> Any:
         """The committed value, or ``None``."""
 
+    def get_many(self, store: str, keys: Iterable[str]) -> dict[str, Any]:
+        """The committed value of each of ``keys`` (``None``: absent), read at once: a disk store
+        asks each partition's RocksDB for its keys in one MultiGet."""
+
     def items(self, store: str, partition: int | None = None) -> Iterator[tuple[str, Any]]:
         """Every entry of the store (of one partition)."""
 

@@ -21,6 +21,10 @@ class MemoryStores:
     def get(self, store: str, key: str) -> Any:
         return self._data[store].get(key)
 
+    def get_many(self, store: str, keys: Iterable[str]) -> dict[str, Any]:
+        values = self._data[store]
+        return {key: values.get(key) for key in keys}
+
     def items(self, store: str, partition: int | None = None) -> Iterator[tuple[str, Any]]:
         if partition is None:
             return iter(self._data[store].items())

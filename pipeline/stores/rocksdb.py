@@ -134,6 +134,21 @@ class RocksStores:
         raw = None if db is None else db.get(self._prefix[store] + key.encode())
         return None if raw is None else orjson.loads(raw)
 
+    def get_many(self, store: str, keys: Iterable[str]) -> dict[str, Any]:
+        """One MultiGet per partition: RocksDB looks the keys up together (sorted, each file's
+        index and filter once), with one call's overhead instead of one per key."""
+        by_partition: dict[int, list[str]] = {}
+        for key in keys:
+            by_partition.setdefault(partition_of(key, self.partitions), []).append(key)
+        prefix = self._prefix[store]
+        found: dict[str, Any] = {}
+        for p, some in by_partition.items():
+            db = self._dbs.get(p)
+            raws = [None] * len(some) if db is None else db.get([prefix + key.encode() for key in some])
+            for key, raw in zip(some, raws, strict=True):
+                found[key] = None if raw is None else orjson.loads(raw)
+        return found
+
     def items(self, store: str, partition: int | None = None) -> Iterator[tuple[str, Any]]:
         prefix = self._prefix[store]
         cut = len(prefix)

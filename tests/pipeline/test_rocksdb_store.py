@@ -42,6 +42,9 @@ def test_same_answers_as_the_memory_store_under_random_writes(tmp_path):
         assert dict(disk.items(store)) == dict(memory.items(store))
         assert dict(disk.items(store, 1)) == dict(memory.items(store, 1))
         assert all(disk.get(store, k) == memory.get(store, k) for k in keys(300))
+        assert disk.get_many(store, keys(300)) == memory.get_many(store, keys(300))
+    disk.drop({1})  # a partition not served reads as absent, as its get does
+    assert disk.get_many("a", keys(300)) == {k: disk.get("a", k) for k in keys(300)}
 
 
 def test_a_transaction_reads_its_own_writes_over_the_disk_store(tmp_path):
@@ -51,7 +54,11 @@ def test_a_transaction_reads_its_own_writes_over_the_disk_store(tmp_path):
     tx.put("a", "x", None)
     tx.put("a", "z", 3)
     assert tx.get("a", "x") is None and tx.get("a", "y") == 2 and tx.get("a", "z") == 3
-    assert dict(tx.items("a")) == {"y": 2, "z": 3}
+    tx.prefetch("a", ["x", "y", "w"])  # a write stays ahead of what a prefetch reads
+    assert tx.get("a", "x") is None and tx.get("a", "y") == 2 and tx.get("a", "w") is None
+    tx.put("a", "y", 5)
+    assert tx.get("a", "y") == 5
+    assert dict(tx.items("a")) == {"y": 5, "z": 3}
 
 
 def test_checkpoints_come_back_with_their_data_after_a_reopen(tmp_path):
