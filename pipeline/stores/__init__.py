@@ -41,6 +41,10 @@ class Stores(Protocol):
         """One changelog partition's records in order, as read (key, JSON value; ``None`` deletes),
         and the next offset they reach (the partition's checkpoint, kept by a disk store)."""
 
+    def compact(self, partition: int) -> None:
+        """A restore just wrote ``partition`` from its changelog's start: a disk store merges what
+        it wrote now rather than in the background under the first batches."""
+
     def open(self, partitions: set[int]) -> dict[tuple[str, int], int]:
         """Serve ``partitions`` (about to be restored): (store, partition) -> the local checkpoint
         to restore past; none for a store that keeps nothing locally (memory)."""

@@ -44,6 +44,9 @@ class MemoryStores:
         # a key's last record wins, as it would one by one
         self.apply(store, {k.decode(): None if v is None else orjson.loads(v) for k, v in records})
 
+    def compact(self, partition: int) -> None:
+        """Nothing to merge in memory."""
+
     def open(self, partitions: set[int]) -> dict[tuple[str, int], int]:
         """Memory keeps nothing across an assignment: every partition restores from the start."""
         self.drop(set(partitions))

@@ -140,6 +140,21 @@ def test_a_reopened_partition_keeps_the_budget_cache_and_the_bloom_filter(tmp_pa
         db.put(b"a\x00k", b"1")
         db.flush()
         assert db.property_int_value("rocksdb.block-cache-capacity") == 48 << 20
-        options = sorted((tmp_path / "state" / "p0").glob("OPTIONS-*"))[-1].read_text()
+        options = max((tmp_path / "state" / "p0").glob("OPTIONS-*")).read_text()
         assert "filter_policy=bloomfilter" in options
         disk.drop([0])
+
+
+def test_compact_merges_a_restored_partition_into_one_level_with_the_same_answers(tmp_path):
+    disk = RocksStores(["a"], PARTITIONS, tmp_path / "state", budget_bytes=16 << 20)
+    disk.open([0])
+    on_0 = [k for k in keys(4000) if partition_of(k, PARTITIONS) == 0]
+    for n in range(3):  # three loads of the same keys, each flushed: overlapping files in level 0
+        disk.restore("a", 0, [(k.encode(), orjson.dumps({"n": n, "k": k})) for k in on_0], n + 1)
+        disk._dbs[0].flush()
+    assert disk._dbs[0].property_int_value("rocksdb.num-files-at-level0") == 3
+    disk.compact(0)
+    disk.compact(1)  # not served: nothing to do
+    assert disk._dbs[0].property_int_value("rocksdb.num-files-at-level0") == 0
+    assert dict(disk.items("a")) == {k: {"n": 2, "k": k} for k in on_0}
+    assert disk.open([0]) == {("a", 0): 3}
