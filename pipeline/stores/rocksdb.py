@@ -132,8 +132,8 @@ class RocksStores:
         changelog's order): its memtables flushed and every level merged into the last at once,
         as RocksDB advises after a bulk load. Left to the background, that merge ran under the
         first batches after the restore, with reads going through several overlapping L0 files:
-        at 1M households about 12 µs of CPU per update in background threads, for tens of seconds;
-        done here it costs about 2 s of CPU for the 1M (bench/state_store.py)."""
+        at 1M households 5-17 µs of CPU per update in background threads, for tens of seconds;
+        done here it took 2 s of CPU and 3 s for the 1M (in-process, right after their restore)."""
         db = self._dbs.get(partition)
         if db is not None:
             db.flush()
