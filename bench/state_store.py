@@ -19,8 +19,9 @@ checkpoint. Loading once keeps 1M households within half an hour here.
 
 Uses KAFKA_BOOTSTRAP_SERVERS when set, else an embedded Tansu broker. The worker is bench/reconcile.py's
 ``stage`` mode (POVHUB_STATE_STORE picks its store). Rate and CPU are taken from its metrics from the
-first update reconciled to the last; events per CPU second is the figure a shared machine disturbs
-least. RSS is read from /proc once every update is reconciled (and its peak, VmHWM, restore
+first update reconciled to the last, and in each quarter of them (the best quarter is the one other
+work on a shared machine held back least); events per CPU second is the figure a shared machine
+disturbs least. RSS is read from /proc once every update is reconciled (and its peak, VmHWM, restore
 included). "Processing again" is the first event reconciled by the started process: Python's start,
 the group join (the killed member's session, 6 s, expires first: the same in every row) and the
 restore. The machine's load average is printed with the figures.
@@ -53,6 +54,7 @@ from schemas.topics import Topics
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = "povhub_reconcile_events_total"
+QUARTERS = 4  # the updates are timed in quarters too
 CPU = "process_cpu_seconds_total"
 
 
@@ -124,9 +126,13 @@ def run(bootstrap: str, households: int, updates: dict[str, list], extra: list, 
         worker.env["POVHUB_STATE_STORE"] = kind
         produce_encoded(bootstrap, topics, updates[kind])
         started = worker.start()
-        first, done = worker.wait_events([1, len(updates[kind])])
+        n = len(updates[kind])
+        marks = worker.wait_events([1] + [n * q // QUARTERS for q in range(1, QUARTERS + 1)])
+        first, done = marks[0], marks[-1]
         out = got[kind] = {"full": first[0] - started, "rate": (done[1] - first[1]) / (done[0] - first[0]),
-                           "cpu": (done[2] - first[2]) / (done[0] - first[0])}
+                           "cpu": (done[2] - first[2]) / (done[0] - first[0]),
+                           # the machine is shared: the best quarter is the rate least held back by others
+                           "best": max((b[1] - a[1]) / (b[0] - a[0]) for a, b in zip(marks, marks[1:]))}
         out["per_cpu"] = out["rate"] / out["cpu"] if out["cpu"] else 0.0
         out["rss"], out["peak"] = worker.memory()
         out["load_avg"] = os.getloadavg()[0]
@@ -172,6 +178,7 @@ def main() -> None:
     print(f"| {'figure':<66} | {'memory':>10} | {'rocksdb':>10} | {'rocksdb/memory':>14} |")
     print(f"|{'-' * 68}|{'-' * 12}|{'-' * 12}|{'-' * 16}|")
     rows = [("reconcile events/s on the updates (target ratio >= 0.85)", "rate", "{:,.0f}".format),
+            ("reconcile events/s in the best quarter of the updates", "best", "{:,.0f}".format),
             ("worker CPU while reconciling the updates", "cpu", "{:.0%}".format),
             ("reconcile events per worker CPU second", "per_cpu", "{:,.0f}".format),
             ("worker RSS at the end, MiB (target <= 1536 at 1M households)", "rss", mib),

@@ -57,6 +57,7 @@ def restore(cfg: ProcessorConfig, stores: Stores, partitions: set[int],
     ends = high_watermarks(cfg.bootstrap_servers, tps, cfg.bounds)
     changelogs = reader(cfg.bootstrap_servers, f"{cfg.group}-restore")
     restored = 0
+    written: set[int] = set()  # partitions that got records
     polled: dict[TopicPartition, list[ConsumerRecord]] = {}
 
     def write() -> None:
@@ -66,6 +67,7 @@ def restore(cfg: ProcessorConfig, stores: Stores, partitions: set[int],
             stores.restore(store_of[tp.topic], tp.partition, ((r.key, r.value) for r in records),
                            records[-1].offset + 1)
             restored += len(records)
+            written.add(tp.partition)
         polled.clear()
 
     def on_poll(some: bool) -> None:
@@ -85,6 +87,11 @@ def restore(cfg: ProcessorConfig, stores: Stores, partitions: set[int],
         raise KafkaTimeoutError(f"{cfg.group}: restore: {e}") from None
     finally:
         close_quietly(changelogs, cfg.bounds)
+    # a partition restored from the start was a bulk load: merged now, before any batch reads it
+    for p in sorted(written - {tp.partition for tp in start}):
+        if progress is not None:
+            progress.at("compacting restored state", kafka=False)
+        stores.compact(p)
     STAGE_RESTORED.labels(cfg.group).inc(restored)
     log.info("%s: restored %d changelog records for partitions %s in %.1fs (%d from a local checkpoint)",
              cfg.group, restored, sorted(partitions), time.perf_counter() - started,

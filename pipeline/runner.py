@@ -32,7 +32,6 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-import orjson
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError, KafkaTimeoutError
@@ -43,15 +42,10 @@ from pipeline.fetcher import BatchFetcher, next_offsets, owned
 from pipeline.liveness import Abandoned, Progress, recover
 from pipeline.partitioner import partition_of
 from pipeline.restore import restore
-from pipeline.stores import Stores
+from pipeline.stores import Stores, encode
 from pipeline.stores.choose import make_stores
 from pipeline.transaction import Fold, ProcessorConfig, Transaction
 from schemas.metrics import STAGE_PARTITIONS, STAGE_TRANSACTIONS
-
-
-def encode(value: Any) -> bytes | None:
-    """A store value as its changelog record holds it (``None``: a tombstone)."""
-    return None if value is None else orjson.dumps(value)
 
 
 class Clients(Protocol):
@@ -199,14 +193,15 @@ class ProcessorRunner:
         records = list(tx.sends)
         for store, writes in tx.writes.items():
             changelog = self.cfg.changelog(store)
-            records.extend((changelog, key.encode(), encode(value), partition_of(key, self.cfg.partitions))
-                           for key, value in writes.items())
+            encoded = tx.encoded[store] = {key: encode(value) for key, value in writes.items()}
+            records.extend((changelog, key.encode(), value, partition_of(key, self.cfg.partitions))
+                           for key, value in encoded.items())
         return records
 
     def applied(self, tx: Transaction, checkpoints: dict[str, dict[int, int]] | None = None) -> None:
         """``tx`` is committed: its state changes now hold (with the changelog offsets they reached)."""
         for store, writes in tx.writes.items():
-            self.stores.apply(store, writes, (checkpoints or {}).get(store))
+            self.stores.apply(store, writes, (checkpoints or {}).get(store), tx.encoded.get(store))
         self.fold.committed(tx)
 
     def _commit(self, batch: list[ConsumerRecord], tick: bool) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -45,13 +45,25 @@ class Transaction:
         self.sends: list[tuple[str, bytes | None, bytes | None, int | None]] = []
         self.writes: dict[str, dict[str, Any]] = {name: {} for name in stores.names}
         self.meta: dict[str, Any] = {}  # the fold's own notes on this transaction (e.g. counts for metrics)
+        # store -> key -> the changelog value of each write, once the runner encoded them
+        # (runner.sends): a disk store writes the same bytes instead of encoding the value again
+        self.encoded: dict[str, dict[str, bytes | None]] = {}
+        self._read: dict[str, dict[str, Any]] = {name: {} for name in stores.names}  # prefetched
 
     def send(self, topic: str, key: bytes | None, value: bytes | None, partition: int | None = None) -> None:
         self.sends.append((topic, key, value, partition))
 
     def get(self, store: str, key: str) -> Any:
         value = self.writes[store].get(key, _MISSING)
+        if value is _MISSING:
+            value = self._read[store].get(key, _MISSING)
         return self.stores.get(store, key) if value is _MISSING else value
+
+    def prefetch(self, store: str, keys: Iterable[str]) -> None:
+        """Read ``keys`` of ``store`` at once (those not written or read yet), for the fold's gets
+        to find: on disk a batch's keys cost one MultiGet per partition, not a get each."""
+        read, written = self._read[store], self.writes[store]
+        read.update(self.stores.get_many(store, [k for k in set(keys) if k not in read and k not in written]))
 
     def put(self, store: str, key: str, value: Any) -> None:
         """``None`` deletes (a tombstone on the changelog)."""

@@ -97,6 +97,9 @@ class ReconcileFold:
         batch = ReconcileBatch(states=lambda k: tx.get(STATES, k), index=lambda k: tx.get(INDEX, k),
                                pending=lambda k: tx.get(PENDING, k), rules=self.cfg.rules,
                                partitions=self.cfg.partitions, limits=self.cfg.limits, count=count, now_ms=tx.now_ms)
+        # a keyed record's key is its household (or a person, whose lookup misses): the batch's
+        # states read together, a MultiGet per partition on disk (pipeline/stores/rocksdb.py)
+        tx.prefetch(STATES, {r.key.decode(errors="replace") for r in records if r.key})
         decode = self.codec.decode
         for r in records:
             family = self.family_of.get(r.topic)

@@ -21,12 +21,17 @@ class MemoryStores:
     def get(self, store: str, key: str) -> Any:
         return self._data[store].get(key)
 
+    def get_many(self, store: str, keys: Iterable[str]) -> dict[str, Any]:
+        values = self._data[store]
+        return {key: values.get(key) for key in keys}
+
     def items(self, store: str, partition: int | None = None) -> Iterator[tuple[str, Any]]:
         if partition is None:
             return iter(self._data[store].items())
         return ((k, v) for k, v in self._data[store].items() if partition_of(k, self.partitions) == partition)
 
-    def apply(self, store: str, writes: dict[str, Any], checkpoints: dict[int, int] | None = None) -> None:
+    def apply(self, store: str, writes: dict[str, Any], checkpoints: dict[int, int] | None = None,
+              encoded: dict[str, bytes | None] | None = None) -> None:
         values = self._data[store]
         for key, value in writes.items():
             if value is None:
@@ -38,6 +43,9 @@ class MemoryStores:
                 next_offset: int | None = None) -> None:
         # a key's last record wins, as it would one by one
         self.apply(store, {k.decode(): None if v is None else orjson.loads(v) for k, v in records})
+
+    def compact(self, partition: int) -> None:
+        """Nothing to merge in memory."""
 
     def open(self, partitions: set[int]) -> dict[tuple[str, int], int]:
         """Memory keeps nothing across an assignment: every partition restores from the start."""

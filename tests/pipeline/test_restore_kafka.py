@@ -65,7 +65,14 @@ def test_the_restore_waits_for_an_undecided_transaction_and_includes_it(hub_env)
 def test_a_restart_on_disk_restores_only_past_its_checkpoint_and_a_stale_one_from_the_start(hub_env, tmp_path):
     from kafka.admin import KafkaAdminClient, NewTopic
 
-    from pipeline.stores.rocksdb import RocksStores
+    from pipeline.stores.rocksdb import RocksStores as Disk
+
+    class RocksStores(Disk):
+        """Notes the partitions merged after a restore from the start."""
+
+        def compact(self, partition: int) -> None:
+            self.compacted = getattr(self, "compacted", set()) | {partition}
+            super().compact(partition)
 
     bootstrap = hub_env["KAFKA_BOOTSTRAP_SERVERS"]
     cfg = ProcessorConfig(bootstrap, group=f"{hub_env['POVHUB_APP_ID']}-checkpoint-test", worker_id="w",
@@ -83,10 +90,13 @@ def test_a_restart_on_disk_restores_only_past_its_checkpoint_and_a_stale_one_fro
     write({k: 1 for k in keys[:40]})
     first = RocksStores(cfg.stores, TEST_PARTITIONS, tmp_path / "state")
     assert restore(cfg, first, everything) == 40
+    # every partition with records was restored from the start: merged before any batch
+    assert first.compacted == {partition_of(k, TEST_PARTITIONS) for k in keys[:40]}
     first.clear()  # the worker stops (its files stay)
     write({k: 2 for k in keys[30:]})
     again = RocksStores(cfg.stores, TEST_PARTITIONS, tmp_path / "state")
     assert restore(cfg, again, everything) == 30  # only what came after the checkpoint
+    assert not hasattr(again, "compacted")  # a tail past a checkpoint is no bulk load
     assert dict(again.items("s")) == {k: 1 for k in keys[:30]} | {k: 2 for k in keys[30:]}
     again.clear()
 
@@ -109,5 +119,6 @@ def test_a_restart_on_disk_restores_only_past_its_checkpoint_and_a_stale_one_fro
     write({k: 3 for k in keys[:5]})
     third = RocksStores(cfg.stores, TEST_PARTITIONS, tmp_path / "state")
     assert restore(cfg, third, everything) == 5
+    assert third.compacted == {partition_of(k, TEST_PARTITIONS) for k in keys[:5]}
     assert dict(third.items("s")) == {k: 3 for k in keys[:5]}
     producer.close()

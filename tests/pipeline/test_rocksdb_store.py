@@ -42,6 +42,9 @@ def test_same_answers_as_the_memory_store_under_random_writes(tmp_path):
         assert dict(disk.items(store)) == dict(memory.items(store))
         assert dict(disk.items(store, 1)) == dict(memory.items(store, 1))
         assert all(disk.get(store, k) == memory.get(store, k) for k in keys(300))
+        assert disk.get_many(store, keys(300)) == memory.get_many(store, keys(300))
+    disk.drop({1})  # a partition not served reads as absent, as its get does
+    assert disk.get_many("a", keys(300)) == {k: disk.get("a", k) for k in keys(300)}
 
 
 def test_a_transaction_reads_its_own_writes_over_the_disk_store(tmp_path):
@@ -51,7 +54,11 @@ def test_a_transaction_reads_its_own_writes_over_the_disk_store(tmp_path):
     tx.put("a", "x", None)
     tx.put("a", "z", 3)
     assert tx.get("a", "x") is None and tx.get("a", "y") == 2 and tx.get("a", "z") == 3
-    assert dict(tx.items("a")) == {"y": 2, "z": 3}
+    tx.prefetch("a", ["x", "y", "w"])  # a write stays ahead of what a prefetch reads
+    assert tx.get("a", "x") is None and tx.get("a", "y") == 2 and tx.get("a", "w") is None
+    tx.put("a", "y", 5)
+    assert tx.get("a", "y") == 5
+    assert dict(tx.items("a")) == {"y": 5, "z": 3}
 
 
 def test_checkpoints_come_back_with_their_data_after_a_reopen(tmp_path):
@@ -116,3 +123,33 @@ def test_a_restore_keeps_the_changelog_bytes_and_the_last_record_of_a_key(tmp_pa
     assert dict(memory.items("a")) == dict(disk.items("a")) == expected
     disk.clear()
     assert RocksStores(["a", "b"], PARTITIONS, tmp_path / "state").open([1]) == {("a", 1): 42}
+
+
+def test_a_reopened_partition_keeps_the_budget_cache_and_the_bloom_filter(tmp_path):
+    """rocksdict opens an existing folder with the options its OPTIONS file holds unless told
+    otherwise: a restart from a checkpoint then had an 8 MiB cache per partition and no filter."""
+    disk = RocksStores(["a"], PARTITIONS, tmp_path / "state", budget_bytes=48 << 20)
+    for _ in range(2):  # created, then reopened from disk
+        disk.open([0])
+        db = disk._dbs[0]
+        db.put(b"a\x00k", b"1")
+        db.flush()
+        assert db.property_int_value("rocksdb.block-cache-capacity") == 48 << 20
+        options = max((tmp_path / "state" / "p0").glob("OPTIONS-*")).read_text()
+        assert "filter_policy=bloomfilter" in options
+        disk.drop([0])
+
+
+def test_compact_merges_a_restored_partition_into_one_level_with_the_same_answers(tmp_path):
+    disk = RocksStores(["a"], PARTITIONS, tmp_path / "state", budget_bytes=16 << 20)
+    disk.open([0])
+    on_0 = [k for k in keys(4000) if partition_of(k, PARTITIONS) == 0]
+    for n in range(3):  # three loads of the same keys, each flushed: overlapping files in level 0
+        disk.restore("a", 0, [(k.encode(), orjson.dumps({"n": n, "k": k})) for k in on_0], n + 1)
+        disk._dbs[0].flush()
+    assert disk._dbs[0].property_int_value("rocksdb.num-files-at-level0") == 3
+    disk.compact(0)
+    disk.compact(1)  # not served: nothing to do
+    assert disk._dbs[0].property_int_value("rocksdb.num-files-at-level0") == 0
+    assert dict(disk.items("a")) == {k: {"n": 2, "k": k} for k in on_0}
+    assert disk.open([0]) == {("a", 0): 3}
