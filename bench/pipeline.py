@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -274,6 +275,8 @@ def main() -> int:
     args = parser.parse_args()
     folder = args.folder or Path(tempfile.mkdtemp(prefix="povhub-pipeline-"))
     folder.mkdir(parents=True, exist_ok=True)
+    for made in ("raw-limit", "clickhouse", "state", "data"):  # an earlier run's into this folder: only the export is reused
+        shutil.rmtree(folder / made, ignore_errors=True)
     export = folder / f"tpmap_national_{args.households}.csv"
     started = time.perf_counter()
     if export.exists():  # written by an earlier run into this folder
