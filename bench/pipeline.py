@@ -75,6 +75,37 @@ def households_by_province(worker: WorkerProcess) -> dict[str, int]:
 
 
 @dataclass
+class Workers:
+    """The worker process, or with --split two (POVHUB_WORKER_ROLE): a streams worker (reconcile,
+    alerts) and a loaders worker (the ClickHouse loaders and the reports)."""
+
+    processes: list[WorkerProcess]
+
+    @property
+    def streams(self) -> WorkerProcess:
+        return self.processes[0]
+
+    @property
+    def figures(self) -> WorkerProcess:
+        return self.processes[-1]
+
+    def cpu(self) -> float:
+        return sum(cpu_seconds(w.proc.pid) for w in self.processes)
+
+    def rss(self) -> int:
+        return sum(rss_bytes(w.proc.pid) for w in self.processes)
+
+    def check_alive(self) -> None:
+        for w in self.processes:
+            if not w.alive():
+                raise SystemExit(f"a worker stopped; see {w.log_file}")
+
+    def stop(self) -> None:
+        for w in self.processes:
+            w.stop()
+
+
+@dataclass
 class Timeline:
     """A counter's first and last change, sampled from the worker's /metrics."""
 
@@ -93,14 +124,15 @@ class Timeline:
         return count, count / (changes[-1] - changes[0] + POLL_S)
 
 
-def import_end_to_end(worker: WorkerProcess, env: dict[str, str], export: Path, households: int,
+def import_end_to_end(workers: Workers, env: dict[str, str], export: Path, households: int,
                       log: Path, limit_s: float) -> dict[str, object]:
     """Run the connector on ``export``; poll until the report counts every household, or for
     ``limit_s`` (then the figures say how far it got)."""
+    worker = workers.figures
     base = sum(households_by_province(worker).values())
     port = worker.port
     lines = {name: Timeline(name) for name in ("povhub_reconcile_events_total", "povhub_sink_rows_total")}
-    worker_cpu = cpu_seconds(worker.proc.pid)
+    worker_cpu = workers.cpu()
     started = time.perf_counter()
     with log.open("wb") as out:
         connector = subprocess.Popen([sys.executable, "-m", "povhub", "connect", "tpmap", "--quiet", str(export)],
@@ -113,11 +145,10 @@ def import_end_to_end(worker: WorkerProcess, env: dict[str, str], export: Path, 
                 connector_s, connector_rusage = time.perf_counter() - started, usage
                 if status:
                     raise SystemExit(f"the connector failed ({status}); see {log}")
-        if not worker.alive():
-            raise SystemExit(f"the worker stopped; see {worker.log_file}")
+        workers.check_alive()
         now = time.perf_counter()
         for name, line in lines.items():
-            line.add(now, metric(port, name) if name != "povhub_sink_rows_total" else state_rows(port))
+            line.add(now, metric(workers.streams.port, name) if name != "povhub_sink_rows_total" else state_rows(port))
         try:
             counted = sum(households_by_province(worker).values()) - base
         except OSError:
@@ -132,11 +163,11 @@ def import_end_to_end(worker: WorkerProcess, env: dict[str, str], export: Path, 
         connector_s = total_s
     return {"total_s": total_s, "counted": counted, "connector_done": connector_done, "connector_s": connector_s,
             "connector_cpu": connector_rusage.ru_utime + connector_rusage.ru_stime,
-            "worker_cpu": cpu_seconds(worker.proc.pid) - worker_cpu,
+            "worker_cpu": workers.cpu() - worker_cpu,
             "inserts": (metric(port, "povhub_sink_insert_seconds_count"),
                         metric(port, "povhub_sink_insert_seconds_sum")),
             "reconcile": lines["povhub_reconcile_events_total"].rate(),
-            "loader": lines["povhub_sink_rows_total"].rate(), "rss": rss_bytes(worker.proc.pid)}
+            "loader": lines["povhub_sink_rows_total"].rate(), "rss": workers.rss()}
 
 
 def state_rows(port: int) -> float:
@@ -166,7 +197,7 @@ def stream_events(n: int, rng: random.Random, areas: list[tuple[str, str, str, i
     return events
 
 
-def freshness(worker: WorkerProcess, bootstrap: str, topics: Topics, rate: int, seconds: float,
+def freshness(workers: Workers, bootstrap: str, topics: Topics, rate: int, seconds: float,
               areas: list[tuple[str, str, str, int]], rng: random.Random) -> dict[str, object]:
     """Publish ``rate`` events/s for ``seconds``; (publish -> counted) seconds per event."""
     codec = Codec(topics=topics)
@@ -196,8 +227,9 @@ def freshness(worker: WorkerProcess, bootstrap: str, topics: Topics, rate: int, 
     watcher = threading.Thread(target=watch_states, args=(bootstrap, topics, published, reconciled, len(encoded), lock),
                                daemon=True)
     watcher.start()
+    worker = workers.figures
     base = households_by_province(worker)
-    worker_cpu = cpu_seconds(worker.proc.pid)
+    worker_cpu = workers.cpu()
     publisher = threading.Thread(target=publish, daemon=True)
     publisher.start()
     ages: list[float] = []
@@ -221,7 +253,7 @@ def freshness(worker: WorkerProcess, bootstrap: str, topics: Topics, rate: int, 
     publisher.join()
     producer.close()
     watcher.join(timeout=30)
-    return {"ages": ages, "polls": polls, "worker_cpu": cpu_seconds(worker.proc.pid) - worker_cpu,
+    return {"ages": ages, "polls": polls, "worker_cpu": workers.cpu() - worker_cpu,
             "reconciled": reconciled}
 
 
@@ -270,6 +302,8 @@ def main() -> int:
     parser.add_argument("--folder", type=Path, help="for the export, chdb folders and logs (default: a temporary one)")
     parser.add_argument("--state-store", choices=("memory", "rocksdb"), default="memory",
                         help="the worker's POVHUB_STATE_STORE (rocksdb: state on disk, in --folder)")
+    parser.add_argument("--split", action="store_true",
+                        help="two worker processes (POVHUB_WORKER_ROLE streams and loaders) instead of one")
     parser.add_argument("--import-limit", type=float, default=3600,
                         help="seconds the import may take; past them the table shows how far it got")
     args = parser.parse_args()
@@ -296,30 +330,34 @@ def main() -> int:
         dsn = args.clickhouse or f"chdb://{folder / 'clickhouse'}"
         env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "CLICKHOUSE_URL": dsn, "POVHUB_TOPIC_PREFIX": topics.prefix,
                "POVHUB_APP_ID": f"bench-{run}", "POVHUB_DATA_DIR": str(folder / "data"),
-               "POVHUB_PSEUDONYM_SECRET": SECRET, "POVHUB_WEB_PORT": str(free_port()),
+               "POVHUB_PSEUDONYM_SECRET": SECRET,
                "POVHUB_PARTITIONS": str(args.partitions), "POVHUB_STATE_STORE": args.state_store,
                "POVHUB_STATE_DIR": str(folder / "state")}
-        worker = WorkerProcess(env, folder / "worker.log", fresh_log=True).start()
+        roles = ("streams", "loaders") if args.split else ("all",)
+        workers = Workers([WorkerProcess({**env, "POVHUB_WORKER_ROLE": role, "POVHUB_WEB_PORT": str(free_port())},
+                                         folder / f"worker-{role}.log", fresh_log=True).start() for role in roles])
         try:
-            try:
-                worker.wait_for(lambda status: status == 200, timeout=180, what="the worker to be ready",
-                                fetch=lambda: worker.health()[0])
-            except WorkerError as error:
-                raise SystemExit(f"{error.summary}; see {worker.log_file}") from None
-            e2e = import_end_to_end(worker, {**os.environ, **env}, export, args.households, folder / "connector.log",
+            for worker in workers.processes:
+                try:
+                    worker.wait_for(lambda status: status == 200, timeout=180, what="the worker to be ready",
+                                    fetch=lambda w=worker: w.health()[0])
+                except WorkerError as error:
+                    raise SystemExit(f"{error.summary}; see {worker.log_file}") from None
+            e2e = import_end_to_end(workers, {**os.environ, **env}, export, args.households, folder / "connector.log",
                                     args.import_limit)
             print(f"imported {e2e['counted']:,} households end to end in {e2e['total_s']:.1f} s", flush=True)
             areas, rng = national_areas(18), random.Random(18)
-            streams = {rate: freshness(worker, bootstrap, topics, rate, args.seconds, areas, rng)
+            streams = {rate: freshness(workers, bootstrap, topics, rate, args.seconds, areas, rng)
                        for rate in (int(r) for r in args.rates.split(",")) if e2e["counted"] == args.households}
-            rss_after = rss_bytes(worker.proc.pid)
+            rss_after = workers.rss()
         finally:
-            worker.stop()
+            workers.stop()
     sizes = table_sizes(dsn)
 
     n, conn_s = args.households, e2e["connector_s"]
     load = os.getloadavg()
     print(f"\n{n:,} households ({rows:,} TPMAP rows), {args.partitions} partitions, {args.state_store} state store, "
+          f"{'two worker processes (streams, loaders)' if args.split else 'one worker process'}, "
           f"broker {where}, ClickHouse "
           f"{'chdb (in the worker)' if dsn.startswith('chdb') else dsn.split('@')[-1]}; "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average {load[0]:.1f} / {load[1]:.1f} / "
@@ -343,7 +381,7 @@ def main() -> int:
              produced[0])
     line(f"worker: reconcile, events ({rec_n:,.0f}) over its active time", rec_rate, "", consumed[0])
     line(f"worker: household_state loader, rows ({load_n:,.0f})", load_rate, "", live_ch[0])
-    line("worker process, all stages (CPU over the import): households", e2e["counted"] / e2e["total_s"],
+    line(f"worker {'processes' if args.split else 'process'}, all stages (CPU over the import): households", e2e["counted"] / e2e["total_s"],
          e2e["worker_cpu"], None)
     print(f"\nraw limits: Kafka produce {produced[0]:,.0f}/s ({produced[1]:.1f} CPU s), consume + decode "
           f"{consumed[0]:,.0f}/s ({consumed[1]:.1f} CPU s), kafka-python + fastavro, {min(rows, 200_000):,} events; "
