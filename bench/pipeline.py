@@ -6,8 +6,9 @@
    producing and consuming TPMAP events with nothing else done, and ClickHouse inserting state rows
    in loader batches without and with the live figures' view (0011) (bench/raw_limits.py; chdb).
 3. The real worker (`python3 -m povhub worker`: reconcile, alerts, loaders, on its own topics and
-   ClickHouse) and the real connector (`python3 -m povhub connect tpmap FILE`) run as child
-   processes. End to end: from the connector's start (the first file row) to the moment the
+   ClickHouse; with --streams-workers N, N workers with POVHUB_WORKER_ROLE=streams sharing the
+   partitions and one with POVHUB_WORKER_ROLE=loaders) and the real connector (`python3 -m povhub
+   connect tpmap FILE`) run as child processes. End to end: from the connector's start (the first file row) to the moment the
    worker's province report (`/report`, live figures) counts every household. Per stage: the
    connector's rows/s and CPU (its rusage), and from the worker's metrics (sampled every 0.5 s)
    the reconcile stage's events/s and the household_state loader's rows/s over their active
@@ -25,8 +26,8 @@ ClickHouse: --clickhouse DSN, default CLICKHOUSE_URL if set, else a fresh chdb f
 database may hold data already: the bench counts from what the report shows at the start.
 
     python3 bench/pipeline.py                       # 50,000 households, ~5 min on 2 cores
-    python3 bench/pipeline.py --households 1000000 --state-store rocksdb --folder DIR
-                                                    # national-shaped 1M (3.6M rows; ~25 min here)
+    python3 bench/pipeline.py --households 1000000 --state-store rocksdb --streams-workers 1 --folder DIR
+                                                    # national-shaped 1M (3.6M rows)
 """
 
 from __future__ import annotations
@@ -76,14 +77,15 @@ def households_by_province(worker: WorkerProcess) -> dict[str, int]:
 
 @dataclass
 class Workers:
-    """The worker process, or with --split two (POVHUB_WORKER_ROLE): a streams worker (reconcile,
-    alerts) and a loaders worker (the ClickHouse loaders and the reports)."""
+    """The worker process, or with --streams-workers N (POVHUB_WORKER_ROLE) N streams workers
+    (reconcile, alerts; the partitions shared among them) and a loaders worker (the ClickHouse
+    loaders and the reports), the last."""
 
     processes: list[WorkerProcess]
 
-    @property
-    def streams(self) -> WorkerProcess:
-        return self.processes[0]
+    def reconciled(self) -> float:
+        """Events the reconcile stages counted (povhub_reconcile_events_total of every streams worker)."""
+        return sum(metric(w.port, "povhub_reconcile_events_total") for w in self.processes[:-1] or self.processes)
 
     @property
     def figures(self) -> WorkerProcess:
@@ -148,7 +150,7 @@ def import_end_to_end(workers: Workers, env: dict[str, str], export: Path, house
         workers.check_alive()
         now = time.perf_counter()
         for name, line in lines.items():
-            line.add(now, metric(workers.streams.port, name) if name != "povhub_sink_rows_total" else state_rows(port))
+            line.add(now, workers.reconciled() if name != "povhub_sink_rows_total" else state_rows(port))
         try:
             counted = sum(households_by_province(worker).values()) - base
         except OSError:
@@ -302,8 +304,9 @@ def main() -> int:
     parser.add_argument("--folder", type=Path, help="for the export, chdb folders and logs (default: a temporary one)")
     parser.add_argument("--state-store", choices=("memory", "rocksdb"), default="memory",
                         help="the worker's POVHUB_STATE_STORE (rocksdb: state on disk, in --folder)")
-    parser.add_argument("--split", action="store_true",
-                        help="two worker processes (POVHUB_WORKER_ROLE streams and loaders) instead of one")
+    parser.add_argument("--streams-workers", type=int, default=0,
+                        help="0: one worker with every stage; N: N streams workers and one loaders worker "
+                             "(POVHUB_WORKER_ROLE), each its own process")
     parser.add_argument("--import-limit", type=float, default=3600,
                         help="seconds the import may take; past them the table shows how far it got")
     args = parser.parse_args()
@@ -333,9 +336,10 @@ def main() -> int:
                "POVHUB_PSEUDONYM_SECRET": SECRET,
                "POVHUB_PARTITIONS": str(args.partitions), "POVHUB_STATE_STORE": args.state_store,
                "POVHUB_STATE_DIR": str(folder / "state")}
-        roles = ("streams", "loaders") if args.split else ("all",)
+        roles = ["streams"] * args.streams_workers + ["loaders"] if args.streams_workers else ["all"]
         workers = Workers([WorkerProcess({**env, "POVHUB_WORKER_ROLE": role, "POVHUB_WEB_PORT": str(free_port())},
-                                         folder / f"worker-{role}.log", fresh_log=True).start() for role in roles])
+                                         folder / f"worker-{role}{i}.log", fresh_log=True).start()
+                           for i, role in enumerate(roles)])
         try:
             for worker in workers.processes:
                 try:
@@ -357,7 +361,7 @@ def main() -> int:
     n, conn_s = args.households, e2e["connector_s"]
     load = os.getloadavg()
     print(f"\n{n:,} households ({rows:,} TPMAP rows), {args.partitions} partitions, {args.state_store} state store, "
-          f"{'two worker processes (streams, loaders)' if args.split else 'one worker process'}, "
+          f"{f'{args.streams_workers} streams worker(s) and a loaders worker' if args.streams_workers else 'one worker'}, "
           f"broker {where}, ClickHouse "
           f"{'chdb (in the worker)' if dsn.startswith('chdb') else dsn.split('@')[-1]}; "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average {load[0]:.1f} / {load[1]:.1f} / "
@@ -381,7 +385,7 @@ def main() -> int:
              produced[0])
     line(f"worker: reconcile, events ({rec_n:,.0f}) over its active time", rec_rate, "", consumed[0])
     line(f"worker: household_state loader, rows ({load_n:,.0f})", load_rate, "", live_ch[0])
-    line(f"worker {'processes' if args.split else 'process'}, all stages (CPU over the import): households", e2e["counted"] / e2e["total_s"],
+    line("worker processes, all stages (CPU over the import): households", e2e["counted"] / e2e["total_s"],
          e2e["worker_cpu"], None)
     print(f"\nraw limits: Kafka produce {produced[0]:,.0f}/s ({produced[1]:.1f} CPU s), consume + decode "
           f"{consumed[0]:,.0f}/s ({consumed[1]:.1f} CPU s), kafka-python + fastavro, {min(rows, 200_000):,} events; "
