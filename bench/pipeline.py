@@ -67,6 +67,10 @@ from sinks.clickhouse import connect
 SECRET = "bench-pipeline-secret-0123456789"
 # How often the bench asks the worker for its province report (a level summary costs the worker
 # 0.1-0.3 s CPU here): during the import, and during a steady stream (the freshness' resolution).
+# A report holds the worker's chdb (CLIENT_LOCK) as the loaders' inserts do: polled back to back
+# (a summary took 0.5 s at load 8), the bench starved the loaders whose freshness it measured, so
+# after each poll it waits at least as long as the poll took (the reports hold chdb at most half
+# the time).
 POLL_S = 1.0
 STREAM_POLL_S = 0.5
 
@@ -156,7 +160,7 @@ def import_end_to_end(workers: Workers, env: dict[str, str], export: Path, house
         except OSError:
             pass
         last_poll = time.perf_counter() - now
-        time.sleep(max(0.0, POLL_S - last_poll))
+        time.sleep(max(POLL_S - last_poll, last_poll))
     total_s = time.perf_counter() - started
     connector_done = connector_s is not None
     if not connector_done:
@@ -248,7 +252,7 @@ def freshness(workers: Workers, bootstrap: str, topics: Topics, rate: int, secon
             continue
         seen = time.perf_counter()
         polls.append(seen - asked)
-        time.sleep(max(0.0, STREAM_POLL_S - polls[-1]))
+        time.sleep(max(STREAM_POLL_S - polls[-1], polls[-1]))  # see POLL_S
         with lock:
             for province, count in now.items():
                 grown = count - base.get(province, 0)
