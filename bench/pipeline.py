@@ -6,8 +6,9 @@
    producing and consuming TPMAP events with nothing else done, and ClickHouse inserting state rows
    in loader batches without and with the live figures' view (0011) (bench/raw_limits.py; chdb).
 3. The real worker (`python3 -m povhub worker`: reconcile, alerts, loaders, on its own topics and
-   ClickHouse) and the real connector (`python3 -m povhub connect tpmap FILE`) run as child
-   processes. End to end: from the connector's start (the first file row) to the moment the
+   ClickHouse; with --streams-workers N, N workers with POVHUB_WORKER_ROLE=streams sharing the
+   partitions and one with POVHUB_WORKER_ROLE=loaders) and the real connector (`python3 -m povhub
+   connect tpmap FILE`) run as child processes. End to end: from the connector's start (the first file row) to the moment the
    worker's province report (`/report`, live figures) counts every household. Per stage: the
    connector's rows/s and CPU (its rusage), and from the worker's metrics (sampled every 0.5 s)
    the reconcile stage's events/s and the household_state loader's rows/s over their active
@@ -25,8 +26,8 @@ ClickHouse: --clickhouse DSN, default CLICKHOUSE_URL if set, else a fresh chdb f
 database may hold data already: the bench counts from what the report shows at the start.
 
     python3 bench/pipeline.py                       # 50,000 households, ~5 min on 2 cores
-    python3 bench/pipeline.py --households 1000000 --state-store rocksdb --folder DIR
-                                                    # national-shaped 1M (3.6M rows; ~25 min here)
+    python3 bench/pipeline.py --households 1000000 --state-store rocksdb --streams-workers 1 --folder DIR
+                                                    # national-shaped 1M (3.6M rows)
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -65,12 +67,48 @@ from sinks.clickhouse import connect
 SECRET = "bench-pipeline-secret-0123456789"
 # How often the bench asks the worker for its province report (a level summary costs the worker
 # 0.1-0.3 s CPU here): during the import, and during a steady stream (the freshness' resolution).
+# A report holds the worker's chdb (CLIENT_LOCK) as the loaders' inserts do: polled back to back
+# (a summary took 0.5 s at load 8), the bench starved the loaders whose freshness it measured, so
+# after each poll it waits at least as long as the poll took (the reports hold chdb at most half
+# the time).
 POLL_S = 1.0
 STREAM_POLL_S = 0.5
 
 
 def households_by_province(worker: WorkerProcess) -> dict[str, int]:
     return {r["code"]: r["households"] or 0 for r in worker.report("province")}
+
+
+@dataclass
+class Workers:
+    """The worker process, or with --streams-workers N (POVHUB_WORKER_ROLE) N streams workers
+    (reconcile, alerts; the partitions shared among them) and a loaders worker (the ClickHouse
+    loaders and the reports), the last."""
+
+    processes: list[WorkerProcess]
+
+    def reconciled(self) -> float:
+        """Events the reconcile stages counted (povhub_reconcile_events_total of every streams worker)."""
+        return sum(metric(w.port, "povhub_reconcile_events_total") for w in self.processes[:-1] or self.processes)
+
+    @property
+    def figures(self) -> WorkerProcess:
+        return self.processes[-1]
+
+    def cpu(self) -> float:
+        return sum(cpu_seconds(w.proc.pid) for w in self.processes)
+
+    def rss(self) -> int:
+        return sum(rss_bytes(w.proc.pid) for w in self.processes)
+
+    def check_alive(self) -> None:
+        for w in self.processes:
+            if not w.alive():
+                raise SystemExit(f"a worker stopped; see {w.log_file}")
+
+    def stop(self) -> None:
+        for w in self.processes:
+            w.stop()
 
 
 @dataclass
@@ -92,14 +130,15 @@ class Timeline:
         return count, count / (changes[-1] - changes[0] + POLL_S)
 
 
-def import_end_to_end(worker: WorkerProcess, env: dict[str, str], export: Path, households: int,
+def import_end_to_end(workers: Workers, env: dict[str, str], export: Path, households: int,
                       log: Path, limit_s: float) -> dict[str, object]:
     """Run the connector on ``export``; poll until the report counts every household, or for
     ``limit_s`` (then the figures say how far it got)."""
+    worker = workers.figures
     base = sum(households_by_province(worker).values())
     port = worker.port
     lines = {name: Timeline(name) for name in ("povhub_reconcile_events_total", "povhub_sink_rows_total")}
-    worker_cpu = cpu_seconds(worker.proc.pid)
+    worker_cpu = workers.cpu()
     started = time.perf_counter()
     with log.open("wb") as out:
         connector = subprocess.Popen([sys.executable, "-m", "povhub", "connect", "tpmap", "--quiet", str(export)],
@@ -112,17 +151,16 @@ def import_end_to_end(worker: WorkerProcess, env: dict[str, str], export: Path, 
                 connector_s, connector_rusage = time.perf_counter() - started, usage
                 if status:
                     raise SystemExit(f"the connector failed ({status}); see {log}")
-        if not worker.alive():
-            raise SystemExit(f"the worker stopped; see {worker.log_file}")
+        workers.check_alive()
         now = time.perf_counter()
         for name, line in lines.items():
-            line.add(now, metric(port, name) if name != "povhub_sink_rows_total" else state_rows(port))
+            line.add(now, workers.reconciled() if name != "povhub_sink_rows_total" else state_rows(port))
         try:
             counted = sum(households_by_province(worker).values()) - base
         except OSError:
             pass
         last_poll = time.perf_counter() - now
-        time.sleep(max(0.0, POLL_S - last_poll))
+        time.sleep(max(POLL_S - last_poll, last_poll))
     total_s = time.perf_counter() - started
     connector_done = connector_s is not None
     if not connector_done:
@@ -131,11 +169,11 @@ def import_end_to_end(worker: WorkerProcess, env: dict[str, str], export: Path, 
         connector_s = total_s
     return {"total_s": total_s, "counted": counted, "connector_done": connector_done, "connector_s": connector_s,
             "connector_cpu": connector_rusage.ru_utime + connector_rusage.ru_stime,
-            "worker_cpu": cpu_seconds(worker.proc.pid) - worker_cpu,
+            "worker_cpu": workers.cpu() - worker_cpu,
             "inserts": (metric(port, "povhub_sink_insert_seconds_count"),
                         metric(port, "povhub_sink_insert_seconds_sum")),
             "reconcile": lines["povhub_reconcile_events_total"].rate(),
-            "loader": lines["povhub_sink_rows_total"].rate(), "rss": rss_bytes(worker.proc.pid)}
+            "loader": lines["povhub_sink_rows_total"].rate(), "rss": workers.rss()}
 
 
 def state_rows(port: int) -> float:
@@ -165,7 +203,7 @@ def stream_events(n: int, rng: random.Random, areas: list[tuple[str, str, str, i
     return events
 
 
-def freshness(worker: WorkerProcess, bootstrap: str, topics: Topics, rate: int, seconds: float,
+def freshness(workers: Workers, bootstrap: str, topics: Topics, rate: int, seconds: float,
               areas: list[tuple[str, str, str, int]], rng: random.Random) -> dict[str, object]:
     """Publish ``rate`` events/s for ``seconds``; (publish -> counted) seconds per event."""
     codec = Codec(topics=topics)
@@ -195,8 +233,9 @@ def freshness(worker: WorkerProcess, bootstrap: str, topics: Topics, rate: int, 
     watcher = threading.Thread(target=watch_states, args=(bootstrap, topics, published, reconciled, len(encoded), lock),
                                daemon=True)
     watcher.start()
+    worker = workers.figures
     base = households_by_province(worker)
-    worker_cpu = cpu_seconds(worker.proc.pid)
+    worker_cpu = workers.cpu()
     publisher = threading.Thread(target=publish, daemon=True)
     publisher.start()
     ages: list[float] = []
@@ -207,10 +246,13 @@ def freshness(worker: WorkerProcess, bootstrap: str, topics: Topics, rate: int, 
             raise SystemExit(f"{rate}/s stream: {len(encoded) - len(ages)} events not counted 120 s after the "
                              f"stream ended; see {worker.log_file}")
         asked = time.perf_counter()
-        now = households_by_province(worker)
+        try:
+            now = households_by_province(worker)
+        except OSError:  # a report that took over its 10 s timeout on the loaded machine: ask again
+            continue
         seen = time.perf_counter()
         polls.append(seen - asked)
-        time.sleep(max(0.0, STREAM_POLL_S - polls[-1]))
+        time.sleep(max(STREAM_POLL_S - polls[-1], polls[-1]))  # see POLL_S
         with lock:
             for province, count in now.items():
                 grown = count - base.get(province, 0)
@@ -220,7 +262,7 @@ def freshness(worker: WorkerProcess, bootstrap: str, topics: Topics, rate: int, 
     publisher.join()
     producer.close()
     watcher.join(timeout=30)
-    return {"ages": ages, "polls": polls, "worker_cpu": cpu_seconds(worker.proc.pid) - worker_cpu,
+    return {"ages": ages, "polls": polls, "worker_cpu": workers.cpu() - worker_cpu,
             "reconciled": reconciled}
 
 
@@ -269,11 +311,16 @@ def main() -> int:
     parser.add_argument("--folder", type=Path, help="for the export, chdb folders and logs (default: a temporary one)")
     parser.add_argument("--state-store", choices=("memory", "rocksdb"), default="memory",
                         help="the worker's POVHUB_STATE_STORE (rocksdb: state on disk, in --folder)")
+    parser.add_argument("--streams-workers", type=int, default=0,
+                        help="0: one worker with every stage; N: N streams workers and one loaders worker "
+                             "(POVHUB_WORKER_ROLE), each its own process")
     parser.add_argument("--import-limit", type=float, default=3600,
                         help="seconds the import may take; past them the table shows how far it got")
     args = parser.parse_args()
     folder = args.folder or Path(tempfile.mkdtemp(prefix="povhub-pipeline-"))
     folder.mkdir(parents=True, exist_ok=True)
+    for made in ("raw-limit", "clickhouse", "state", "data"):  # an earlier run's into this folder: only the export is reused
+        shutil.rmtree(folder / made, ignore_errors=True)
     export = folder / f"tpmap_national_{args.households}.csv"
     started = time.perf_counter()
     if export.exists():  # written by an earlier run into this folder
@@ -293,30 +340,35 @@ def main() -> int:
         dsn = args.clickhouse or f"chdb://{folder / 'clickhouse'}"
         env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "CLICKHOUSE_URL": dsn, "POVHUB_TOPIC_PREFIX": topics.prefix,
                "POVHUB_APP_ID": f"bench-{run}", "POVHUB_DATA_DIR": str(folder / "data"),
-               "POVHUB_PSEUDONYM_SECRET": SECRET, "POVHUB_WEB_PORT": str(free_port()),
+               "POVHUB_PSEUDONYM_SECRET": SECRET,
                "POVHUB_PARTITIONS": str(args.partitions), "POVHUB_STATE_STORE": args.state_store,
                "POVHUB_STATE_DIR": str(folder / "state")}
-        worker = WorkerProcess(env, folder / "worker.log", fresh_log=True).start()
+        roles = ["streams"] * args.streams_workers + ["loaders"] if args.streams_workers else ["all"]
+        workers = Workers([WorkerProcess({**env, "POVHUB_WORKER_ROLE": role, "POVHUB_WEB_PORT": str(free_port())},
+                                         folder / f"worker-{role}{i}.log", fresh_log=True).start()
+                           for i, role in enumerate(roles)])
         try:
-            try:
-                worker.wait_for(lambda status: status == 200, timeout=180, what="the worker to be ready",
-                                fetch=lambda: worker.health()[0])
-            except WorkerError as error:
-                raise SystemExit(f"{error.summary}; see {worker.log_file}") from None
-            e2e = import_end_to_end(worker, {**os.environ, **env}, export, args.households, folder / "connector.log",
+            for worker in workers.processes:
+                try:
+                    worker.wait_for(lambda status: status == 200, timeout=180, what="the worker to be ready",
+                                    fetch=lambda w=worker: w.health()[0])
+                except WorkerError as error:
+                    raise SystemExit(f"{error.summary}; see {worker.log_file}") from None
+            e2e = import_end_to_end(workers, {**os.environ, **env}, export, args.households, folder / "connector.log",
                                     args.import_limit)
             print(f"imported {e2e['counted']:,} households end to end in {e2e['total_s']:.1f} s", flush=True)
             areas, rng = national_areas(18), random.Random(18)
-            streams = {rate: freshness(worker, bootstrap, topics, rate, args.seconds, areas, rng)
+            streams = {rate: freshness(workers, bootstrap, topics, rate, args.seconds, areas, rng)
                        for rate in (int(r) for r in args.rates.split(",")) if e2e["counted"] == args.households}
-            rss_after = rss_bytes(worker.proc.pid)
+            rss_after = workers.rss()
         finally:
-            worker.stop()
+            workers.stop()
     sizes = table_sizes(dsn)
 
     n, conn_s = args.households, e2e["connector_s"]
     load = os.getloadavg()
     print(f"\n{n:,} households ({rows:,} TPMAP rows), {args.partitions} partitions, {args.state_store} state store, "
+          f"{f'{args.streams_workers} streams worker(s) and a loaders worker' if args.streams_workers else 'one worker'}, "
           f"broker {where}, ClickHouse "
           f"{'chdb (in the worker)' if dsn.startswith('chdb') else dsn.split('@')[-1]}; "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average {load[0]:.1f} / {load[1]:.1f} / "
@@ -340,7 +392,7 @@ def main() -> int:
              produced[0])
     line(f"worker: reconcile, events ({rec_n:,.0f}) over its active time", rec_rate, "", consumed[0])
     line(f"worker: household_state loader, rows ({load_n:,.0f})", load_rate, "", live_ch[0])
-    line("worker process, all stages (CPU over the import): households", e2e["counted"] / e2e["total_s"],
+    line("worker processes, all stages (CPU over the import): households", e2e["counted"] / e2e["total_s"],
          e2e["worker_cpu"], None)
     print(f"\nraw limits: Kafka produce {produced[0]:,.0f}/s ({produced[1]:.1f} CPU s), consume + decode "
           f"{consumed[0]:,.0f}/s ({consumed[1]:.1f} CPU s), kafka-python + fastavro, {min(rows, 200_000):,} events; "

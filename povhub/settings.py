@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     AliasChoices,
@@ -127,6 +127,10 @@ class ClickHouseSettings(_FromEnv):
 class WorkerSettings(_FromEnv):
     """The worker's HTTP endpoint and how its processors wait for Kafka (pipeline/liveness.py)."""
 
+    role: Literal["all", "streams", "loaders"] = env(
+        "POVHUB_WORKER_ROLE", "all",
+        description="all: every stage; streams: reconcile, alerts, webhooks (no ClickHouse); loaders: the "
+                    "ClickHouse loaders and the reports (povhub/worker.py ROLES)")
     web_host: str = env("POVHUB_WEB_HOST", "127.0.0.1")
     web_port: int = env("POVHUB_WEB_PORT", 6066, ge=1, le=65535)
     # pipeline/liveness.Bounds says what each bound does, and has the defaults

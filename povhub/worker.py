@@ -66,7 +66,7 @@ def state_rules(s: Settings) -> StateRules:
         raise SettingsError(f"bad setting POVHUB_STATE_RULES_FILE: {e}") from None
 
 
-def web_app(client: Client, progresses: list[Progress] | None = None) -> web.Application:
+def web_app(client: Client | None, progresses: list[Progress] | None = None) -> web.Application:
     """The worker's HTTP endpoint: province/district/... reports, Prometheus metrics, health.
 
     ``/health`` is readiness: 200 while every processor is running or idle with nothing to read,
@@ -74,6 +74,8 @@ def web_app(client: Client, progresses: list[Progress] | None = None) -> web.App
     """
 
     async def report(request: web.Request) -> web.Response:
+        if client is None:
+            return elsewhere()
         level = request.query.get("level", "province")
         if level not in AREA_LEVELS:
             return web.json_response({"error": f"level must be one of {', '.join(AREA_LEVELS)}"}, status=400)
@@ -90,6 +92,8 @@ def web_app(client: Client, progresses: list[Progress] | None = None) -> web.App
 
     async def query(request: web.Request) -> web.Response:
         # the web page's named queries (povhub.web.access) while this worker owns the chdb folder
+        if client is None:
+            return elsewhere()
         try:
             arguments = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -98,6 +102,10 @@ def web_app(client: Client, progresses: list[Progress] | None = None) -> web.App
             return web.json_response({"error": "body must be a JSON object of arguments"}, status=400)
         status, body = await asyncio.to_thread(serve_query, client, request.match_info["name"], arguments)
         return web.json_response(body, status=status, dumps=lambda v: json.dumps(v, ensure_ascii=False, default=str))
+
+    def elsewhere() -> web.Response:
+        return web.json_response({"error": "this worker runs POVHUB_WORKER_ROLE=streams: the figures are served by "
+                                           "the worker that runs the loaders"}, status=404)
 
     async def metrics(request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
@@ -155,26 +163,44 @@ def reconcile_runner(s: Settings, codec: Codec | None = None) -> ProcessorRunner
     return ProcessorRunner(stage, ReconcileFold(s.kafka.topics, codec or codec_from(s), cfg))
 
 
+# POVHUB_WORKER_ROLE: which stages this worker runs. One process holds one Python interpreter (the
+# GIL): with every stage in it, the reconcile stage, the alerts stage and the loaders' decoding take
+# turns on one core (bench/pipeline.py). "streams" and "loaders" split them into two processes
+# that share nothing but Kafka: the loaders are consumer groups of their own, committing after
+# ClickHouse, so a split changes no guarantee. The loaders' process owns ClickHouse (an embedded
+# chdb folder admits one process) and serves the reports.
+ROLES = {"all": {"streams", "loaders"}, "streams": {"streams"}, "loaders": {"loaders"}}
+
+
 def run_worker(s: Settings) -> int:
     state_rules(s)  # a bad rules file stops start-up before anything else happens
     check_alerting(s)  # so do a bad alert rules or webhooks file
     ensure_topics(reachable_kafka(s), s.kafka.topics, s.kafka.partitions, s.kafka.replication_factor)
-    client = prepare_clickhouse(s.clickhouse_dsn, s.clickhouse.cluster)
+    runs = ROLES[s.worker.role]
+    client = prepare_clickhouse(s.clickhouse_dsn, s.clickhouse.cluster) if "loaders" in runs else None
     codec = codec_from(s)
     dlq = DeadLetterProducer(require_bootstrap(s), codec, s.kafka.topics.name(DEAD_LETTER), s.worker.block_s)
-    stages = [reconcile_runner(s, codec), alerts_runner(s, codec, worker_id(s)),
-              *loader_runners(s, client, codec, dlq), *webhook_runners(s, codec, worker_id(s), dlq)]
+    stages: list[Any] = []
+    if "streams" in runs:
+        stages += [reconcile_runner(s, codec), alerts_runner(s, codec, worker_id(s)),
+                   *webhook_runners(s, codec, worker_id(s), dlq)]
+    if client is not None:
+        stages += loader_runners(s, client, codec, dlq)
     # SIGTERM and SIGINT end run_app; leaving the block stops the stages, which leave their groups
     bounds = s.worker.bounds
     writing = start_writing(client, parse_dsn(s.clickhouse_dsn))  # before any loader inserts
     with StageThreads(stages, bounds) as threads:
-        # report, dlq and the web page beside this worker find it here (povhub/worker_address.py)
-        address = WorkerAddress(os.getpid(), s.worker.web_host, s.worker.web_port, require_bootstrap(s), str(parse_dsn(s.clickhouse_dsn)))
-        worker_address.record(s.hub.data_dir, address)
+        # report, dlq and the web page beside this worker find it here (povhub/worker_address.py);
+        # a streams worker has no figures: the loaders worker beside it records its own address
+        address = None if client is None else WorkerAddress(
+            os.getpid(), s.worker.web_host, s.worker.web_port, require_bootstrap(s), str(parse_dsn(s.clickhouse_dsn)))
+        if address is not None:
+            worker_address.record(s.hub.data_dir, address)
         try:
             web.run_app(web_app(client, threads.progresses), host=s.worker.web_host, port=s.worker.web_port, print=None)
         finally:
-            worker_address.forget(s.hub.data_dir, address.pid)
+            if address is not None:
+                worker_address.forget(s.hub.data_dir, address.pid)
     if threads.all_stopped:
         writing.stopped_cleanly()
     return 0

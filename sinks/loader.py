@@ -88,7 +88,14 @@ def load_events(
     stop: threading.Event | None = None,
     resumed: set[tuple[str, int]] | None = None,
 ) -> None:
-    """Insert `records`, one insert per topic-partition; bad ones go to `on_bad`.
+    """Insert `records`; bad ones go to `on_bad`.
+
+    A table whose insert views count rows (``mapping.counted_on_insert``: household_state) gets one
+    insert per topic-partition, so that a retry can carry its first attempt's token. Any other
+    gets one insert for all of the batch's partitions: an insert costs chdb 30-80 ms CPU whether
+    it holds 10 rows or 1,000, and one worker's inserts take turns (CLIENT_LOCK), so with 12
+    partitions the per-partition inserts of five loaders were most of a stream's delay to the
+    figures and the loaders' CPU (bench/pipeline.py).
 
     `resumed`: the topic-partitions whose first batch was checked against the table (see
     `stored_end`); the others are checked now and added. None: no check."""
@@ -102,24 +109,26 @@ def load_events(
         by_partition.setdefault((record.topic, record.partition), []).append((record, row))
 
     def insert(items: list[tuple[ConsumerRecord, Row]]) -> None:
-        """Insert one topic-partition's records with the token of their span."""
+        """Insert records of one topic with the token of their spans."""
         if not items:
             return
-        topic, partition = items[0][0].topic, items[0][0].partition
-        offsets = [record.offset for record, _ in items]
-        span = KafkaSpan(topic, partition, min(offsets), max(offsets), message_digest(r.value for r, _ in items))
-        rows = [row for _, row in items]
+        token = batch_token(items)
         try:
-            insert_batch(client, mapping.table, mapping.insert_columns, rows, span.dedup_token, backoff=backoff,
-                         on_retry=on_retry, stop=stop)
+            insert_batch(client, mapping.table, mapping.insert_columns, [row for _, row in items], token,
+                         backoff=backoff, on_retry=on_retry, stop=stop)
         except Stopped:
             raise
         except Exception as error:  # not an outage: some row cannot be encoded
-            log.warning(
-                "batch %s for %s cannot be encoded (%s); inserting its rows one by one", span.dedup_token, mapping.table, error
-            )
+            log.warning("batch %s for %s cannot be encoded (%s); inserting its rows one by one", token, mapping.table, error)
             _insert_one_by_one(client, mapping, items, on_bad, backoff, on_retry, stop)
 
+    if not mapping.counted_on_insert:
+        by_topic: dict[str, list[tuple[ConsumerRecord, Row]]] = {}
+        for (topic, _), items in by_partition.items():
+            by_topic.setdefault(topic, []).extend(items)
+        for items in by_topic.values():
+            insert(items)
+        return
     for (topic, partition), items in by_partition.items():
         if resumed is not None and (topic, partition) not in resumed:
             end = stored_end(client, mapping.table, topic, partition, items[0][0].offset)
@@ -130,6 +139,22 @@ def load_events(
                 insert([i for i in items if i[0].offset <= end])
                 items = [i for i in items if i[0].offset > end]
         insert(items)
+
+
+def batch_token(items: Sequence[tuple[ConsumerRecord, Row]]) -> str:
+    """The deduplication token of records of one topic: their span's (KafkaSpan) if they are of one
+    partition; else a digest of every partition's span token, so the same batch redelivered is
+    dropped as before (a restart that groups the partitions otherwise stores rows twice, which
+    the tables that are not ``counted_on_insert`` collapse)."""
+    by_partition: dict[int, list[ConsumerRecord]] = {}
+    for record, _ in items:
+        by_partition.setdefault(record.partition, []).append(record)
+    tokens = [KafkaSpan(part[0].topic, partition, part[0].offset, part[-1].offset,
+                        message_digest(r.value for r in part)).dedup_token
+              for partition, part in sorted(by_partition.items())]
+    if len(tokens) == 1:
+        return tokens[0]
+    return f"{items[0][0].topic}-{len(tokens)}-partitions-{message_digest(t.encode() for t in tokens)}"
 
 
 def stored_end(client: Client, table: str, topic: str, partition: int, first_offset: int) -> int | None:

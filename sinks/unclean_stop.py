@@ -37,9 +37,10 @@ class Writing:
             self.mark.unlink(missing_ok=True)
 
 
-def start_writing(client: Client, dsn: ChdbDsn | ServerDsn) -> Writing:
-    """Recount the live figures if the last writer of this chdb folder did not stop cleanly, then mark it."""
-    if not isinstance(dsn, ChdbDsn):
+def start_writing(client: Client | None, dsn: ChdbDsn | ServerDsn) -> Writing:
+    """Recount the live figures if the last writer of this chdb folder did not stop cleanly, then mark it.
+    Without a client (a worker of POVHUB_WORKER_ROLE=streams) nothing is written: nothing to mark."""
+    if client is None or not isinstance(dsn, ChdbDsn):
         return Writing(None)
     mark = dsn.path / MARK
     if mark.exists():

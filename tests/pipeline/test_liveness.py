@@ -192,6 +192,27 @@ def test_a_transaction_call_gives_up_when_the_watchdog_says_so():
         BoundedProducer._wait(stub, Result(), "committing the transaction")
 
 
+def test_a_streams_worker_sends_report_requests_to_the_loaders_worker():
+    """POVHUB_WORKER_ROLE=streams: no ClickHouse, so /report and /query answer 404 naming the other
+    worker, while /health and /metrics answer as in any worker."""
+    import asyncio
+
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from povhub.worker import web_app
+
+    async def ask() -> list[tuple[int, str]]:
+        async with TestClient(TestServer(web_app(None, []))) as client:
+            answers = []
+            for method, path in (("GET", "/report?level=province"), ("POST", "/query/areas"), ("GET", "/metrics")):
+                resp = await client.request(method, path, json={})
+                answers.append((resp.status, await resp.text()))
+            return answers
+
+    (report, report_body), (query, _), (metrics, _) = asyncio.run(ask())
+    assert report == query == 404 and "POVHUB_WORKER_ROLE=streams" in report_body and metrics == 200
+
+
 def test_the_worker_health_endpoint_answers_503_with_reasons_then_200():
     import asyncio
 

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.error
 from collections import Counter
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pytest
 from kafka import KafkaProducer
 
 from povhub.connect import import_files
+from povhub.ports import free_port
 from povhub.sample import COLUMNS, write_sample
 from povhub.worker_client import WorkerProcess
 from schemas.codec import Codec
@@ -103,6 +105,29 @@ def test_csv_to_clickhouse_survives_restart_and_reimport(hub_env, tmp_path):
     letters = [codec.decode(m.value, DEAD_LETTER.name) for m in read_topic(bootstrap, topics.name(DEAD_LETTER), 2)]
     assert sorted((d["stage"], d["reason"], d["original_value"]) for d in letters) == [
         ("loader", "undecodable", POISON), ("reconcile", "undecodable", POISON)]
+
+
+def test_a_streams_worker_and_a_loaders_worker_run_the_pipeline_between_them(hub_env, tmp_path):
+    """POVHUB_WORKER_ROLE: reconcile and alerts in one process, the ClickHouse loaders and the reports
+    in another; `povhub report` finds the loaders worker, the streams worker sends it there."""
+    sample = tmp_path / "tpmap.csv"
+    write_sample(sample, households=60, seed=11, year=2567)
+    expected = expected_from_file(sample)
+    streams_env = {**hub_env, "POVHUB_WORKER_ROLE": "streams", "POVHUB_WEB_PORT": str(free_port())}
+    streams = WorkerProcess(streams_env, tmp_path / "streams.log").start()
+    loaders = WorkerProcess({**hub_env, "POVHUB_WORKER_ROLE": "loaders"}, tmp_path / "loaders.log").start()
+    try:
+        import_files(hub_env["KAFKA_BOOTSTRAP_SERVERS"], settings_for(hub_env), hub_env["POVHUB_PSEUDONYM_SECRET"], [sample])
+        loaders.wait_for(lambda rows: by_code(rows) == expected, 180, "every household in ClickHouse")
+        out = subprocess.run([sys.executable, "-m", "povhub", "report", "--level", "province", "--format", "json"],
+                             env={**os.environ, **hub_env}, capture_output=True, text=True, timeout=60, check=False)
+        assert out.returncode == 0, out.stderr
+        assert by_code(json.loads(out.stdout)) == expected
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            streams.report("province")
+        assert refused.value.code == 404
+    finally:
+        assert streams.stop() == 0 and loaders.stop() == 0
 
 
 POISON = b"not avro at all"

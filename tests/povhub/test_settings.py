@@ -25,6 +25,7 @@ from schemas.topics import HOUSEHOLD_STATE
     ("THAIQM_API_URL", "thaiqm.local/api"),
     ("POVHUB_THAIQM_RATE_LIMIT", "0"),
     ("POVHUB_THAIQM_PAGE_SIZE", "5000"),
+    ("POVHUB_WORKER_ROLE", "reconcile"),
 ])
 def test_a_bad_setting_names_the_variable(monkeypatch, variable, value):
     monkeypatch.setenv(variable, value)
@@ -88,3 +89,13 @@ def test_defaults_come_from_the_code_they_tune(monkeypatch):
             monkeypatch.delenv(k)
     s = load_settings(env_file=None)
     assert s.worker.bounds == Bounds() and s.kafka.session_timeout_s == SESSION_TIMEOUT_S
+
+
+def test_a_worker_role_names_the_stages_it_runs(monkeypatch):
+    from povhub.worker import ROLES
+
+    assert load_settings().worker.role == "all"
+    for role, runs in ROLES.items():
+        monkeypatch.setenv("POVHUB_WORKER_ROLE", role)
+        assert load_settings().worker.role == role and runs <= ROLES["all"]
+    assert ROLES["streams"] | ROLES["loaders"] == ROLES["all"] and not ROLES["streams"] & ROLES["loaders"]
