@@ -108,11 +108,14 @@ def load_events(
             continue
         by_partition.setdefault((record.topic, record.partition), []).append((record, row))
 
-    def insert(items: list[tuple[ConsumerRecord, Row]]) -> None:
-        """Insert records of one topic with the token of their spans."""
-        if not items:
+    def insert(parts: list[list[tuple[ConsumerRecord, Row]]]) -> None:
+        """Insert the records of one topic's partitions (each part one partition's, in offset order)
+        as one insert, with the token of their spans."""
+        parts = [part for part in parts if part]
+        if not parts:
             return
-        token = batch_token(items)
+        items = [item for part in parts for item in part]
+        token = batch_token([[record for record, _ in part] for part in parts])
         try:
             insert_batch(client, mapping.table, mapping.insert_columns, [row for _, row in items], token,
                          backoff=backoff, on_retry=on_retry, stop=stop)
@@ -123,11 +126,11 @@ def load_events(
             _insert_one_by_one(client, mapping, items, on_bad, backoff, on_retry, stop)
 
     if not mapping.counted_on_insert:
-        by_topic: dict[str, list[tuple[ConsumerRecord, Row]]] = {}
+        by_topic: dict[str, list[list[tuple[ConsumerRecord, Row]]]] = {}
         for (topic, _), items in by_partition.items():
-            by_topic.setdefault(topic, []).extend(items)
-        for items in by_topic.values():
-            insert(items)
+            by_topic.setdefault(topic, []).append(items)
+        for parts in by_topic.values():
+            insert(parts)
         return
     for (topic, partition), items in by_partition.items():
         if resumed is not None and (topic, partition) not in resumed:
@@ -136,25 +139,23 @@ def load_events(
             if end is not None and end < items[-1][0].offset:
                 log.warning("%s-%d: first batch cut after offset %d, where a batch stored before the restart ends",
                             topic, partition, end)
-                insert([i for i in items if i[0].offset <= end])
+                insert([[i for i in items if i[0].offset <= end]])
                 items = [i for i in items if i[0].offset > end]
-        insert(items)
+        insert([items])
 
 
-def batch_token(items: Sequence[tuple[ConsumerRecord, Row]]) -> str:
-    """The deduplication token of records of one topic: their span's (KafkaSpan) if they are of one
-    partition; else a digest of every partition's span token, so the same batch redelivered is
-    dropped as before (a restart that groups the partitions otherwise stores rows twice, which
-    the tables that are not ``counted_on_insert`` collapse)."""
-    by_partition: dict[int, list[ConsumerRecord]] = {}
-    for record, _ in items:
-        by_partition.setdefault(record.partition, []).append(record)
-    tokens = [KafkaSpan(part[0].topic, partition, part[0].offset, part[-1].offset,
+def batch_token(parts: Sequence[Sequence[ConsumerRecord]]) -> str:
+    """The deduplication token of records of one topic, given by partition (each part in offset
+    order): their span's (KafkaSpan) if they are of one partition; else a digest of every
+    partition's span token, so the same batch redelivered is dropped as before (a restart that
+    groups the partitions otherwise stores rows twice, which the tables that are not
+    ``counted_on_insert`` collapse)."""
+    tokens = [KafkaSpan(part[0].topic, part[0].partition, part[0].offset, part[-1].offset,
                         message_digest(r.value for r in part)).dedup_token
-              for partition, part in sorted(by_partition.items())]
+              for part in sorted(parts, key=lambda part: part[0].partition)]
     if len(tokens) == 1:
         return tokens[0]
-    return f"{items[0][0].topic}-{len(tokens)}-partitions-{message_digest(t.encode() for t in tokens)}"
+    return f"{parts[0][0].topic}-{len(tokens)}-partitions-{message_digest(t.encode() for t in tokens)}"
 
 
 def stored_end(client: Client, table: str, topic: str, partition: int, first_offset: int) -> int | None:
