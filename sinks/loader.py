@@ -15,20 +15,21 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
+from kafka import KafkaConsumer
 from kafka.consumer.fetcher import ConsumerRecord
 
+from pipeline.clients import close_quietly, servers
 from pipeline.commit_after import GroupConfig, Stopped, commit_after
 from pipeline.liveness import Progress
 from sinks.batch_insert import (
-    CLIENT_LOCK,
     Backoff,
     KafkaSpan,
     RetryHook,
     insert_batch,
-    is_outage,
     message_digest,
 )
 from sinks.table_mapping import Row, TableMapping
+from sinks.uncommitted_batch import StoredSpan, group_offsets, read_spans, stored_past
 
 log = logging.getLogger(__name__)
 
@@ -66,14 +67,78 @@ class LoaderRunner:
         self.progress = Progress(cfg.group, cfg.bounds)
 
     def run(self, stop: threading.Event) -> None:
-        resumed: set[tuple[str, int]] = set()  # each partition's first batch of this run is cut to what is stored
+        owned: set[tuple[str, int]] = set()  # the partitions this run has handled a batch of
+        stored: dict[tuple[str, int], int] = {}  # offsets re-inserted at the last new assignment: skipped
 
         def load(batch: list[ConsumerRecord]) -> None:
+            nonlocal stored
+            if self.mapping.counted_on_insert and any((r.topic, r.partition) not in owned for r in batch):
+                # a start or a rebalance: the batch stored before a crash goes first, with its own token
+                stored = self.reinsert_uncommitted(stop)
+                owned.update((r.topic, r.partition) for r in batch)
+            if stored:
+                batch = [r for r in batch if r.offset > stored.get((r.topic, r.partition), -1)]
             load_events(self.client, self.mapping, self.decode, batch, self.on_bad, backoff=self.backoff,
-                        on_retry=self.on_retry, stop=stop, resumed=resumed)
+                        on_retry=self.on_retry, stop=stop)
             self.flush_bad()  # the dead letters are acknowledged before the offsets move past them
 
         commit_after(self.cfg, load, stop, self.progress)
+
+    def reinsert_uncommitted(self, stop: threading.Event) -> dict[tuple[str, int], int]:
+        """Insert again the batch stored before the offsets' commit (sinks/uncommitted_batch.py), read
+        back from Kafka; returns the last offset it covers of each partition, which this run's
+        batches skip (stored and counted now)."""
+        cfg, timeout_s = self.cfg, self.cfg.bounds.block_s
+        consumer = KafkaConsumer(bootstrap_servers=servers(cfg.bootstrap_servers), group_id=cfg.group,
+                                 client_id=f"{cfg.group}-{cfg.worker_id}-reinsert", enable_auto_commit=False,
+                                 isolation_level="read_committed")
+        try:
+            ends: dict[tuple[str, int], int] = {}
+            for topic in cfg.topics:
+                ends |= {(topic, partition): last for partition, last in reinsert_uncommitted(
+                    self.client, self.mapping, self.decode, self.on_bad, topic, group_offsets(consumer, topic, timeout_s),
+                    lambda spans, topic=topic: read_spans(consumer, topic, spans, timeout_s),
+                    batch_size=cfg.batch_size, backoff=self.backoff, on_retry=self.on_retry, stop=stop).items()}
+            return ends
+        finally:
+            close_quietly(consumer, cfg.bounds)
+
+
+def reinsert_uncommitted(
+    client: Client,
+    mapping: TableMapping,
+    decode: Decode,
+    on_bad: BadRecordHandler,
+    topic: str,
+    committed: Mapping[int, int],
+    read: Callable[[list[StoredSpan]], Sequence[ConsumerRecord]],
+    *,
+    batch_size: int,
+    backoff: Backoff = Backoff(),
+    on_retry: RetryHook | None = None,
+    stop: threading.Event | None = None,
+) -> dict[int, int]:
+    """Insert again, as one batch, the rows `mapping.table` holds of `topic` past the group's
+    `committed` offsets (partition -> next offset), read back with `read`: the batch stored before a
+    crash, so its token is the first attempt's and a view chain the crash cut is completed (see
+    sinks/uncommitted_batch.py). Returns the last re-inserted offset of each partition.
+
+    More stored rows than one batch holds cannot be one batch of this group (another group's rows, a
+    table loaded otherwise): nothing is re-inserted, and this run's batches insert those records
+    again with their own tokens, which the views skip (0012)."""
+    spans = stored_past(client, mapping.table, topic, committed, backoff=backoff, stop=stop)
+    if not spans:
+        return {}
+    rows = sum(span.rows for span in spans)
+    where = ", ".join(f"{topic}-{s.partition}@{s.committed}..{s.last}" for s in spans)
+    if rows > batch_size:
+        log.warning("%s holds %d rows past the committed offsets (%s), more than one batch (%d): not re-inserted",
+                    mapping.table, rows, where, batch_size)
+        return {}
+    log.warning("%s: re-inserting the batch stored before its offsets were committed (%d rows: %s)",
+                mapping.table, rows, where)
+    load_events(client, mapping, decode, read(spans), on_bad, backoff=backoff, on_retry=on_retry, stop=stop)
+    return {span.partition: span.last for span in spans}
 
 
 def load_events(
@@ -86,19 +151,15 @@ def load_events(
     backoff: Backoff = Backoff(),
     on_retry: RetryHook | None = None,
     stop: threading.Event | None = None,
-    resumed: set[tuple[str, int]] | None = None,
 ) -> None:
-    """Insert `records`; bad ones go to `on_bad`.
+    """Insert `records` as one insert per topic, with the token of their spans (`batch_token`); bad
+    ones go to `on_bad`.
 
-    A table whose insert views count rows (``mapping.counted_on_insert``: household_state) gets one
-    insert per topic-partition, so that a retry can carry its first attempt's token. Any other
-    gets one insert for all of the batch's partitions: an insert costs chdb 30-80 ms CPU whether
-    it holds 10 rows or 1,000, and one worker's inserts take turns (CLIENT_LOCK), so with 12
-    partitions the per-partition inserts of five loaders were most of a stream's delay to the
-    figures and the loaders' CPU (bench/pipeline.py).
-
-    `resumed`: the topic-partitions whose first batch was checked against the table (see
-    `stored_end`); the others are checked now and added. None: no check."""
+    One insert for all of a batch's partitions: an insert costs chdb 55-85 ms CPU whether it holds
+    10 rows or 1,000 (household_contributions_mv most of it), and one worker's inserts take turns
+    (CLIENT_LOCK), so with 12 partitions per-partition inserts fell behind a stream of 1k households
+    a second (bench/pipeline.py). A retry in this process carries the same token; a batch stored
+    before a crash is found again by ``LoaderRunner.reinsert_uncommitted``."""
     by_partition: dict[tuple[str, int], list[tuple[ConsumerRecord, Row]]] = {}
     for record in records:
         try:
@@ -107,13 +168,10 @@ def load_events(
             on_bad(record, error)
             continue
         by_partition.setdefault((record.topic, record.partition), []).append((record, row))
-
-    def insert(parts: list[list[tuple[ConsumerRecord, Row]]]) -> None:
-        """Insert the records of one topic's partitions (each part one partition's, in offset order)
-        as one insert, with the token of their spans."""
-        parts = [part for part in parts if part]
-        if not parts:
-            return
+    by_topic: dict[str, list[list[tuple[ConsumerRecord, Row]]]] = {}
+    for (topic, _), items in by_partition.items():
+        by_topic.setdefault(topic, []).append(items)
+    for parts in by_topic.values():
         items = [item for part in parts for item in part]
         token = batch_token([[record for record, _ in part] for part in parts])
         try:
@@ -125,61 +183,19 @@ def load_events(
             log.warning("batch %s for %s cannot be encoded (%s); inserting its rows one by one", token, mapping.table, error)
             _insert_one_by_one(client, mapping, items, on_bad, backoff, on_retry, stop)
 
-    if not mapping.counted_on_insert:
-        by_topic: dict[str, list[list[tuple[ConsumerRecord, Row]]]] = {}
-        for (topic, _), items in by_partition.items():
-            by_topic.setdefault(topic, []).append(items)
-        for parts in by_topic.values():
-            insert(parts)
-        return
-    for (topic, partition), items in by_partition.items():
-        if resumed is not None and (topic, partition) not in resumed:
-            end = stored_end(client, mapping.table, topic, partition, items[0][0].offset)
-            resumed.add((topic, partition))
-            if end is not None and end < items[-1][0].offset:
-                log.warning("%s-%d: first batch cut after offset %d, where a batch stored before the restart ends",
-                            topic, partition, end)
-                insert([[i for i in items if i[0].offset <= end]])
-                items = [i for i in items if i[0].offset > end]
-        insert([items])
-
 
 def batch_token(parts: Sequence[Sequence[ConsumerRecord]]) -> str:
     """The deduplication token of records of one topic, given by partition (each part in offset
     order): their span's (KafkaSpan) if they are of one partition; else a digest of every
-    partition's span token, so the same batch redelivered is dropped as before (a restart that
-    groups the partitions otherwise stores rows twice, which the tables that are not
-    ``counted_on_insert`` collapse)."""
+    partition's span token, so the same batch redelivered is dropped as before. A restart groups
+    the partitions otherwise: ``household_state``'s batch is then found again by
+    ``reinsert_uncommitted``; the other tables collapse a row stored twice."""
     tokens = [KafkaSpan(part[0].topic, part[0].partition, part[0].offset, part[-1].offset,
                         message_digest(r.value for r in part)).dedup_token
               for part in sorted(parts, key=lambda part: part[0].partition)]
     if len(tokens) == 1:
         return tokens[0]
     return f"{parts[0][0].topic}-{len(tokens)}-partitions-{message_digest(t.encode() for t in tokens)}"
-
-
-def stored_end(client: Client, table: str, topic: str, partition: int, first_offset: int) -> int | None:
-    """The last offset of `topic`/`partition` at or after `first_offset` that `table` holds: rows of a
-    batch stored before a crash or a rebalance, whose offsets were not committed.
-
-    Why: the first batch after a restart starts at the committed offset but may hold more records
-    than the batch stored before the crash (another token). Cut at this offset, its first part has
-    the stored batch's token again, so ClickHouse and the views drop what they have and store what
-    a kill kept from them (the live figures, migrations/0012), instead of seeing new rows."""
-    try:
-        with CLIENT_LOCK:
-            found, end = client.query(
-                f"SELECT count(), max(_offset) FROM {table} WHERE _topic = {{topic:String}} "
-                "AND _partition = {partition:Int32} AND _offset >= {first:Int64}",
-                parameters={"topic": topic, "partition": partition, "first": first_offset}).result_rows[0]
-    except Exception as error:
-        if not is_outage(error):
-            raise
-        # the insert after it holds the batch back until ClickHouse is back; uncut, the batch is
-        # loaded as before this check existed
-        log.warning("cannot look up %s's stored offsets of %s-%d: %s", table, topic, partition, error)
-        return None
-    return int(end) if found else None
 
 
 def _insert_one_by_one(

@@ -51,9 +51,9 @@ class TableMapping:
     columns: tuple[str, ...]
     row: Callable[[Mapping[str, Any]], Row]
     # Its insert views count each row once (the live figures, migrations 0011/0012): a batch retried
-    # after a crash must carry its first attempt's token, which only an insert of one Kafka
-    # partition's span can (sinks/loader.py cuts a run's first batch at what the table holds).
-    # Other tables collapse a row stored twice (ReplacingMergeTree), so a batch is one insert.
+    # after a crash must carry its first attempt's token, so a loader that starts or gets partitions
+    # re-inserts the batch stored past the committed offsets first (LoaderRunner.reinsert_uncommitted).
+    # Other tables collapse a row stored twice (ReplacingMergeTree): nothing to find again.
     counted_on_insert: bool = False
 
     @property

@@ -1,0 +1,121 @@
+"""The batch a loader stored whose offsets were never committed, found again after a restart.
+
+``household_state`` is inserted once per batch, all of the batch's partitions in one insert with one
+deduplication token (sinks/loader.py). Its insert views count each row once (migrations 0011/0012):
+when an insert's view chain was cut (a ClickHouse server crashing between the views' inserts) and
+the loader dies before its in-process retry succeeds, only a retry with the *first attempt's* token
+completes the figures. The batches after a restart group the partitions differently, so their
+tokens are new. But an insert is one block and a loader commits after each insert, so the rows the
+table holds past the group's committed offsets of every partition of the topic are exactly the
+one batch stored before the crash (with one loader in the group; see ``stored_past``). Read again
+from Kafka from the committed offsets to the last stored one, run through the same mapping (the
+bad records fall out again), those spans are that batch, and its token is the first attempt's:
+ClickHouse drops the rows it has and the views write what a crash kept from them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from clickhouse_connect.driver.client import Client
+from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaTimeoutError
+
+from pipeline.commit_after import Stopped
+from sinks.batch_insert import CLIENT_LOCK, Backoff, is_outage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSpan:
+    """The rows a table holds of one partition at or past the group's committed offset."""
+
+    partition: int
+    committed: int  # where the uncommitted batch began reading
+    last: int  # its last stored offset
+    rows: int
+
+
+def stored_past(client: Client, table: str, topic: str, committed: Mapping[int, int], *,
+                backoff: Backoff = Backoff(), stop: threading.Event | None = None) -> list[StoredSpan]:
+    """What `table` holds of `topic` at or past `committed` (partition -> the group's next offset).
+
+    With one loader in the group this is the one batch stored before a crash or a failed commit.
+    With several (a ClickHouse server, several ``loaders`` workers) it is the union of the batches
+    in flight at that moment: no single token matches it, and the re-insert is one the views skip
+    (0012 counts a version only above what was counted), so it repairs nothing and harms nothing.
+    An outage is waited out as an insert is (the batch after it needs ClickHouse anyway)."""
+    stop = stop or threading.Event()
+    partitions = sorted(committed)
+    attempt = 0
+    while True:
+        if stop.is_set():
+            raise Stopped(f"stopped while looking up {table}'s uncommitted rows")
+        try:
+            with CLIENT_LOCK:
+                rows = client.query(
+                    f"SELECT _partition, max(_offset), count() FROM {table} WHERE _topic = {{topic:String}} "
+                    "AND _partition IN {partitions:Array(Int32)} "
+                    "AND _offset >= {offsets:Array(Int64)}[indexOf({partitions:Array(Int32)}, _partition)] "
+                    "GROUP BY _partition ORDER BY _partition",
+                    parameters={"topic": topic, "partitions": partitions,
+                                "offsets": [committed[p] for p in partitions]}).result_rows
+            return [StoredSpan(int(p), committed[int(p)], int(last), int(n)) for p, last, n in rows]
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            attempt += 1
+            log.warning("cannot look up %s's uncommitted rows of %s (attempt %d): %s", table, topic, attempt, error)
+            stop.wait(backoff.delay(attempt))
+
+
+def group_offsets(consumer: KafkaConsumer, topic: str, timeout_s: float) -> dict[int, int]:
+    """The group's committed offset of every partition of `topic`; a partition the group never
+    committed starts where the group's consumer would (auto_offset_reset earliest: its log start)."""
+    partitions = consumer.partitions_for_topic(topic) or set()
+    tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+    offsets: dict[int, int] = {}
+    missing = []
+    for tp in tps:
+        offset = consumer.committed(tp, timeout_ms=int(timeout_s * 1000))
+        if offset is None:
+            missing.append(tp)
+        else:
+            offsets[tp.partition] = offset
+    if missing:
+        offsets |= {tp.partition: start for tp, start in
+                    consumer.beginning_offsets(missing, timeout_ms=int(timeout_s * 1000)).items()}
+    return offsets
+
+
+def read_spans(consumer: KafkaConsumer, topic: str, spans: list[StoredSpan], timeout_s: float) -> list[ConsumerRecord]:
+    """The records of each span, from its committed offset to its last stored one, read_committed
+    as the loader reads them (`consumer` is one outside the group's assignment). Raises
+    KafkaTimeoutError when a span cannot be read within `timeout_s` of no progress."""
+    tps = {TopicPartition(topic, s.partition): s for s in spans}
+    consumer.assign(list(tps))
+    for tp, span in tps.items():
+        consumer.seek(tp, span.committed)
+    out: list[ConsumerRecord] = []
+    pending = set(tps)
+    last_progress = time.monotonic()
+    while pending:
+        polled = consumer.poll(timeout_ms=200)
+        if polled:
+            last_progress = time.monotonic()
+        elif time.monotonic() - last_progress > timeout_s:
+            raise KafkaTimeoutError(f"cannot read back the uncommitted batch of {topic}: "
+                                    f"{sorted(tp.partition for tp in pending)} not read to their stored offsets")
+        for tp, records in polled.items():
+            last = tps[tp].last
+            out.extend(r for r in records if r.offset <= last)
+        for tp in list(pending):
+            if consumer.position(tp) > tps[tp].last:
+                pending.discard(tp)
+    return out
