@@ -53,6 +53,8 @@ def stored_past(client: Client, table: str, topic: str, committed: Mapping[int, 
     An outage is waited out as an insert is (the batch after it needs ClickHouse anyway)."""
     stop = stop or threading.Event()
     partitions = sorted(committed)
+    if not partitions:  # the topic has no partitions yet: nothing stored of it
+        return []
     attempt = 0
     while True:
         if stop.is_set():
