@@ -12,7 +12,7 @@ from prometheus_client import REGISTRY
 from pipeline.read_to_end import read_to_end
 from sinks.batch_insert import Backoff
 from sinks.household_state import HOUSEHOLD_STATE
-from sinks.loader import LOADER_IDLE_S, LoaderRunner, load_events, loader_config
+from sinks.loader import LOADER_IDLE_S, LoaderRunner, load_events, loader_config, reinsert_uncommitted
 from sinks.report import level_summary
 from tests.conftest import TEST_SESSION_TIMEOUT_S
 from tests.support.sinks import FlakyClient, Record, decode, encode, state_record
@@ -66,6 +66,26 @@ def test_a_batch_of_twelve_partitions_is_one_insert(db):
         load_events(db, HOUSEHOLD_STATE, decode, batch, lambda record, error: None, backoff=FAST)
     assert inserts() - before == 2
     assert db.command("SELECT count() FROM household_state") == 24
+
+
+def test_the_re_inserted_batch_has_its_first_token_whatever_bad_records_it_held(db):
+    """Read back from the committed offsets (a bad record first, one between, one after the last stored
+    row), the batch stored before a crash maps to the same rows and the same token: ClickHouse drops it."""
+    p0 = records(0, 4, [b"junk", encode(state_record(1)), b"junk", encode(state_record(2)), b"junk"])
+    p1 = records(1, 9, [encode(state_record(3))])
+    bad = []
+    load_events(db, HOUSEHOLD_STATE, decode, p0 + p1, lambda record, error: bad.append(record.offset))
+    assert bad == [4, 6, 8]
+
+    def read(spans):
+        wanted = {span.partition: (span.committed, span.last) for span in spans}
+        assert wanted == {0: (4, 7), 1: (9, 9)}
+        return [r for r in p0 + p1 if wanted[r.partition][0] <= r.offset <= wanted[r.partition][1]]
+
+    assert reinsert_uncommitted(db, HOUSEHOLD_STATE, decode, lambda record, error: bad.append(record.offset),
+                                TOPIC, {0: 4, 1: 9, 2: 0}, read, batch_size=100) == {0: 7, 1: 9}
+    assert bad == [4, 6, 8, 4, 6]  # dead-lettered again, as at any redelivery
+    assert db.command("SELECT count() FROM household_state") == 3  # dropped by its token
 
 
 def test_only_the_loader_the_live_figures_count_inserts_as_soon_as_a_stream_pauses():
