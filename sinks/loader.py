@@ -73,7 +73,10 @@ class LoaderRunner:
         self.progress = Progress(cfg.group, cfg.bounds)
 
     def run(self, stop: threading.Event) -> None:
-        owned: set[tuple[str, int]] = set()  # the partitions this run has handled a batch of
+        # the partitions this run has handled a batch of: a batch with another one means a start or a
+        # rebalance (a partition that comes back to this loader in the same run is not checked again:
+        # it was committed past its rows when it left, or another loader re-inserted them)
+        owned: set[tuple[str, int]] = set()
         stored: dict[tuple[str, int], int] = {}  # offsets re-inserted at the last new assignment: skipped
 
         def load(batch: list[ConsumerRecord]) -> None:
