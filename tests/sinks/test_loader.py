@@ -1,4 +1,3 @@
-import dataclasses
 import threading
 import time
 import uuid
@@ -12,7 +11,7 @@ from prometheus_client import REGISTRY
 from pipeline.read_to_end import read_to_end
 from sinks.batch_insert import Backoff
 from sinks.household_state import HOUSEHOLD_STATE
-from sinks.loader import LOADER_IDLE_S, LoaderRunner, load_events, loader_config, reinsert_uncommitted
+from sinks.loader import LoaderRunner, load_events, loader_config, reinsert_uncommitted
 from sinks.report import level_summary
 from tests.conftest import TEST_SESSION_TIMEOUT_S
 from tests.support.sinks import FlakyClient, Record, decode, encode, state_record
@@ -86,16 +85,6 @@ def test_the_re_inserted_batch_has_its_first_token_whatever_bad_records_it_held(
                                 TOPIC, {0: 4, 1: 9, 2: 0}, read, batch_size=100) == {0: 7, 1: 9}
     assert bad == [4, 6, 8, 4, 6]  # dead-lettered again, as at any redelivery
     assert db.command("SELECT count() FROM household_state") == 3  # dropped by its token
-
-
-def test_only_the_loader_the_live_figures_count_inserts_as_soon_as_a_stream_pauses():
-    """household_state's loader flushes after LOADER_IDLE_S without records (the figures' freshness);
-    the others fill their batch for batch_seconds, leaving chdb to it (their figures refresh every 10 s)."""
-    cfg = loader_config("127.0.0.1:1", "app", "w1", TOPIC, batch_size=100, batch_seconds=1.0, session_timeout_s=10)
-    state = LoaderRunner(cfg, None, HOUSEHOLD_STATE, decode, fail, lambda: None)
-    events = LoaderRunner(cfg, None, dataclasses.replace(HOUSEHOLD_STATE, counted_on_insert=False), decode, fail,
-                          lambda: None)
-    assert (state.cfg.idle_s, events.cfg.idle_s) == (LOADER_IDLE_S, None)
 
 
 # -- the runner on a real broker ---------------------------------------------------------------------
