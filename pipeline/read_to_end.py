@@ -24,17 +24,19 @@ from kafka.errors import KafkaTimeoutError
 
 def read_to_end(consumer: KafkaConsumer, parts: list[TopicPartition], start: dict[TopicPartition, int] | None = None,
                 idle_timeout_s: float = 30.0, max_records: int = 20_000,
-                on_poll: Callable[[bool], None] | None = None) -> Iterator[ConsumerRecord]:
+                on_poll: Callable[[bool], None] | None = None,
+                ends: dict[TopicPartition, int] | None = None) -> Iterator[ConsumerRecord]:
     """Every record of ``parts`` from ``start`` (default: the beginning) to the end, in each
     partition's order. ``KafkaTimeoutError`` when nothing came for ``idle_timeout_s`` before the end.
 
-    ``on_poll`` hears after each poll whether records came (a processor's liveness)."""
+    ``on_poll`` hears after each poll whether records came (a processor's liveness). ``ends``: the
+    offset to stop before in each partition, given instead of its high-water mark (a known span)."""
     consumer.assign(parts)
     consumer.seek_to_beginning(*parts)
     for tp, offset in (start or {}).items():
         consumer.seek(tp, offset)
     maybe_empty = {tp for tp, end in consumer.end_offsets(parts).items() if end == 0}
-    ends: dict[TopicPartition, int] = {}
+    ends = dict(ends or {})
     pending = set(parts)
     last_record = time.monotonic()
     while pending:

@@ -15,10 +15,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
-from kafka import KafkaConsumer
 from kafka.consumer.fetcher import ConsumerRecord
 
-from pipeline.clients import close_quietly, servers
+from pipeline.clients import close_quietly, group_consumer
 from pipeline.commit_after import GroupConfig, Stopped, commit_after
 from pipeline.liveness import Progress
 from sinks.batch_insert import (
@@ -94,9 +93,9 @@ class LoaderRunner:
         back from Kafka; returns the last offset it covers of each partition, which this run's
         batches skip (stored and counted now)."""
         cfg, timeout_s = self.cfg, self.cfg.bounds.block_s
-        consumer = KafkaConsumer(bootstrap_servers=servers(cfg.bootstrap_servers), group_id=cfg.group,
-                                 client_id=f"{cfg.group}-{cfg.worker_id}-reinsert", enable_auto_commit=False,
-                                 isolation_level="read_committed")
+        # of the group (its committed offsets) but never subscribed: it assigns the spans it reads itself
+        consumer = group_consumer(cfg.bootstrap_servers, cfg.group, f"{cfg.worker_id}-reinsert", cfg.batch_size,
+                                  cfg.session_timeout_s)
         try:
             ends: dict[tuple[str, int], int] = {}
             for topic in cfg.topics:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -27,6 +26,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaTimeoutError
 
 from pipeline.commit_after import Stopped
+from pipeline.read_to_end import read_to_end
 from sinks.batch_insert import CLIENT_LOCK, Backoff, is_outage
 
 log = logging.getLogger(__name__)
@@ -101,23 +101,8 @@ def read_spans(consumer: KafkaConsumer, topic: str, spans: list[StoredSpan], tim
     as the loader reads them (`consumer` is one outside the group's assignment). Raises
     KafkaTimeoutError when a span cannot be read within `timeout_s` of no progress."""
     tps = {TopicPartition(topic, s.partition): s for s in spans}
-    consumer.assign(list(tps))
-    for tp, span in tps.items():
-        consumer.seek(tp, span.committed)
-    out: list[ConsumerRecord] = []
-    pending = set(tps)
-    last_progress = time.monotonic()
-    while pending:
-        polled = consumer.poll(timeout_ms=200)
-        if polled:
-            last_progress = time.monotonic()
-        elif time.monotonic() - last_progress > timeout_s:
-            raise KafkaTimeoutError(f"cannot read back the uncommitted batch of {topic}: "
-                                    f"{sorted(tp.partition for tp in pending)} not read to their stored offsets")
-        for tp, records in polled.items():
-            last = tps[tp].last
-            out.extend(r for r in records if r.offset <= last)
-        for tp in list(pending):
-            if consumer.position(tp) > tps[tp].last:
-                pending.discard(tp)
-    return out
+    try:
+        return list(read_to_end(consumer, list(tps), {tp: s.committed for tp, s in tps.items()},
+                                idle_timeout_s=timeout_s, ends={tp: s.last + 1 for tp, s in tps.items()}))
+    except KafkaTimeoutError as e:
+        raise KafkaTimeoutError(f"cannot read back the uncommitted batch of {topic}: {e}") from None
