@@ -149,7 +149,7 @@ CONNECTOR_PUBLISH_SECONDS, SINK_INSERT_SECONDS, WEB_REQUEST_SECONDS = (
         ("povhub_connector_publish_seconds",
          "Time from handing an event to the Kafka producer until the broker acknowledged it (acks=all)", "source", ACK_BUCKETS),
         ("povhub_sink_insert_seconds",
-         "Duration of one successful ClickHouse insert (a batch; household_state: one topic-partition slice of it)", "table", INSERT_BUCKETS),
+         "Duration of one successful ClickHouse insert (one batch, all its partitions)", "table", INSERT_BUCKETS),
         ("povhub_web_request_seconds",
          "Time the web page took to answer a request, by first path segment", "route", PAGE_BUCKETS),
     )
