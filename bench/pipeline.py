@@ -26,7 +26,7 @@ ClickHouse: --clickhouse DSN, default CLICKHOUSE_URL if set, else a fresh chdb f
 database may hold data already: the bench counts from what the report shows at the start.
 
     python3 bench/pipeline.py                       # 50,000 households, ~5 min on 2 cores
-    python3 bench/pipeline.py --households 1000000 --state-store rocksdb --streams-workers 1 --folder DIR
+    python3 bench/pipeline.py --households 1000000 --state-store rocksdb --streams-workers 2 --folder DIR
                                                     # national-shaped 1M (3.6M rows)
 """
 
