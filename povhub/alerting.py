@@ -50,7 +50,7 @@ def check_alerting(s: Settings) -> None:
 def alerts_runner(s: Settings, codec: Codec, worker_id: str, clock: Clock = time.time) -> ProcessorRunner:
     """The alerts processor; `clock` is when time-based rules and SLAs are judged (a test moves it)."""
     cfg = AlertConfig(partitions=s.kafka.partitions, rules=alert_rules(s), check_interval_s=s.alerts.check_s)
-    stage = alerts_stage(s.hub.app_id, require_bootstrap(s), worker_id, s.kafka.topics, cfg,
+    stage = alerts_stage(s.app_id, require_bootstrap(s), worker_id, s.kafka.topics, cfg,
                          session_timeout_s=s.kafka.session_timeout_s, replication_factor=s.kafka.replication_factor)
     return ProcessorRunner(stage, AlertFold(s.kafka.topics, codec, cfg.rules), clock=clock)
 
@@ -59,5 +59,5 @@ def webhook_runners(s: Settings, codec: Codec, worker_id: str, dlq: DeadLetterPr
     targets = webhook_targets(s)
     if not targets:
         return []
-    cfg = webhook_config(require_bootstrap(s), s.hub.app_id, worker_id, s.kafka.topics, session_timeout_s=s.kafka.session_timeout_s)
+    cfg = webhook_config(require_bootstrap(s), s.app_id, worker_id, s.kafka.topics, session_timeout_s=s.kafka.session_timeout_s)
     return [WebhookRunner(cfg, codec, targets, dlq)]

@@ -35,7 +35,7 @@ def ingest_context(s: Settings) -> IngestContext:
         idempotency=IdempotencyStore(s.hub.data_dir / "ingest_idempotency.sqlite3"),
         ack_timeout_s=s.ingest.ack_timeout_s, max_body_bytes=s.ingest.max_body_bytes,
         requests=RequestLog(s.hub.data_dir / "ingest_requests.sqlite3"),
-        outcomes=KafkaOutcomes(bootstrap, s.kafka.topics, codec_from(s), s.hub.app_id))
+        outcomes=KafkaOutcomes(bootstrap, s.kafka.topics, codec_from(s), s.app_id))
 
 
 def run_ingest_api(s: Settings) -> int:

@@ -60,17 +60,37 @@ class _FromEnv(BaseSettings):
     model_config = SettingsConfigDict(env_file=ENV_FILE, env_file_encoding="utf-8", extra="ignore")
 
 
+APP_ID_PATTERN = r"^[A-Za-z0-9._-]+$"
+
+
+def app_id_for(prefix: str) -> str:
+    """The app id of a deployment that does not set POVHUB_APP_ID: its topic prefix without the
+    trailing separators, so one deployment's processors follow its topics (Kafka Streams has no
+    default application.id; two deployments sharing one would restore each other's state and fence
+    each other's transactional producers). The default prefix ``povhub.`` gives ``povhub``, the
+    id used before it was derived: existing groups, changelogs and transactional ids keep their names."""
+    derived = prefix.rstrip("._-")
+    if not re.match(APP_ID_PATTERN, derived):
+        raise SettingsError(f"bad setting POVHUB_APP_ID: unset, and POVHUB_TOPIC_PREFIX {prefix!r} gives no app id "
+                            "(letters, digits, '.', '_', '-'); set POVHUB_APP_ID")
+    return derived
+
+
 class HubSettings(_FromEnv):
     """This installation and this worker."""
 
     data_dir: Path = env("POVHUB_DATA_DIR", Path(".povhub"),
                          description="local state: embedded ClickHouse, broker logs, checkpoints")
-    app_id: str = env("POVHUB_APP_ID", "povhub", pattern=r"^[A-Za-z0-9._-]+$")
+    app_id: str | None = env("POVHUB_APP_ID", None, pattern=APP_ID_PATTERN,
+                             description="names the stages' consumer groups, changelogs and transactional "
+                                         "ids; unset = from POVHUB_TOPIC_PREFIX (Settings.app_id)")
     worker_id: str | None = env("POVHUB_WORKER_ID", None, pattern=r"^[A-Za-z0-9._-]+$",
                                 description="stable per worker across restarts (transactional ids); "
                                             "unset = host name and web port")
     pseudonym_secret: str | None = env("POVHUB_PSEUDONYM_SECRET", None, min_length=16,
                                        description="HMAC key for citizen-ID pseudonyms; keep it in a secret store")
+
+    _app_id = field_validator("app_id", mode="before")(_blank_is_none)
 
 
 class KafkaSettings(_FromEnv):
@@ -230,6 +250,11 @@ class Settings(BaseModel):
     thaiqm: ThaiQMSettings = Field(default_factory=ThaiQMSettings)
 
     @property
+    def app_id(self) -> str:
+        """POVHUB_APP_ID, else derived from POVHUB_TOPIC_PREFIX (``app_id_for``)."""
+        return self.hub.app_id or app_id_for(self.kafka.topic_prefix)
+
+    @property
     def clickhouse_dsn(self) -> str:
         return self.clickhouse.url or f"chdb://{(self.hub.data_dir / 'clickhouse').resolve()}"
 
@@ -267,4 +292,6 @@ def load_settings(env_file: str | None = ENV_FILE) -> Settings:
             msg = err["msg"].removeprefix("Value error, ")
             shown = "" if "SECRET" in variable or "TOKEN" in variable else f" (got {err.get('input')!r})"
             raise SettingsError(f"bad setting {variable}: {msg}{shown}") from None
-    return Settings(**parts)
+    settings = Settings(**parts)
+    _ = settings.app_id  # a prefix that gives no app id stops start-up like a bad value
+    return settings

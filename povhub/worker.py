@@ -20,6 +20,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from povhub.alerting import alerts_runner, check_alerting, webhook_runners
+from povhub.app_id_check import check_app_id
 from povhub import worker_address
 from povhub.kafka_admin import ensure_topics
 from povhub.settings import Settings, SettingsError
@@ -142,7 +143,7 @@ def loader_runners(s: Settings, client: Client, codec: Codec, dlq: DeadLetterPro
 
     loads = [(HOUSEHOLD_STATE, STATE_TABLE), (ALERT, ALERTS_TABLE)]
     loads += [(fam, events_mapping(fam)) for fam in SOURCE_FAMILIES]
-    return [LoaderRunner(loader_config(require_bootstrap(s), s.hub.app_id, worker_id(s), s.kafka.topics.name(fam),
+    return [LoaderRunner(loader_config(require_bootstrap(s), s.app_id, worker_id(s), s.kafka.topics.name(fam),
                                        batch_size=s.loader.batch_size, batch_seconds=s.loader.batch_seconds,
                                        session_timeout_s=s.kafka.session_timeout_s),
                          client, mapping, partial(codec.decode, fam=fam.name), dead_letter, dlq.flush)
@@ -158,7 +159,7 @@ def reconcile_runner(s: Settings, codec: Codec | None = None) -> ProcessorRunner
         partitions=s.kafka.partitions, rules=state_rules(s), expiry_interval_s=s.reconcile.pending_check_s,
         limits=PendingLimits(ttl_ms=int(s.reconcile.pending_ttl_s * 1000), max_per_person=s.reconcile.pending_max_per_person,
                              max_total=s.reconcile.pending_max_total))
-    stage = reconcile_stage(s.hub.app_id, require_bootstrap(s), worker_id(s), s.kafka.topics, cfg,
+    stage = reconcile_stage(s.app_id, require_bootstrap(s), worker_id(s), s.kafka.topics, cfg,
                             session_timeout_s=s.kafka.session_timeout_s, replication_factor=s.kafka.replication_factor)
     return ProcessorRunner(stage, ReconcileFold(s.kafka.topics, codec or codec_from(s), cfg))
 
@@ -186,6 +187,8 @@ def run_worker(s: Settings) -> int:
                    *webhook_runners(s, codec, worker_id(s), dlq)]
     if client is not None:
         stages += loader_runners(s, client, codec, dlq)
+    # another deployment's state under this app id is said (or refused) before any stage restores it
+    check_app_id(s, require_bootstrap(s), [stage.cfg for stage in stages], s.worker.bounds)
     # SIGTERM and SIGINT end run_app; leaving the block stops the stages, which leave their groups
     bounds = s.worker.bounds
     writing = start_writing(client, parse_dsn(s.clickhouse_dsn))  # before any loader inserts

@@ -99,3 +99,57 @@ def test_a_worker_role_names_the_stages_it_runs(monkeypatch):
         monkeypatch.setenv("POVHUB_WORKER_ROLE", role)
         assert load_settings().worker.role == role and runs <= ROLES["all"]
     assert ROLES["streams"] | ROLES["loaders"] == ROLES["all"] and not ROLES["streams"] & ROLES["loaders"]
+
+
+def _without_app_settings(monkeypatch) -> None:
+    for k in ("POVHUB_APP_ID", "POVHUB_TOPIC_PREFIX"):
+        monkeypatch.delenv(k, raising=False)
+
+
+def test_the_default_app_id_is_unchanged(monkeypatch):
+    """The default prefix gives the id every deployment had before it was derived: groups,
+    changelogs and transactional ids keep their names (nothing re-read, no migration)."""
+    from streams.reconcile import STORES, ReconcileConfig, reconcile_stage
+
+    _without_app_settings(monkeypatch)
+    s = load_settings(env_file=None)
+    assert s.app_id == "povhub" and s.hub.app_id is None
+    cfg = reconcile_stage(s.app_id, "k:9092", "w1", s.kafka.topics, ReconcileConfig(12, None, None))  # type: ignore[arg-type]
+    assert cfg.group == "povhub-reconcile"
+    assert cfg.changelog(STORES[0]) == "povhub-reconcile-household-state-changelog"
+
+
+@pytest.mark.parametrize(("prefix", "app_id"), [
+    ("povhub.", "povhub"), ("staging.", "staging"), ("povhub.dev.", "povhub.dev"), ("t1a2b3c4-", "t1a2b3c4"),
+    ("ns_", "ns"), ("plain", "plain"),
+])
+def test_an_unset_app_id_follows_the_topic_prefix(monkeypatch, prefix, app_id):
+    _without_app_settings(monkeypatch)
+    monkeypatch.setenv("POVHUB_TOPIC_PREFIX", prefix)
+    assert load_settings(env_file=None).app_id == app_id
+
+
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_an_explicit_app_id_is_used_as_given(monkeypatch, blank):
+    _without_app_settings(monkeypatch)
+    monkeypatch.setenv("POVHUB_TOPIC_PREFIX", "staging.")
+    monkeypatch.setenv("POVHUB_APP_ID", "povhub")
+    assert load_settings(env_file=None).app_id == "povhub"
+    monkeypatch.setenv("POVHUB_APP_ID", blank)  # blank is unset
+    assert load_settings(env_file=None).app_id == "staging"
+
+
+@pytest.mark.parametrize("prefix", ["", ".", "a/b."])
+def test_a_prefix_that_gives_no_app_id_asks_for_one(monkeypatch, prefix):
+    _without_app_settings(monkeypatch)
+    monkeypatch.setenv("POVHUB_TOPIC_PREFIX", prefix)
+    with pytest.raises(SettingsError, match=r"^bad setting POVHUB_APP_ID: .*set POVHUB_APP_ID$"):
+        load_settings(env_file=None)
+    monkeypatch.setenv("POVHUB_APP_ID", "mine")
+    assert load_settings(env_file=None).app_id == "mine"
+
+
+def test_a_bad_app_id_names_the_variable(monkeypatch):
+    monkeypatch.setenv("POVHUB_APP_ID", "a b")
+    with pytest.raises(SettingsError, match="^bad setting POVHUB_APP_ID"):
+        load_settings(env_file=None)

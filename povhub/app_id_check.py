@@ -1,0 +1,145 @@
+"""At a worker's start: is the state its stages are about to restore this deployment's own?
+
+A stage's consumer group, changelog topics and transactional ids are named by the app id (as Kafka
+Streams names them by application.id), its input topics by the topic prefix. Two deployments on one
+broker with the same app id and different prefixes share the state: the second restores the first's
+households and counts its own as duplicates. Unset, POVHUB_APP_ID follows the prefix
+(``settings.app_id_for``), so that takes an explicit id used twice; this module looks for its trace
+in Kafka and says so, and for a deployment that ran under the fixed id ``povhub`` before the id
+followed the prefix.
+
+- A changelog holding records while the group has no committed offset on any of this deployment's
+  input topics: one warning line, and the worker goes on. Not a refusal: a group idle longer than the
+  broker's ``offsets.retention.minutes`` loses its committed offsets while its changelogs stay
+  (compacted), and re-reading its inputs over the restored state is then right (every event a
+  duplicate, nothing re-emitted); the operator who shared an id reads the line and sets one.
+- POVHUB_APP_ID unset, a derived id other than ``povhub``, this group without committed offsets on
+  the inputs but the ``povhub`` group of the same stage with some: the deployment ran under the old
+  fixed id. Starting afresh would process every event again (alerts and webhooks too), so the worker
+  refuses with one line naming both choices.
+
+Advisory: a Kafka error here is logged (debug) and the stages start as before, where the same
+error is handled as any other.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from kafka import TopicPartition
+from kafka.errors import KafkaError
+
+from pipeline.clients import admin, close_quietly, reader
+from pipeline.commit_after import GroupConfig
+from pipeline.liveness import Bounds
+from pipeline.transaction import ProcessorConfig
+from povhub.settings import Settings, SettingsError
+
+log = logging.getLogger(__name__)
+
+# the app id of every deployment before it followed the topic prefix (and still of the default prefix)
+LEGACY_APP_ID = "povhub"
+
+
+@dataclass(frozen=True)
+class Group:
+    """A stage's consumer group as this deployment names it."""
+
+    name: str
+    inputs: tuple[str, ...]
+    changelogs: tuple[str, ...]
+    partitions: int  # of each changelog
+
+    @staticmethod
+    def of(cfg: ProcessorConfig | GroupConfig) -> Group:
+        if isinstance(cfg, ProcessorConfig):
+            return Group(cfg.group, cfg.inputs, tuple(cfg.changelog(s) for s in cfg.stores), cfg.partitions)
+        return Group(cfg.group, cfg.topics, (), 0)
+
+
+@dataclass(frozen=True)
+class Found:
+    """What Kafka holds for one group."""
+
+    changelog_records: int  # committed records (and markers) in its changelogs
+    own_offsets: bool  # the group has a committed offset on one of its inputs
+    legacy_offsets: bool  # the LEGACY_APP_ID group of the same stage has one
+
+
+def judge(group: Group, app_id: str, explicit: bool, prefix: str, found: Found) -> tuple[bool, str] | None:
+    """(refuse, one line), or None when the group's state is this deployment's own."""
+    if found.own_offsets:
+        return None
+    if not explicit and app_id != LEGACY_APP_ID and found.legacy_offsets:
+        legacy = LEGACY_APP_ID + group.name.removeprefix(app_id)
+        return True, (f"bad setting POVHUB_APP_ID: this deployment's topics ({prefix}*) were processed by the group "
+                      f"{legacy} (app id '{LEGACY_APP_ID}'); unset, POVHUB_APP_ID now follows POVHUB_TOPIC_PREFIX "
+                      f"('{app_id}') and its stages would process every event again: set "
+                      f"POVHUB_APP_ID={LEGACY_APP_ID} to keep their state, or POVHUB_APP_ID={app_id} to start afresh")
+    if found.changelog_records:
+        return False, (f"{group.name}: its changelogs hold {found.changelog_records} records but the group has no "
+                       f"committed offset on this deployment's topics ({prefix}*): another deployment with "
+                       f"POVHUB_APP_ID={app_id} and another POVHUB_TOPIC_PREFIX may have written that state, and "
+                       f"this one would count those households as duplicates; give each deployment its own "
+                       f"POVHUB_APP_ID (unset, it follows POVHUB_TOPIC_PREFIX). If this deployment was stopped "
+                       f"longer than the broker's offsets.retention.minutes, its offsets expired and this is expected")
+    return None
+
+
+def check_app_id(s: Settings, bootstrap: str, configs: list[ProcessorConfig | GroupConfig],
+                 bounds: Bounds) -> None:
+    """Judge every stage's group: log the warnings, raise SettingsError for a refusal."""
+    explicit = s.hub.app_id is not None
+    try:
+        found = [(g, _found(bootstrap, g, s.app_id, explicit, bounds)) for g in map(Group.of, configs)]
+    except KafkaError as e:
+        log.debug("app id check skipped: %r", e)
+        return
+    for group, f in found:
+        verdict = judge(group, s.app_id, explicit, s.kafka.topic_prefix, f)
+        if verdict is None:
+            continue
+        refuse, line = verdict
+        if refuse:
+            raise SettingsError(line)
+        log.warning("%s", line)
+
+
+def _found(bootstrap: str, group: Group, app_id: str, explicit: bool, bounds: Bounds) -> Found:
+    # the changelogs first: a group's commit makes its changelog records and its offsets visible
+    # together, so offsets read after records cannot miss the commit that wrote them
+    records = _records(bootstrap, group, bounds)
+    legacy = None if explicit or app_id == LEGACY_APP_ID else LEGACY_APP_ID + group.name.removeprefix(app_id)
+    client = admin(bootstrap, "povhub-app-id-check")
+    try:
+        own = _has_offsets(client, group.name, group.inputs)
+        old = legacy is not None and not own and _has_offsets(client, legacy, group.inputs)
+    finally:
+        client.close()
+    return Found(records, own, old)
+
+
+def _has_offsets(client, group: str, inputs: tuple[str, ...]) -> bool:  # noqa: ANN001 - KafkaAdminClient
+    offsets = client.list_group_offsets(group).get(group, {})
+    return any(tp.topic in inputs and meta.offset >= 0 for tp, meta in offsets.items())
+
+
+def _records(bootstrap: str, group: Group, bounds: Bounds) -> int:
+    if not group.changelogs:
+        return 0
+    client = admin(bootstrap, "povhub-app-id-check")
+    try:
+        existing = set(client.list_topics())  # asking a consumer about a missing topic could create it
+    finally:
+        client.close()
+    tps = [TopicPartition(t, p) for t in group.changelogs if t in existing for p in range(group.partitions)]
+    if not tps:
+        return 0
+    consumer = reader(bootstrap, "povhub-app-id-check")
+    try:
+        starts = consumer.beginning_offsets(tps, timeout_ms=bounds.block_ms)
+        ends = consumer.end_offsets(tps, timeout_ms=bounds.block_ms)
+    finally:
+        close_quietly(consumer, bounds)
+    return sum(ends[tp] - starts[tp] for tp in tps)
