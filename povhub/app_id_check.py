@@ -67,39 +67,37 @@ class Found:
     legacy_offsets: bool  # the LEGACY_APP_ID group of the same stage has one
 
 
-def judge(group: Group, app_id: str, explicit: bool, prefix: str, found: Found) -> tuple[bool, str] | None:
-    """(refuse, one line), or None when the group's state is this deployment's own."""
-    if found.own_offsets:
-        return None
-    if not explicit and app_id != LEGACY_APP_ID and found.legacy_offsets:
-        legacy = LEGACY_APP_ID + group.name.removeprefix(app_id)
-        return True, (f"bad setting POVHUB_APP_ID: this deployment's topics ({prefix}*) were processed by the group "
-                      f"{legacy} (app id '{LEGACY_APP_ID}'); unset, POVHUB_APP_ID now follows POVHUB_TOPIC_PREFIX "
-                      f"('{app_id}') and its stages would process every event again: set "
+def judge(app_id: str, explicit: bool, prefix: str, found: dict[Group, Found]) -> tuple[bool, str] | None:
+    """(refuse, one line) for the groups whose state is not this deployment's own, else None."""
+    strays = {g: f for g, f in found.items() if not f.own_offsets}
+    legacy = [LEGACY_APP_ID + g.name.removeprefix(app_id) for g, f in strays.items() if f.legacy_offsets]
+    if legacy and not explicit and app_id != LEGACY_APP_ID:
+        return True, (f"bad setting POVHUB_APP_ID: this deployment's topics ({prefix}*) were processed by "
+                      f"{', '.join(legacy)} (app id '{LEGACY_APP_ID}'); unset, POVHUB_APP_ID now follows "
+                      f"POVHUB_TOPIC_PREFIX ('{app_id}') and the stages would process every event again: set "
                       f"POVHUB_APP_ID={LEGACY_APP_ID} to keep their state, or POVHUB_APP_ID={app_id} to start afresh")
-    if found.changelog_records:
-        return False, (f"{group.name}: its changelogs hold {found.changelog_records} records but the group has no "
-                       f"committed offset on this deployment's topics ({prefix}*): another deployment with "
-                       f"POVHUB_APP_ID={app_id} and another POVHUB_TOPIC_PREFIX may have written that state, and "
-                       f"this one would count those households as duplicates; give each deployment its own "
-                       f"POVHUB_APP_ID (unset, it follows POVHUB_TOPIC_PREFIX). If this deployment was stopped "
-                       f"longer than the broker's offsets.retention.minutes, its offsets expired and this is expected")
+    restored = {g.name: f.changelog_records for g, f in strays.items() if f.changelog_records}
+    if restored:
+        return False, (f"{', '.join(restored)}: the changelogs hold state ({sum(restored.values())} offsets) but "
+                       f"no committed offset on this deployment's topics ({prefix}*): another deployment with "
+                       f"POVHUB_APP_ID={app_id} and another POVHUB_TOPIC_PREFIX may have written it, and here its "
+                       f"households would count as duplicates; give each deployment its own POVHUB_APP_ID (unset, "
+                       f"it follows POVHUB_TOPIC_PREFIX). If this deployment was stopped longer than the broker's "
+                       f"offsets.retention.minutes, its offsets expired and this is expected")
     return None
 
 
 def check_app_id(s: Settings, bootstrap: str, configs: list[ProcessorConfig | GroupConfig],
                  bounds: Bounds) -> None:
-    """Judge every stage's group: log the warnings, raise SettingsError for a refusal."""
+    """Judge the stages' groups: log the warning line, or raise SettingsError for a refusal."""
     explicit = s.hub.app_id is not None
     try:
-        found = [(g, _found(bootstrap, g, s.app_id, explicit, bounds)) for g in map(Group.of, configs)]
+        found = {g: _found(bootstrap, g, s.app_id, explicit, bounds) for g in map(Group.of, configs)}
     except KafkaError as e:
         log.debug("app id check skipped: %r", e)
         return
-    for group, f in found:
-        verdict = judge(group, s.app_id, explicit, s.kafka.topic_prefix, f)
-        if verdict is None:
-            continue
+    verdict = judge(s.app_id, explicit, s.kafka.topic_prefix, found)
+    if verdict is not None:
         refuse, line = verdict
         if refuse:
             raise SettingsError(line)
