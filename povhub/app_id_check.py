@@ -28,6 +28,7 @@ import logging
 from dataclasses import dataclass
 
 from kafka import TopicPartition
+from kafka.admin import KafkaAdminClient
 from kafka.errors import KafkaError
 
 from pipeline.clients import admin, close_quietly, reader
@@ -118,7 +119,7 @@ def _found(bootstrap: str, group: Group, app_id: str, explicit: bool, bounds: Bo
     return Found(records, own, old)
 
 
-def _has_offsets(client, group: str, inputs: tuple[str, ...]) -> bool:  # noqa: ANN001 - KafkaAdminClient
+def _has_offsets(client: KafkaAdminClient, group: str, inputs: tuple[str, ...]) -> bool:
     offsets = client.list_group_offsets(group).get(group, {})
     return any(tp.topic in inputs and meta.offset >= 0 for tp, meta in offsets.items())
 

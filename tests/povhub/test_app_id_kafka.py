@@ -13,15 +13,19 @@ import uuid
 from pathlib import Path
 
 import pytest
+from kafka import KafkaConsumer, TopicPartition
+from kafka.structs import OffsetAndMetadata
 
 from povhub.connect import import_files
 from povhub.kafka_admin import ensure_topics
 from povhub.ports import free_port
 from povhub.sample import write_sample
 from povhub.worker_client import WorkerProcess
-from schemas.topics import Topics
+from schemas.topics import ALERT, Topics
+from sinks.loader import loader_name
 from tests.conftest import TEST_PARTITIONS
-from tests.povhub.test_end_to_end import by_code, expected_from_file
+from tests.support.cli_run import povhub
+from tests.support.province_counts import by_code, expected_from_file
 from tests.support.settings_env import settings_for
 from tests.support.worker_runs import wait_until
 
@@ -80,3 +84,23 @@ def test_two_prefixes_on_one_broker_count_their_own_households(hub_env, tmp_path
     assert line.split(" WARNING povhub.app_id_check: ")[1].startswith(f"{app}-reconcile, {app}-alerts: ")
     assert f"POVHUB_APP_ID={shared['POVHUB_APP_ID']}" in line and f"({second['POVHUB_TOPIC_PREFIX']}*)" in line
     assert "Traceback" not in log.read_text()
+
+
+def test_a_derived_app_id_over_the_old_povhub_groups_offsets_is_refused(hub_env):
+    """A deployment that ran with another prefix under the old fixed id `povhub`: unset, its id now
+    follows the prefix, and its stages would process every event again. The worker refuses in one
+    line naming both choices. (The loaders' group is named by topic, so this test's group is its own.)"""
+    topic = Topics(hub_env["POVHUB_TOPIC_PREFIX"]).name(ALERT)
+    old = KafkaConsumer(bootstrap_servers=hub_env["KAFKA_BOOTSTRAP_SERVERS"], group_id=f"povhub-{loader_name(topic)}",
+                        enable_auto_commit=False)
+    try:
+        old.commit({TopicPartition(topic, 0): OffsetAndMetadata(0, "", -1)})
+    finally:
+        old.close()
+    derived = hub_env["POVHUB_TOPIC_PREFIX"].rstrip(".")
+    out = povhub("worker", timeout=120, **{**hub_env, "POVHUB_APP_ID": ""})
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    [line] = out.stderr.splitlines()
+    assert line.startswith(f"povhub: bad setting POVHUB_APP_ID: this deployment's topics ({derived}.*) were "
+                           f"processed by povhub-{loader_name(topic)} (app id 'povhub')")
+    assert line.endswith(f"set POVHUB_APP_ID=povhub to keep their state, or POVHUB_APP_ID={derived} to start afresh")

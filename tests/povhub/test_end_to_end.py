@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import urllib.error
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -24,20 +23,11 @@ from povhub.worker_client import WorkerProcess
 from schemas.codec import Codec
 from schemas.topics import DEAD_LETTER, HOUSEHOLD_STATE, TPMAP_HOUSEHOLD, Topics
 from tests.support.kafka_read import read_topic
+from tests.support.province_counts import by_code, expected_from_file
 from tests.support.settings_env import settings_for
 
 pytestmark = pytest.mark.kafka
 HOUSEHOLDS = 120
-
-
-def expected_from_file(path: Path) -> dict[str, int]:
-    with path.open(encoding="utf-8") as f:
-        houses = {(r["province_code"], r["house_code"]) for r in csv.DictReader(f)}
-    return dict(Counter(p for p, _ in houses))
-
-
-def by_code(rows: list[dict], field: str = "households") -> dict[str, int]:
-    return {r["code"]: r[field] for r in rows if r["households"]}
 
 
 def make_one_household_target_poor(src: Path, dst: Path) -> tuple[str, str]:
