@@ -106,8 +106,9 @@ def check_app_id(s: Settings, bootstrap: str, configs: list[ProcessorConfig | Gr
 
 
 def _found(bootstrap: str, group: Group, app_id: str, explicit: bool, bounds: Bounds) -> Found:
-    # the changelogs first: a group's commit makes its changelog records and its offsets visible
-    # together, so offsets read after records cannot miss the commit that wrote them
+    # the changelogs first: one transaction commits a batch's changelog records and its offsets, so
+    # offsets read after the records see that commit (unless its markers are still being written:
+    # then, on a deployment's very first batches only, a needless warning)
     records = _records(bootstrap, group, bounds)
     legacy = None if explicit or app_id == LEGACY_APP_ID else LEGACY_APP_ID + group.name.removeprefix(app_id)
     client = admin(bootstrap, "povhub-app-id-check")
