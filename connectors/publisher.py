@@ -46,7 +46,11 @@ class Publisher:
     def publish(self, fam: Family, key: str | None, record: dict[str, Any],
                 outcome: str = "published") -> FutureRecordMetadata:
         """Send one event; the returned future resolves when the brokers acknowledged it (acks=all)."""
-        value = self.codec.encode(fam.name, record)
+        return self.publish_encoded(fam, key, self.codec.encode(fam.name, record), outcome)
+
+    def publish_encoded(self, fam: Family, key: str | None, value: bytes,
+                        outcome: str = "published") -> FutureRecordMetadata:
+        """publish() of an event encoded already (by an Encoder of this publisher's codec)."""
         counter = self._outcome_counters.get(outcome) or self._outcome_counters.setdefault(
             outcome, CONNECTOR_RECORDS.labels(self.source, outcome))
         started = time.perf_counter()
@@ -56,8 +60,13 @@ class Publisher:
         return future
 
     def dead_letter(self, record: dict[str, Any]) -> FutureRecordMetadata:
-        DEAD_LETTERS.labels(record["stage"], record["reason"]).inc()
-        return self.publish(DEAD_LETTER, record["household_key"], record, outcome="rejected")
+        return self.dead_letter_encoded(record["stage"], record["reason"], record["household_key"],
+                                        self.codec.encode(DEAD_LETTER.name, record))
+
+    def dead_letter_encoded(self, stage: str, reason: str, key: str | None, value: bytes) -> FutureRecordMetadata:
+        """dead_letter() of a dead letter encoded already, with its stage, reason and household key."""
+        DEAD_LETTERS.labels(stage, reason).inc()
+        return self.publish_encoded(DEAD_LETTER, key, value, outcome="rejected")
 
     def _acked(self, outcome: str, counter: Any, started: float, _meta: Any) -> None:
         self._latency.observe(time.perf_counter() - started)

@@ -53,17 +53,34 @@ class ResumablePublisher:
 
     def send(self, fam: Family, key: str | None, build: Callable[[], dict[str, Any]]) -> None:
         """Publish the next event of the sequence; `build` is called only if it may need sending."""
+        if self._due():
+            record = build()
+            self._publish(record["event_id"], lambda: self.publisher.dead_letter(record) if fam is DEAD_LETTER
+                          else self.publisher.publish(fam, key, record))
+
+    def send_encoded(self, fam: Family, key: str | None, event_id: str | None, value: bytes | None,
+                     rejected: tuple[str, str] | None = None) -> None:
+        """send() of an event encoded already (None before the checkpoint's position: not built);
+        `rejected`: a dead letter's stage and reason."""
+        if self._due():
+            assert event_id is not None and value is not None
+            self._publish(event_id, lambda: self.publisher.dead_letter_encoded(*rejected, key, value) if rejected
+                          else self.publisher.publish_encoded(fam, key, value))
+
+    def _due(self) -> bool:
+        """Count the next event of the sequence: False if an earlier run had it acknowledged."""
         index = self._next
         self._next += 1
         if index < self.checkpoint.position:
             self.skipped += 1
-            return
-        record = build()
-        if record["event_id"] in self._on_topic:
+            return False
+        return True
+
+    def _publish(self, event_id: str, send: Callable[[], FutureRecordMetadata]) -> None:
+        if event_id in self._on_topic:
             self.already_on_topic += 1
         else:
-            self._unacked.append(self.publisher.dead_letter(record) if fam is DEAD_LETTER
-                                 else self.publisher.publish(fam, key, record))
+            self._unacked.append(send())
         if self._next - self.checkpoint.position >= self.chunk:
             self.commit()
 
