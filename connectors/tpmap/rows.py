@@ -194,10 +194,10 @@ def _plain_person(raw: Raw) -> PersonPart | None:
     if None in flags or sex not in _SEXES:
         return None
     age = get("age")
-    if age is not None:
-        # at most 3 digits: 0-130 written plainly (a leading 0 too, as int() reads it)
-        if not (type(age) is str and len(age) <= 3 and age.isascii() and age.isdigit()) or (age := int(age)) > 130:
-            return None
+    # at most 3 digits: 0-130 written plainly (a leading 0 too, as int() reads it)
+    if age is not None and (not (type(age) is str and len(age) <= 3 and age.isascii() and age.isdigit())
+                            or (age := int(age)) > 130):
+        return None
     check = plain_citizen_id(get("citizen_id"))
     if check is None:
         return None
