@@ -17,7 +17,8 @@ CitizenIdFlag = Literal["no-thai-status", "special-9"]
 _LENGTH = 13
 # weights 13..2 of the first twelve digits; summed over ASCII codes, then the codes' "0"s taken off
 _WEIGHTS = tuple(range(_LENGTH, 1, -1))
-_ZEROS = ord("0") * sum(_WEIGHTS)
+_ZERO = ord("0")
+_ZEROS = _ZERO * sum(_WEIGHTS)
 # Separators people type when copying an ID from a card: "3-1006-00445-63-5".
 _SEPARATORS = str.maketrans("", "", "- ")
 _FLAGS: dict[str, CitizenIdFlag] = {"0": "no-thai-status", "9": "special-9"}
@@ -46,6 +47,17 @@ def _ascii_digits(s: str) -> bool:
     # Not str.isdigit() alone: it accepts Thai and other Unicode digits, which int() would
     # silently read, so "๓" would pass as "3".
     return s.isascii() and s.isdigit()
+
+
+def plain_citizen_id(value: object) -> CitizenIdCheck | None:
+    """validate_citizen_id's check of 13 ASCII digits with the right check digit, in the fewest
+    steps (an import checks one per row); None for any other value: validate_citizen_id words why."""
+    if type(value) is not str or len(value) != _LENGTH or not (value.isascii() and value.isdigit()):
+        return None
+    codes = value.encode("ascii")
+    if (11 - (sum(map(mul, codes, _WEIGHTS)) - _ZEROS) % 11) % 10 != codes[-1] - _ZERO:
+        return None
+    return CitizenIdCheck(value, _FLAGS.get(value[0]))
 
 
 def validate_citizen_id(value: str) -> CitizenIdCheck:

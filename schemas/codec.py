@@ -31,6 +31,29 @@ class EncodeError(ValueError):
     """The record does not fit the family's schema."""
 
 
+class Encoder:
+    """Frames and encodes records of a few families with schema ids fixed up front: no catalogue or
+    registry lookup, and picklable, for a process that encodes for another (a TPMAP import's
+    events are encoded where they are built: connectors/tpmap/prepare.py). Codec.encode uses one."""
+
+    def __init__(self, schemas: Mapping[str, tuple[int, Any]]) -> None:
+        self._schemas = dict(schemas)  # family -> (schema id, parsed schema)
+        self._frames = {fam: (_HEADER.pack(MAGIC, sid), parsed) for fam, (sid, parsed) in self._schemas.items()}
+
+    def __reduce__(self) -> tuple[type[Encoder], tuple[dict[str, tuple[int, Any]]]]:
+        return Encoder, (self._schemas,)
+
+    def encode(self, fam: str, record: Mapping[str, Any]) -> bytes:
+        header, schema = self._frames[fam]
+        buf = io.BytesIO()  # one per record: a codec is shared by threads
+        buf.write(header)
+        try:
+            fastavro.schemaless_writer(buf, schema, record)
+        except (ValueError, TypeError, KeyError, AttributeError) as e:
+            raise EncodeError(f"{fam}: record does not fit schema: {e}") from e
+        return buf.getvalue()
+
+
 class Codec:
     def __init__(self, catalog: Catalog | None = None, registry: SchemaRegistry | None = None,
                  topics: Topics | None = None) -> None:
@@ -40,6 +63,7 @@ class Codec:
         self._writer_ids: dict[str, int] = {}
         self._writers: dict[int, tuple[str | None, Any]] = {}  # id -> (family or None if foreign, parsed)
         self._readers: dict[str, Any] = {}
+        self._encoders: dict[str, Encoder] = {}
 
     def _reader(self, fam: str) -> Any:
         if fam not in self._readers:
@@ -58,15 +82,13 @@ class Codec:
             self._writer_ids[fam] = sid
         return self._writer_ids[fam]
 
+    def encoder(self, *families: str) -> Encoder:
+        """An Encoder of these families that writes what encode() writes (same schema ids)."""
+        return Encoder({fam: (self._writer_id(fam), self._reader(fam)) for fam in families})
+
     def encode(self, fam: str, record: Mapping[str, Any]) -> bytes:
-        sid = self._writer_id(fam)
-        buf = io.BytesIO()
-        buf.write(_HEADER.pack(MAGIC, sid))
-        try:
-            fastavro.schemaless_writer(buf, self._reader(fam), record)
-        except (ValueError, TypeError, KeyError, AttributeError) as e:
-            raise EncodeError(f"{fam}: record does not fit schema: {e}") from e
-        return buf.getvalue()
+        encoder = self._encoders.get(fam) or self._encoders.setdefault(fam, self.encoder(fam))
+        return encoder.encode(fam, record)
 
     def _writer_schema(self, sid: int) -> tuple[str | None, Any]:
         if sid not in self._writers:

@@ -19,6 +19,7 @@ from connectors.pseudonym import Pseudonymiser
 from connectors.publisher import Publisher
 from connectors.tpmap.resumable import DEFAULT_CHUNK, ResumablePublisher
 from connectors.tpmap.files import check_export, estimate_rows
+from connectors.tpmap.households import STAGE
 from connectors.tpmap.prepare import CHILD_FROM_ROWS, prepare, prepare_in_child
 from connectors.tpmap.state import TpmapState
 from schemas.topics import DEAD_LETTER, TPMAP_HOUSEHOLD
@@ -85,7 +86,9 @@ def import_tpmap(path: Path, publisher: Publisher, pseudonyms: Pseudonymiser, st
     if in_child is None:
         in_child = (estimate_rows(path) or 0) >= CHILD_FROM_ROWS
     # events the checkpoint says are on Kafka are not built again (the sink skips them)
-    items = (prepare_in_child if in_child else prepare)(path, data_year, pseudonyms, event_time,
+    # encoded where they are built: in the child, when there is one
+    encoder = publisher.codec.encoder(TPMAP_HOUSEHOLD.name, DEAD_LETTER.name)
+    items = (prepare_in_child if in_child else prepare)(path, data_year, pseudonyms, event_time, encoder,
                                                          skip=checkpoint.position)
     try:
         with closing(items):
@@ -94,11 +97,11 @@ def import_tpmap(path: Path, publisher: Publisher, pseudonyms: Pseudonymiser, st
                 progress(item.rows)
                 if item.rejected:
                     summary.rejected[item.rejected] += 1
-                    sink.send(DEAD_LETTER, item.house_code, lambda event=item.event: event)
+                    sink.send_encoded(DEAD_LETTER, item.house_code, item.event_id, item.value, (STAGE, item.rejected))
                     continue
                 if summary.data_year is None:
                     summary.data_year = checkpoint.info["data_year"] = item.data_year
-                sink.send(TPMAP_HOUSEHOLD, item.house_code, lambda event=item.event: event)
+                sink.send_encoded(TPMAP_HOUSEHOLD, item.house_code, item.event_id, item.value)
                 households.add(item.house_code, item.area)
                 summary.households_published += 1
                 summary.persons_published += item.rows

@@ -3,11 +3,12 @@
 
 Preparing is most of an import's work (bench/tpmap_import.py), and in one process it shares the
 GIL with the Kafka producer's sending and its I/O thread, which makes both slower. In a child
-process it runs on the machine's other core while the importing process encodes and publishes
-what the child sent before (encoding there balances the two: measured faster than encoding in
-the child). Clear citizen IDs stay in the child: it sends events (pseudonyms only) and dead
-letters (IDs masked). The child ends when its parent does: a parent killed with SIGKILL closes
-the pipe, and the child's next send fails.
+process it runs on the machine's other core while the importing process publishes what the child
+sent before. The child encodes the events too: bytes cost next to nothing to pickle and unpickle,
+an event's dict far more than that (bench/tpmap_import.py: CPU per row of both processes). Clear
+citizen IDs stay in the child: it sends events (pseudonyms only) and dead letters (IDs masked).
+The child ends when its parent does: a parent killed with SIGKILL closes the pipe, and the
+child's next send fails.
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple
+from typing import BinaryIO, NamedTuple
 
 from connectors.pseudonym import Pseudonymiser
 from connectors.tpmap.households import Rejected, household_event, read_households
 from connectors.tpmap.state import Area
+from schemas.codec import Encoder
+from schemas.topics import DEAD_LETTER, TPMAP_HOUSEHOLD
 
 # Starting a child takes up to a second (a new interpreter imports the connector): worth it from
 # about this many rows on, a few seconds' work in one process.
@@ -38,28 +41,34 @@ class Prepared(NamedTuple):
 
     house_code: str | None
     rows: int
-    # a household's event or a rejected row's dead letter; None before the resume position (not built)
-    event: dict[str, Any] | None
+    # a household's event or a rejected row's dead letter, encoded (bytes cross the process
+    # boundary for a fraction of what the event's dict costs to pickle and unpickle); both None
+    # before the resume position (not built)
+    event_id: str | None
+    value: bytes | None
     rejected: str | None = None  # a rejected row's reason
     area: Area | None = None  # a household's
     data_year: int | None = None  # a household's
 
 
-def prepare(path: Path, data_year: int | None, pseudonyms: Pseudonymiser, event_time: int,
+def prepare(path: Path, data_year: int | None, pseudonyms: Pseudonymiser, event_time: int, encoder: Encoder,
             skip: int = 0) -> Iterator[Prepared]:
     """The file's items; the first `skip` are counted but their events are not built."""
+    encode = encoder.encode
     for index, item in enumerate(read_households(path, data_year)):
         build = index >= skip
         if isinstance(item, Rejected):
-            yield Prepared(item.house_code, 1, item.dead_letter(path.name) if build else None, item.reason)
+            letter = item.dead_letter(path.name) if build else None
+            yield Prepared(item.house_code, 1, letter and letter["event_id"],
+                           letter and encode(DEAD_LETTER.name, letter), item.reason)
         else:
-            yield Prepared(item.fields.house_code, len(item.members),
-                           household_event(item, pseudonyms, event_time) if build else None, None,
-                           item.area, item.fields.data_year)
+            event = household_event(item, pseudonyms, event_time) if build else None
+            yield Prepared(item.fields.house_code, len(item.members), event and event["event_id"],
+                           event and encode(TPMAP_HOUSEHOLD.name, event), None, item.area, item.fields.data_year)
 
 
 def prepare_in_child(path: Path, data_year: int | None, pseudonyms: Pseudonymiser, event_time: int,
-                     skip: int = 0) -> Iterator[Prepared]:
+                     encoder: Encoder, skip: int = 0) -> Iterator[Prepared]:
     """prepare() run in a child process; the same items. Closing the iterator stops the child.
 
     A plain subprocess, not multiprocessing: that would import the caller's main module again in
@@ -67,13 +76,11 @@ def prepare_in_child(path: Path, data_year: int | None, pseudonyms: Pseudonymise
     """
     receiving, sending = os.pipe()
     _widen(receiving)
-    root = str(Path(__file__).resolve().parent.parent)  # where the connectors package is
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (root, os.environ.get("PYTHONPATH"))))}
     # -c, not -m: run as __main__, this module's classes would not unpickle in the importing process
     code = f"import sys; from {__name__} import _child; _child(int(sys.argv[1]))"
     with os.fdopen(receiving, "rb") as stream:
         try:
-            child = subprocess.Popen([sys.executable, "-c", code, str(sending)], stdin=subprocess.PIPE, env=env,
+            child = subprocess.Popen([sys.executable, "-c", code, str(sending)], stdin=subprocess.PIPE, env=_child_env(),
                                      pass_fds=(sending,))
         finally:
             os.close(sending)  # the child holds the only writing end: its end is our end of file
@@ -81,7 +88,7 @@ def prepare_in_child(path: Path, data_year: int | None, pseudonyms: Pseudonymise
             assert child.stdin is not None
             # through a pipe, not the command line: the pseudonym key is in here
             with child.stdin:
-                pickle.dump((path, data_year, pseudonyms, event_time, skip), child.stdin)
+                pickle.dump((path, data_year, pseudonyms, event_time, encoder, skip), child.stdin)
             while batch := _receive(stream, child, path):
                 yield from batch
         finally:
@@ -91,6 +98,13 @@ def prepare_in_child(path: Path, data_year: int | None, pseudonyms: Pseudonymise
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
+
+
+def _child_env() -> dict[str, str]:
+    """The environment with this checkout first on the child's path: it must import the code the
+    importing process runs, whatever the working directory or an installed copy."""
+    root = str(Path(__file__).resolve().parents[2])  # holds the connectors package
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (root, os.environ.get("PYTHONPATH"))))}
 
 
 def _widen(pipe: int) -> None:
@@ -117,8 +131,9 @@ def _child(fd: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         with os.fdopen(fd, "wb") as sending:
-            path, data_year, pseudonyms, event_time, skip = pickle.load(sys.stdin.buffer)
-            pickle.dump(_send_items(sending, prepare(path, data_year, pseudonyms, event_time, skip), path), sending)
+            path, data_year, pseudonyms, event_time, encoder, skip = pickle.load(sys.stdin.buffer)
+            items = prepare(path, data_year, pseudonyms, event_time, encoder, skip)
+            pickle.dump(_send_items(sending, items, path), sending)
     except (EOFError, BrokenPipeError, ConnectionResetError):
         pass  # the importing process is gone or stopped reading
 

@@ -36,7 +36,8 @@ class ResumablePublisher:
         self.skipped = 0  # acknowledged in an earlier run, per the checkpoint
         self.already_on_topic = 0  # sent by an earlier run after its last checkpoint
         self._next = 0
-        self._unacked: list[FutureRecordMetadata] = []  # sent since the last commit
+        # sent since the last commit, untracked (Publisher.settle), with their outcome
+        self._unacked: list[tuple[FutureRecordMetadata, str]] = []
         self._family_of = {publisher.topics.name(f): f for f in families}
         if checkpoint.offsets:
             self._on_topic = event_ids_after(bootstrap, checkpoint.offsets, self._event_id)
@@ -53,27 +54,48 @@ class ResumablePublisher:
 
     def send(self, fam: Family, key: str | None, build: Callable[[], dict[str, Any]]) -> None:
         """Publish the next event of the sequence; `build` is called only if it may need sending."""
+        if self._due():
+            record = build()
+            value = self.publisher.codec.encode(fam.name, record)
+            rejected = (record["stage"], record["reason"]) if fam is DEAD_LETTER else None
+            self._publish(fam, key, record["event_id"], value, rejected)
+
+    def send_encoded(self, fam: Family, key: str | None, event_id: str | None, value: bytes | None,
+                     rejected: tuple[str, str] | None = None) -> None:
+        """send() of an event encoded already (None before the checkpoint's position: not built);
+        `rejected`: a dead letter's stage and reason."""
+        if self._due():
+            assert event_id is not None and value is not None
+            self._publish(fam, key, event_id, value, rejected)
+
+    def _due(self) -> bool:
+        """Count the next event of the sequence: False if an earlier run had it acknowledged."""
         index = self._next
         self._next += 1
         if index < self.checkpoint.position:
             self.skipped += 1
-            return
-        record = build()
-        if record["event_id"] in self._on_topic:
+            return False
+        return True
+
+    def _publish(self, fam: Family, key: str | None, event_id: str, value: bytes,
+                 rejected: tuple[str, str] | None) -> None:
+        if event_id in self._on_topic:
             self.already_on_topic += 1
+        elif rejected:
+            self._unacked.append((self.publisher.dead_letter_encoded(*rejected, key, value, tracked=False), "rejected"))
         else:
-            self._unacked.append(self.publisher.dead_letter(record) if fam is DEAD_LETTER
-                                 else self.publisher.publish(fam, key, record))
+            self._unacked.append((self.publisher.publish_encoded(fam, key, value, tracked=False), "published"))
         if self._next - self.checkpoint.position >= self.chunk:
             self.commit()
 
     def commit(self) -> None:
         """Wait for Kafka's acknowledgement of everything sent, then move the checkpoint."""
-        self.publisher.flush()  # raises unless every event sent was acknowledged
+        self.publisher.flush()
+        self.publisher.settle(self._unacked)  # raises unless every event sent was acknowledged
         # the offsets are read here, not in a callback per event on the producer's I/O thread,
         # where that work would contend with the import for the GIL
         offsets = self.checkpoint.offsets
-        for future in self._unacked:
+        for future, _ in self._unacked:
             meta = future.value
             parts = offsets.setdefault(meta.topic, {})
             if meta.offset >= parts.get(meta.partition, 0):

@@ -19,7 +19,7 @@ from typing import Annotated, Literal, NamedTuple, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
-from connectors.citizen_id import CitizenIdCheck, InvalidCitizenId, validate_citizen_id
+from connectors.citizen_id import CitizenIdCheck, plain_citizen_id, validate_citizen_id
 
 HOUSEHOLD_COLUMNS = ("data_year", "house_code", "province_code", "district_code", "subdistrict_code", "village_code",
                      "income_per_person_baht", "failed_indicators", "subdistrict_name", "village_name")
@@ -186,17 +186,20 @@ def _plain_household(raw: Raw) -> HouseholdPart | None:
 
 
 def _plain_person(raw: Raw) -> PersonPart | None:
-    get = raw.get
+    get, flag = raw.get, _FLAG_CELLS.get
     # an absent column is the model's default ("0"); a blank cell (None) is an error for the model to word
-    flags = tuple(_FLAG_CELLS.get(get(flag, "0")) for flag in PERSON_COLUMNS[3:])
-    age, sex, cid = get("age"), get("sex"), get("citizen_id")
-    if None in flags or sex not in _SEXES or type(cid) is not str:
+    flags = (flag(get("welfare_registered", "0")), flag(get("welfare_validated", "0")), flag(get("disabled", "0")),
+             flag(get("bedridden", "0")), flag(get("chronic_illness", "0")))
+    sex = get("sex")
+    if None in flags or sex not in _SEXES:
         return None
-    if age is not None and ((age := _number(age)) is None or age > 130):
+    age = get("age")
+    # at most 3 digits: 0-130 written plainly (a leading 0 too, as int() reads it)
+    if age is not None and (not (type(age) is str and len(age) <= 3 and age.isascii() and age.isdigit())
+                            or (age := int(age)) > 130):
         return None
-    try:
-        check = validate_citizen_id(cid)
-    except InvalidCitizenId:
+    check = plain_citizen_id(get("citizen_id"))
+    if check is None:
         return None
     return PersonPart(check, age, sex, *flags)
 

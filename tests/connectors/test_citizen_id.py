@@ -6,6 +6,7 @@ from connectors.citizen_id import (
     CitizenIdCheck,
     InvalidCitizenId,
     check_digit,
+    plain_citizen_id,
     validate_citizen_id,
 )
 
@@ -74,3 +75,26 @@ def test_any_other_last_digit_is_rejected(first12: str, shift: int) -> None:
     wrong = (check_digit(first12) + shift) % 10
     with pytest.raises(InvalidCitizenId):
         validate_citizen_id(first12 + str(wrong))
+
+
+def validated(value: str) -> CitizenIdCheck | None:
+    try:
+        return validate_citizen_id(value)
+    except InvalidCitizenId:
+        return None
+
+
+@given(st.one_of(twelve_digits.map(lambda d: d + str(check_digit(d))),
+                 st.text(alphabet="0123456789", min_size=11, max_size=14),
+                 st.text(alphabet="0123456789-๑ x", min_size=11, max_size=17)))
+def test_the_fast_check_accepts_only_what_validation_accepts_with_the_same_result(value: str) -> None:
+    # the import's per-row check (connectors/tpmap/rows.py); the rest goes to validate_citizen_id
+    plain = plain_citizen_id(value)
+    assert plain is None or plain == validated(value)
+    if len(value) == 13 and value.isascii() and value.isdigit():
+        assert plain == validated(value)
+
+
+@pytest.mark.parametrize("cid", VALID + ["0123456789016", "9123456789010"])
+def test_the_fast_check_takes_plain_valid_ids_flags_included(cid: str) -> None:
+    assert plain_citizen_id(cid) == validate_citizen_id(cid)

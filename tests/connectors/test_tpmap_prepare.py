@@ -14,18 +14,27 @@ import pytest
 
 from connectors.pseudonym import Pseudonymiser
 from connectors.tpmap.columns import ExportError
-from connectors.tpmap.prepare import Prepared, prepare, prepare_in_child
+from connectors.tpmap.prepare import Prepared, _child_env, prepare, prepare_in_child
 from povhub.sample import sample_rows, write_rows, write_sample
+from schemas.codec import Codec
+from schemas.topics import DEAD_LETTER, TPMAP_HOUSEHOLD
 
 ROOT = Path(__file__).resolve().parents[2]
 PSEUDONYMS = Pseudonymiser("unit-test-secret-0123456789")
 TIMES = ("event_time", "ingest_time")  # from the clock: ingest_time, and a dead letter's event_time
 
 
+CODEC = Codec()
+ENCODER = CODEC.encoder(TPMAP_HOUSEHOLD.name, DEAD_LETTER.name)
+
+
 def comparable(item: Prepared) -> Prepared:
-    if item.event is None:
+    """The item with its event decoded, without the clock's times."""
+    if item.value is None:
         return item
-    return item._replace(event={k: v for k, v in item.event.items() if k not in TIMES})
+    event = CODEC.decode(item.value, DEAD_LETTER.name if item.rejected else TPMAP_HOUSEHOLD.name)
+    assert event["event_id"] == item.event_id
+    return item._replace(value={k: v for k, v in event.items() if k not in TIMES})
 
 
 def preparers(pid: int) -> list[int]:
@@ -64,25 +73,31 @@ def test_a_child_prepares_the_same_items_in_the_same_order(tmp_path):
         rows[i]["age"] = "old"
     path = write_rows(tmp_path / "f.csv", rows)
     for skip in (0, 40):
-        here = [comparable(i) for i in prepare(path, None, PSEUDONYMS, 1, skip)]
-        there = [comparable(i) for i in prepare_in_child(path, None, PSEUDONYMS, 1, skip)]
+        here = [comparable(i) for i in prepare(path, None, PSEUDONYMS, 1, ENCODER, skip)]
+        there = [comparable(i) for i in prepare_in_child(path, None, PSEUDONYMS, 1, ENCODER, skip)]
         assert there == here
-        assert all(i.event is None for i in here[:skip]) and all(i.event is not None for i in here[skip:])
+        assert all(i.value is None for i in here[:skip]) and all(i.value is not None for i in here[skip:])
         assert sum(i.rejected == "bad-age" for i in here) == len(range(3, len(rows), 97))
+
+
+def test_the_child_imports_this_checkout_s_code_first():
+    # not the working directory's or an installed copy's: its items must unpickle here
+    first = _child_env()["PYTHONPATH"].split(os.pathsep)[0]
+    assert (Path(first) / "connectors" / "tpmap" / "prepare.py").samefile(ROOT / "connectors" / "tpmap" / "prepare.py")
 
 
 def test_an_error_in_the_child_is_raised_in_the_importing_process(tmp_path):
     path = tmp_path / "no-ids.csv"
     path.write_text("data_year,house_code\n2567,34070000039\n", encoding="utf-8")
     with pytest.raises(ExportError, match="missing required column"):
-        list(prepare_in_child(path, None, PSEUDONYMS, 1))
+        list(prepare_in_child(path, None, PSEUDONYMS, 1, ENCODER))
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the child through /proc")
 def test_stopping_the_import_stops_the_child(tmp_path):
     path = tmp_path / "f.csv"
     write_sample(path, households=2_000, seed=3, year=2567)
-    items = prepare_in_child(path, None, PSEUDONYMS, 1)
+    items = prepare_in_child(path, None, PSEUDONYMS, 1, ENCODER)
     next(items)
     [child] = preparers(os.getpid())
     items.close()
@@ -94,8 +109,9 @@ def test_killing_the_importing_process_ends_the_child(tmp_path):
     path = tmp_path / "f.csv"
     write_sample(path, households=2_000, seed=3, year=2567)
     script = ("import sys; from pathlib import Path; from connectors.pseudonym import Pseudonymiser; "
-              "from connectors.tpmap.prepare import prepare_in_child; "
-              "items = prepare_in_child(Path(sys.argv[1]), None, Pseudonymiser('unit-test-secret-0123456789'), 1); "
+              "from connectors.tpmap.prepare import prepare_in_child; from schemas.codec import Codec; "
+              "items = prepare_in_child(Path(sys.argv[1]), None, Pseudonymiser('unit-test-secret-0123456789'), 1, "
+              "Codec().encoder('tpmap.household', 'dlq')); "
               "next(items); print('reading', flush=True); sys.stdin.read()")
     importer = subprocess.Popen([sys.executable, "-c", script, str(path)], cwd=ROOT, stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, text=True)

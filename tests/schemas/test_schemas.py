@@ -1,4 +1,5 @@
 import json
+import pickle
 import shutil
 from pathlib import Path
 
@@ -107,6 +108,19 @@ def test_encode_rejects_a_record_that_does_not_fit():
     record["members"] = "three"
     with pytest.raises(EncodeError):
         Codec().encode("household.state", record)
+
+
+def test_a_pickled_encoder_writes_what_the_codec_writes():
+    # a TPMAP import encodes its events in a child process with one (connectors/tpmap/prepare.py)
+    codec = Codec()
+    families = sorted({f for f, _ in EXAMPLES})
+    encoder = pickle.loads(pickle.dumps(codec.encoder(*families)))
+    for fam, path in EXAMPLES:
+        assert encoder.encode(fam, load_example(path)) == codec.encode(fam, load_example(path))
+    record = load_example(example_paths("household.state")[0])
+    record["members"] = "three"
+    with pytest.raises(EncodeError):
+        encoder.encode("household.state", record)
 
 
 def test_all_checked_in_versions_are_backward_transitive_compatible():
