@@ -1,4 +1,4 @@
-"""What a household_state insert costs as the table grows, with the live figures' views (migrations/0011).
+"""What a household_state insert costs as the table grows, with the live figures' views (migrations/0011, 0013).
 
 The live figures make every household_state insert run household_contributions_mv, which looks
 up each household of the block in household_contributions (its previous contribution), then
@@ -6,16 +6,18 @@ area_household_figures_mv. This bench fills household_state through the real mig
 HOUSEHOLDS synthetic households (one version each, over every real sub-district), then inserts
 BATCHES batches of BATCH_ROWS new versions of random households the way the loader does
 (sinks/batch_insert.py: a deduplication token, the views deduplicated too) and prints per
-schema and size: the insert's median and p95 time; the same insert without the views (view
-detached: household_state alone); the previous-contribution lookup of the view on its own
-(`s` in 0012) with the rows and granules it reads; and the active parts of both tables.
+schema and size: the insert's median and p95 time and its CPU; the same inserts without the
+views (household_state alone); the CPU of the view's previous-contribution lookup on its own
+(`s` in 0012) and the granules it selects; the active parts of both tables and their format.
 
 Each size runs twice in the same run: with the migrations up to 0012 (household_contributions
-with ClickHouse's default index_granularity of 8,192 rows) and with every migration (0013), so
-the table shows the change beside what it replaced. chdb has no system.query_log, so the
-lookup's rows are EXPLAIN's granules x index_granularity and the query's own read_rows summary.
+with ClickHouse's default index_granularity of 8,192 rows, wide parts once large) and with every
+migration (0013: 128-row granules, compact parts), so
+the table shows the change beside what it replaced. chdb has no system.query_log or
+query_views_log: the views' share is the insert's CPU time with and without them (chdb runs in
+this process), and the lookup's granules come from EXPLAIN indexes = 1.
 
-    python3 bench/live_figures_insert.py [--households 100000,1000000] [--batches 40] [--batch-rows 300]
+    python3 bench/live_figures_insert.py [--households 100000,1000000] [--batches 40] [--schemas 0012,all] [--batch-rows 300]
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import argparse
 import os
 import random
 import re
+import resource
 import statistics
 import sys
 import tempfile
@@ -77,14 +80,28 @@ def new_versions(homes: list[tuple[str, str]], rows: int, version: int, offset: 
     return list(zip(*state_columns(chunk, version, rng, offset)))
 
 
-def lookup_cost(client: Client, keys: list[str]) -> tuple[float, int, int]:
-    """Seconds, rows read, and granules selected by the previous-contribution lookup of `keys`."""
-    started = time.perf_counter()
-    result = client.query(LOOKUP, parameters={"keys": keys})
-    seconds = time.perf_counter() - started
+def cpu_seconds() -> float:
+    """This process's CPU time: chdb runs in it, and on a shared machine CPU time says more than
+    wall-clock time (which includes waiting for a core)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def lookup_cost(client: Client, keys: list[str]) -> tuple[float, int]:
+    """CPU seconds of the previous-contribution lookup of `keys`, and the granules it selects."""
+    started = cpu_seconds()
+    client.query(LOOKUP, parameters={"keys": keys})
+    seconds = cpu_seconds() - started
     plan = "\n".join(r[0] for r in client.query(f"EXPLAIN indexes = 1 {LOOKUP}", parameters={"keys": keys}).result_rows)
     granules = sum(int(m[1]) for m in re.finditer(r"Granules: (\d+)/\d+", plan.split("PrimaryKey", 1)[-1]))
-    return seconds, int(result.summary.get("read_rows", 0)), granules
+    return seconds, granules
+
+
+def timed_insert(client: Client, rows: list[tuple], token: str) -> tuple[float, float]:
+    """Wall-clock and CPU seconds of one loader insert."""
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    insert_batch(client, "household_state", HOUSEHOLD_STATE.insert_columns, rows, token)
+    return time.perf_counter() - wall, cpu_seconds() - cpu
 
 
 def active_parts(client: Client, table: str) -> int:
@@ -104,39 +121,37 @@ def measure(folder: Path, n: int, last: int | None, batches: int, batch_rows: in
         started = time.perf_counter()
         fill(client, homes, rng)
         filled_s = time.perf_counter() - started
-        with_views, lookups, read_rows, granules = [], [], [], []
+        with_views, lookups, granules = [], [], []
         offset = n
         for i in range(batches):
             rows = new_versions(homes, batch_rows, 2 + i, offset, rng)
             keys = [r[HOUSEHOLD_STATE.insert_columns.index("household_key")] for r in rows]
-            seconds, read, selected = lookup_cost(client, keys)
+            seconds, selected = lookup_cost(client, keys)
             lookups.append(seconds)
-            read_rows.append(read)
             granules.append(selected)
-            started = time.perf_counter()
-            insert_batch(client, "household_state", HOUSEHOLD_STATE.insert_columns,
-                         rows, f"bench-{offset}")
-            with_views.append(time.perf_counter() - started)
+            with_views.append(timed_insert(client, rows, f"bench-{offset}"))
             offset += batch_rows
         parts = (active_parts(client, "household_state"), active_parts(client, "household_contributions"))
         contributions = client.command("SELECT count() FROM household_contributions")
+        part_type = client.command("SELECT arrayStringConcat(groupUniqArray(part_type), '+') FROM system.parts "
+                                   "WHERE active AND database = currentDatabase() AND table = 'household_contributions'")
         # the same inserts with the views out of the way: what household_state alone costs
         client.command("DETACH TABLE household_contributions_mv")
         alone = []
         for i in range(batches):
             rows = new_versions(homes, batch_rows, 2 + batches + i, offset, rng)
-            started = time.perf_counter()
-            insert_batch(client, "household_state", HOUSEHOLD_STATE.insert_columns,
-                         rows, f"bench-{offset}")
-            alone.append(time.perf_counter() - started)
+            alone.append(timed_insert(client, rows, f"bench-{offset}"))
             offset += batch_rows
         client.command("ATTACH TABLE household_contributions_mv")
     finally:
         client.close()
-    return {"fill_s": filled_s, "granularity": int(granularity), "contributions": contributions,
-            "insert_ms": statistics.median(with_views) * 1000, "insert_p95_ms": percentile(with_views, 95) * 1000,
-            "alone_ms": statistics.median(alone) * 1000, "lookup_ms": statistics.median(lookups) * 1000,
-            "read_rows": statistics.median(read_rows), "granules": statistics.median(granules),
+    return {"fill_s": filled_s, "granularity": int(granularity), "contributions": contributions, "part_type": part_type,
+            "insert_ms": statistics.median(w for w, _ in with_views) * 1000,
+            "insert_p95_ms": percentile([w for w, _ in with_views], 95) * 1000,
+            "insert_cpu_ms": statistics.median(c for _, c in with_views) * 1000,
+            "alone_ms": statistics.median(w for w, _ in alone) * 1000,
+            "alone_cpu_ms": statistics.median(c for _, c in alone) * 1000,
+            "lookup_cpu_ms": statistics.median(lookups) * 1000, "granules": statistics.median(granules),
             "state_parts": parts[0], "contribution_parts": parts[1]}
 
 
@@ -161,18 +176,20 @@ def main() -> int:
             print(f"{n:,} households, migrations {label} ...", flush=True)
             results.append((n, label, measure(root / f"{n}-{label}", n, last, args.batches, args.batch_rows)))
     print(f"\nload average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    print(f"household_state inserts of {args.batch_rows} new versions of random households, {args.batches} per row "
-          f"(ms; median unless p95); lookup = the view's previous-contribution read on its own")
-    print(f"{'households':>10} {'migr.':>5} {'granule':>7} {'insert':>7} {'p95':>6} {'no views':>8} {'views':>6}"
-          f" {'lookup':>7} {'granules':>8} {'rows read':>10} {'parts st/co':>11} {'ratio':>6}")
+    print(f"household_state inserts of {args.batch_rows} new versions of random households, {args.batches} per row, "
+          f"as the loader inserts them (ms; median unless p95; CPU: this process's, chdb's included)")
+    print(f"{'households':>10} {'migr.':>5} {'granule':>7} {'parts':>7} {'insert':>7} {'p95':>6} {'CPU':>6}"
+          f" {'no views':>8} {'CPU':>6} {'views CPU':>9} {'lookup CPU':>10} {'granules':>8} {'parts st/co':>11} {'CPU ratio':>9}")
     before: dict[int, float] = {}
     for n, label, r in results:
-        before.setdefault(n, r["insert_ms"])
-        print(f"{n:>10,} {label:>5} {r['granularity']:>7,} {r['insert_ms']:>7.0f} {r['insert_p95_ms']:>6.0f}"
-              f" {r['alone_ms']:>8.0f} {r['insert_ms'] - r['alone_ms']:>6.0f} {r['lookup_ms']:>7.1f}"
-              f" {r['granules']:>8,.0f} {r['read_rows']:>10,.0f} {r['state_parts']:>5}/{r['contribution_parts']:<5}"
-              f" {r['insert_ms'] / before[n]:>6.2f}")
-    print("ratio: the insert's median over the 0012 one at the same size; views = insert - no views")
+        before.setdefault(n, r["insert_cpu_ms"])
+        print(f"{n:>10,} {label:>5} {r['granularity']:>7,} {r['part_type']:>7} {r['insert_ms']:>7.0f} {r['insert_p95_ms']:>6.0f}"
+              f" {r['insert_cpu_ms']:>6.0f} {r['alone_ms']:>8.0f} {r['alone_cpu_ms']:>6.0f}"
+              f" {r['insert_cpu_ms'] - r['alone_cpu_ms']:>9.0f} {r['lookup_cpu_ms']:>10.1f} {r['granules']:>8,.0f}"
+              f" {r['state_parts']:>5}/{r['contribution_parts']:<5} {r['insert_cpu_ms'] / before[n]:>9.2f}")
+    print("no views: the same inserts with household_contributions_mv detached; views CPU = CPU - no-views CPU;")
+    print("lookup: the view's previous-contribution read on its own, before each insert; CPU ratio: the insert's "
+          "CPU over the first schema's at the same size")
     return 0
 
 

@@ -59,10 +59,13 @@ def count_stored_households(client: Client, cluster: str | None = None) -> list[
 # 0013: household_contributions' rows into household_contributions_0013 (index_granularity 128),
 # which 0014 renames. Emptied first, so a migration retried after a failure moves each row once;
 # it runs while no loader inserts and 0013 has dropped the views, so no row is written meanwhile.
+# Every row as it was: without optimize_on_insert = 0 the insert would keep only each household's
+# highest version, as a merge may, but the moved table would not be the one the views left.
 _MOVE_CONTRIBUTIONS = """
 INSERT INTO household_contributions_0013
 SELECT household_key, version, contribution, has_previous, previous, batch, base_found, base_version, base
 FROM household_contributions
+SETTINGS optimize_on_insert = 0
 """
 
 

@@ -10,13 +10,20 @@
 -- them up to ~2.5M rows, so an insert read the whole table (its three contribution tuples) and
 -- cost ~100 ms at 100k households and ~330 ms at 1.1M rows in the pipeline.
 --
--- Fix: household_contributions again, with index_granularity = 128: a lookup reads at most one
--- granule of 128 rows per household of the block (300 x 128 = 38k rows, whatever the table's
--- size). The primary index grows to one mark per 128 rows (12.9M households: ~100k marks,
--- a few MiB in memory). index_granularity cannot be altered on an existing table, so a new
--- table is made, the rows moved into it (the batch and base columns of 0012 too, so a retry
--- still finds its batch's rows), and it takes the old table's name; the two views are created
--- again on it, unchanged (0012's household_contributions_mv, 0011's area_household_figures_mv).
+-- Fix: household_contributions again, with index_granularity = 128 and every part in the compact
+-- format: a lookup reads one granule of 128 rows per household of the block (300 x 128 = 38k
+-- rows, whatever the table's size) instead of every granule. Compact, because the lookup reads
+-- four tuples' and four plain columns' subcolumns, ~30 files in a wide part, each decompressed
+-- around every granule asked for: with small granules alone a wide table cost as much again
+-- (measured CPU of the view's lookup at 1M households: 8,192-row wide ~150 ms, 128-row wide
+-- ~85-150 ms, 128-row compact ~35-50 ms; bench/live_figures_insert.py). A compact part keeps a
+-- granule's columns together in one file; min_bytes_for_wide_part of 10 GB keeps every part
+-- compact (12.9M households: ~230 MiB). The primary index grows to one mark per 128 rows
+-- (12.9M households: ~100k marks, a few MiB in memory). index_granularity cannot be altered on
+-- an existing table, so a new table is made, the rows moved into it (the batch and base columns
+-- of 0012 too, so a retry still finds its batch's rows), and it takes the old table's name; the
+-- two views are created again on it, unchanged (0012's household_contributions_mv, 0011's
+-- area_household_figures_mv).
 -- The views are dropped before the rows move, so nothing is counted twice or missed: migrations
 -- run before the worker starts its loaders. area_household_figures keeps its rows and its
 -- deduplication tokens. Three steps: this file makes the table and drops the views; the rows
@@ -39,7 +46,7 @@ CREATE TABLE IF NOT EXISTS household_contributions_0013{on_cluster}
 )
 ENGINE = {engine:ReplacingMergeTree(version)}
 ORDER BY household_key
-SETTINGS index_granularity = 128, non_replicated_deduplication_window = 1000;
+SETTINGS index_granularity = 128, min_bytes_for_wide_part = 10000000000, non_replicated_deduplication_window = 1000;
 
 DROP VIEW IF EXISTS household_contributions_mv{on_cluster};
 DROP VIEW IF EXISTS area_household_figures_mv{on_cluster};
