@@ -1,7 +1,8 @@
 """The per-area figures behind the level summaries (migrations/0007, and TPMAP's: 0009): tables ClickHouse
 refreshes on a schedule. `refresh_figures` brings them up to date now, e.g. after a backfill
 or in tests that check the figures right after loading. The household figures of 0011 are kept
-current at every insert instead; `count_stored_households` starts them from what is stored."""
+current at every insert instead; `count_stored_households` starts them from what is stored, and
+`move_contributions` moves their lookup table into its finer-grained successor (0013)."""
 
 from __future__ import annotations
 
@@ -53,3 +54,24 @@ def count_stored_households(client: Client, cluster: str | None = None) -> list[
         for statement in statements:
             client.command(statement)
     return statements
+
+
+# 0013: household_contributions' rows into household_contributions_0013 (index_granularity 128),
+# which 0014 renames. Emptied first, so a migration retried after a failure moves each row once;
+# it runs while no loader inserts and 0013 has dropped the views, so no row is written meanwhile.
+# Every row as it was: without optimize_on_insert = 0 the insert would keep only each household's
+# highest version, as a merge may, but the moved table would not be the one the views left.
+_MOVE_CONTRIBUTIONS = """
+INSERT INTO household_contributions_0013
+SELECT household_key, version, contribution, has_previous, previous, batch, base_found, base_version, base
+FROM household_contributions
+SETTINGS optimize_on_insert = 0
+"""
+
+
+def move_contributions(client: Client, cluster: str | None = None) -> None:
+    """Copy household_contributions into 0013's table: on a cluster into one host's replica, which
+    replicates it (an INSERT cannot run ON CLUSTER)."""
+    on_cluster = f" ON CLUSTER {cluster}" if cluster else ""
+    client.command(f"TRUNCATE TABLE IF EXISTS household_contributions_0013{on_cluster}")
+    client.command(_MOVE_CONTRIBUTIONS.strip())

@@ -16,14 +16,15 @@ from importlib.resources import files
 from clickhouse_connect.driver.client import Client
 
 from sinks.ddl import render
-from sinks.figures import count_stored_households
+from sinks.figures import count_stored_households, move_contributions
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS_TABLE = "povhub_schema_migrations"
-# 0011 keeps the household figures current from its view on: what was stored before, is counted
-# once after it (sinks/figures.py)
-LIVE_FIGURES_MIGRATION = 11
+# Data, not schema, after a migration's statements (an INSERT cannot run ON CLUSTER; sinks/figures.py):
+# 0011 keeps the household figures current from its view on, so what was stored before is counted
+# once after it; 0013 makes household_contributions' finer-grained successor, which gets its rows
+DATA_STEPS = {11: count_stored_households, 13: move_contributions}
 
 _CREATE_MIGRATIONS_TABLE = f"""
 CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE}{{on_cluster}}
@@ -120,9 +121,8 @@ def migrate(client: Client, dry_run: bool = False, cluster: str | None = None) -
     for migration in pending:
         for statement in migration.statements(cluster):
             client.command(statement)
-        if migration.id == LIVE_FIGURES_MIGRATION:
-            # Data, not schema: the rows stored before 0011 (an INSERT cannot run ON CLUSTER)
-            count_stored_households(client, cluster)
+        if migration.id in DATA_STEPS:
+            DATA_STEPS[migration.id](client, cluster)
         # Recorded only after every statement succeeded, so a failed file is retried whole
         client.insert(
             MIGRATIONS_TABLE,

@@ -7,6 +7,7 @@ from sinks.batch_insert import insert_batch
 from sinks.clickhouse import ChdbDsn
 from sinks.household_state import HOUSEHOLD_STATE
 from sinks.loader import load_events, reinsert_uncommitted
+from sinks import migrate as migrate_module
 from sinks.migrate import available_migrations, migrate
 from sinks.report import level_summary
 from sinks.unclean_stop import start_writing
@@ -56,6 +57,45 @@ def test_rows_stored_before_the_migration_are_counted_once(client):
     assert figures(client) == {"500101": (1, 4), "100101": (1, 3)}
     insert(client, state_record(2, 2, "100101", members=1), offset=9)
     assert figures(client) == {"100101": (2, 4)}
+
+
+def test_the_finer_grained_lookup_table_keeps_the_counted_figures_and_pending_retries(client, monkeypatch):
+    # a database at migration 0012 (household_contributions with the default 8,192-row granules)
+    # holding versions, a batch whose view chain a crash cut before area_household_figures, and a
+    # batch stored whole but not committed to Kafka; then 0013/0014 move household_contributions
+    shipped = available_migrations()
+    monkeypatch.setattr(migrate_module, "available_migrations", lambda: [m for m in shipped if m.id <= 12])
+    migrate(client)
+    monkeypatch.undo()
+    first = [HOUSEHOLD_STATE.row(state_record(1, 1, "500101", members=2)) + ("t", 0, 0),
+             HOUSEHOLD_STATE.row(state_record(2, 1, "500101", members=4)) + ("t", 0, 1)]
+    moved = [HOUSEHOLD_STATE.row(state_record(1, 2, "500102", members=3)) + ("t", 0, 2)]
+    cut = [HOUSEHOLD_STATE.row(state_record(2, 2, "100101", members=5)) + ("t", 0, 3),
+           HOUSEHOLD_STATE.row(state_record(3, 1, "100101", members=1)) + ("t", 0, 4)]
+    store(client, first, "t-0-0-1-a")
+    store(client, moved, "t-0-2-2-b")
+    stored_without(client, "area_household_figures_mv", lambda: store(client, cut, "t-0-3-4-c"))
+    before = client.query("SELECT * FROM household_contributions ORDER BY household_key, version, batch").result_rows
+    assert figures(client) == {"500101": (1, 4), "500102": (1, 3)}
+    migrate(client)
+    assert client.command("SELECT extract(create_table_query, 'index_granularity = (\\\\d+)') FROM system.tables "
+                          "WHERE database = currentDatabase() AND name = 'household_contributions'") == 128
+    after = client.query("SELECT * FROM household_contributions ORDER BY household_key, version, batch").result_rows
+    assert after == before
+    assert figures(client) == {"500101": (1, 4), "500102": (1, 3)}
+    # the cut batch retried with its token: counted now; the uncommitted one again: nothing twice
+    store(client, cut, "t-0-3-4-c")
+    store(client, moved, "t-0-2-2-b")
+    expected = {"500102": (1, 3), "100101": (2, 6)}
+    assert figures(client) == expected
+    # the views on the new table chain versions as before
+    store(client, [HOUSEHOLD_STATE.row(state_record(1, 3, "100101", members=2)) + ("t", 0, 5)], "t-0-5-5-d")
+    assert figures(client) == {"100101": (3, 8)}
+    assert figures(client, "province") == {"10": (3, 8)}
+    assert client.command("SELECT count() FROM system.tables WHERE database = currentDatabase() "
+                          "AND name LIKE 'household_contributions_00%'") == 0
+    assert client.command("SELECT groupUniqArray(part_type) FROM system.parts WHERE active "
+                          "AND database = currentDatabase() AND table = 'household_contributions'") == "['Compact']"
 
 
 def test_a_batch_stored_without_its_view_insert_is_counted_at_the_retry(db):
