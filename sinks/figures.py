@@ -57,21 +57,36 @@ def count_stored_households(client: Client, cluster: str | None = None) -> list[
 
 
 # 0013: household_contributions' rows into household_contributions_0013 (index_granularity 128),
-# which 0014 renames. Emptied first, so a migration retried after a failure moves each row once;
-# it runs while no loader inserts and 0013 has dropped the views, so no row is written meanwhile.
-# Every row as it was: without optimize_on_insert = 0 the insert would keep only each household's
-# highest version, as a merge may, but the moved table would not be the one the views left.
-_MOVE_CONTRIBUTIONS = """
+# which then takes the old table's name (0014 gives the views back). It runs while no loader
+# inserts and 0013 has dropped the views, so no row is written meanwhile. Every row as it was:
+# without optimize_on_insert = 0 the insert would keep only each household's highest version, as
+# a merge may, but the moved table would not be the one the views left.
+MOVE_CONTRIBUTIONS = """
 INSERT INTO household_contributions_0013
 SELECT household_key, version, contribution, has_previous, previous, batch, base_found, base_version, base
 FROM household_contributions
 SETTINGS optimize_on_insert = 0
 """
+_FINE = "index_granularity = 128"  # how 0013's table is told from the one it replaces
 
 
 def move_contributions(client: Client, cluster: str | None = None) -> None:
-    """Copy household_contributions into 0013's table: on a cluster into one host's replica, which
-    replicates it (an INSERT cannot run ON CLUSTER)."""
+    """Move household_contributions into 0013's table, which takes its name: on a cluster the rows
+    go into one host's replica, which replicates them (an INSERT cannot run ON CLUSTER).
+
+    A migration that stops part way is retried whole (sinks/migrate.py), so each step starts from
+    what the tables are: the copy is emptied first and made again; a run stopped between the two
+    renames finds only household_contributions_0012 and the full new table; one stopped after
+    them finds household_contributions already fine-grained (and an empty _0013 that the retried
+    0013 made again), and only tidies up."""
     on_cluster = f" ON CLUSTER {cluster}" if cluster else ""
-    client.command(f"TRUNCATE TABLE IF EXISTS household_contributions_0013{on_cluster}")
-    client.command(_MOVE_CONTRIBUTIONS.strip())
+    tables = dict(client.query("SELECT name, create_table_query FROM system.tables WHERE database = currentDatabase() "
+                               "AND name IN ('household_contributions', 'household_contributions_0013')").result_rows)
+    if _FINE not in tables.get("household_contributions", ""):
+        if "household_contributions" in tables:
+            client.command(f"TRUNCATE TABLE IF EXISTS household_contributions_0013{on_cluster}")
+            client.command(MOVE_CONTRIBUTIONS.strip())
+            client.command(f"RENAME TABLE household_contributions TO household_contributions_0012{on_cluster}")
+        client.command(f"RENAME TABLE household_contributions_0013 TO household_contributions{on_cluster}")
+    client.command(f"DROP TABLE IF EXISTS household_contributions_0012{on_cluster}")
+    client.command(f"DROP TABLE IF EXISTS household_contributions_0013{on_cluster}")

@@ -28,8 +28,9 @@
 -- The views are dropped before the rows move, so nothing is counted twice or missed: migrations
 -- run before the worker starts its loaders. area_household_figures keeps its rows and its
 -- deduplication tokens. Three steps: this file makes the table and drops the views; the rows
--- move in sinks/figures.py (an INSERT cannot run ON CLUSTER: on one host, and the Replicated
--- table brings them to the other replicas); 0014 gives the table its name and the views back.
+-- move and the table takes the old one's name in sinks/figures.py (an INSERT cannot run ON
+-- CLUSTER: on one host, and the Replicated table brings them to the other replicas; a retried
+-- migration resumes from the tables it finds); 0014 gives the views back.
 CREATE TABLE IF NOT EXISTS household_contributions_0013{on_cluster}
 (
     household_key String,

@@ -1,12 +1,6 @@
--- The third step of 0013 (read it first): household_contributions_0013, now holding every row
--- of household_contributions (sinks/figures.py), takes its name, and the two views are created
--- again on it, unchanged.
--- Two statements: a RENAME of several tables is not atomic either, and some databases (ClickHouse
--- Cloud's Shared) refuse it
-RENAME TABLE household_contributions TO household_contributions_0012{on_cluster};
-RENAME TABLE household_contributions_0013 TO household_contributions{on_cluster};
-
-DROP TABLE IF EXISTS household_contributions_0012{on_cluster};
+-- The third step of 0013 (read it first): household_contributions, now 0013's table holding every
+-- row of the old one (moved and renamed by sinks/figures.py move_contributions, which a retried
+-- migration resumes from where it stopped), gets the two views again, unchanged.
 
 -- 0012's view, unchanged
 CREATE MATERIALIZED VIEW IF NOT EXISTS household_contributions_mv{on_cluster} TO household_contributions AS

@@ -4,6 +4,7 @@ latest version, whatever is re-inserted; the expected figures are counted here f
 import pytest
 
 from sinks.batch_insert import insert_batch
+from sinks.figures import MOVE_CONTRIBUTIONS, move_contributions
 from sinks.clickhouse import ChdbDsn
 from sinks.household_state import HOUSEHOLD_STATE
 from sinks.loader import load_events, reinsert_uncommitted
@@ -59,10 +60,30 @@ def test_rows_stored_before_the_migration_are_counted_once(client):
     assert figures(client) == {"100101": (2, 4)}
 
 
-def test_the_finer_grained_lookup_table_keeps_the_counted_figures_and_pending_retries(client, monkeypatch):
+def _stopped_between_the_renames(client) -> None:
+    for statement in _migration(13).statements():
+        client.command(statement)
+    client.command(MOVE_CONTRIBUTIONS.strip())
+    client.command("RENAME TABLE household_contributions TO household_contributions_0012")
+
+
+def _stopped_after_the_move(client) -> None:
+    for statement in _migration(13).statements():
+        client.command(statement)
+    move_contributions(client)  # but not recorded: 0013 runs again, and makes an empty _0013 again
+
+
+def _migration(number: int):
+    return next(m for m in available_migrations() if m.id == number)
+
+
+@pytest.mark.parametrize("stopped", [None, _stopped_between_the_renames, _stopped_after_the_move],
+                         ids=["in-one-go", "stopped-between-the-renames", "stopped-after-the-move"])
+def test_the_finer_grained_lookup_table_keeps_the_counted_figures_and_pending_retries(client, monkeypatch, stopped):
     # a database at migration 0012 (household_contributions with the default 8,192-row granules)
     # holding versions, a batch whose view chain a crash cut before area_household_figures, and a
-    # batch stored whole but not committed to Kafka; then 0013/0014 move household_contributions
+    # batch stored whole but not committed to Kafka; then 0013/0014 move household_contributions,
+    # in one go or retried after a stop part way (a kill, a lost connection)
     shipped = available_migrations()
     monkeypatch.setattr(migrate_module, "available_migrations", lambda: [m for m in shipped if m.id <= 12])
     migrate(client)
@@ -77,6 +98,8 @@ def test_the_finer_grained_lookup_table_keeps_the_counted_figures_and_pending_re
     stored_without(client, "area_household_figures_mv", lambda: store(client, cut, "t-0-3-4-c"))
     before = client.query("SELECT * FROM household_contributions ORDER BY household_key, version, batch").result_rows
     assert figures(client) == {"500101": (1, 4), "500102": (1, 3)}
+    if stopped:
+        stopped(client)
     migrate(client)
     assert client.command("SELECT extract(create_table_query, 'index_granularity = (\\\\d+)') FROM system.tables "
                           "WHERE database = currentDatabase() AND name = 'household_contributions'") == 128
