@@ -41,8 +41,13 @@ def new_entry(household: str, partition: int) -> Entry:
             "episodes": {}}
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def plain(value: Any) -> Any:
     """JSON-able copy of a decoded record: timestamps as epoch milliseconds."""
+    if type(value) in _SCALARS:  # most fields: no isinstance checks (Mapping's is an ABC's, slow)
+        return value
     if isinstance(value, dt.datetime):
         return int(value.timestamp() * 1000)
     if isinstance(value, Mapping):
@@ -100,6 +105,16 @@ def alert_event(entry: Entry, rule_id: str, alert: Mapping[str, Any], action: st
     }
 
 
+def _copy(entry: Entry) -> Entry:
+    """A copy ``step`` may change: what it changes are the alerts (dicts of scalars) and the
+    episode counts; the kept state is only ever replaced. Several times cheaper than deepcopy,
+    once per state version (issue 18); an entry of another shape is deep-copied as before."""
+    alerts = entry["alerts"]
+    if not all(type(a) is dict and all(type(v) in _SCALARS for v in a.values()) for a in alerts.values()):
+        return copy.deepcopy(entry)
+    return {**entry, "alerts": {rule: dict(a) for rule, a in alerts.items()}, "episodes": dict(entry["episodes"])}
+
+
 @dataclass
 class Step:
     entry: Entry
@@ -137,7 +152,7 @@ def step(entry: Entry, rules: AlertRules, now: int, state: Mapping[str, Any] | N
         kept = kept_state(state, rules)
         if entry["state"] is not None:
             ack = acknowledgement(entry["state"], kept)
-        entry = {**copy.deepcopy(entry), "state": kept, "version": state["version"]}
+        entry = {**_copy(entry), "state": kept, "version": state["version"]}
         changed = True
     elif entry["state"] is None:
         return Step(entry)
@@ -147,7 +162,7 @@ def step(entry: Entry, rules: AlertRules, now: int, state: Mapping[str, Any] | N
     if not actions:
         return Step(entry, changed=changed)
     if not changed:
-        entry = copy.deepcopy(entry)
+        entry = _copy(entry)
     out = Step(entry, changed=True)
     by_id = rules.by_id
     for rule_id, action in actions:

@@ -73,6 +73,13 @@ def _member_view(members: list[list[Any]], rules: StateRules) -> View:
 
 
 def _thaiqm_view(records: dict[str, dict[str, Any]]) -> View:
+    if not records:  # a household only TPMAP knows (most of a national import): what the rest gives for none
+        return {"thaiqm_case_id": None, "open_problems": 0, "open_problems_by_dimension": {}, "closed_problems": 0,
+                "open_problem_list": []}
+    return _thaiqm_records_view(records)
+
+
+def _thaiqm_records_view(records: dict[str, dict[str, Any]]) -> View:
     problems = {rid: r for rid, r in records.items() if r["kind"] == "problem"}
     open_ = {rid: r for rid, r in problems.items() if r["status"] not in CLOSED_PROBLEM}
     survey = _latest(records, "survey")
@@ -89,6 +96,14 @@ def _thaiqm_view(records: dict[str, dict[str, Any]]) -> View:
 
 
 def _localgov_view(records: dict[str, dict[str, Any]]) -> View:
+    if not records:  # as _thaiqm_view: fresh containers each time, the view is the record's
+        return {"last_visit_time": None, "visits": 0, "last_visit_findings": [], "last_assistance_time": None,
+                "assistance_counts": {}, "assistance_baht": {}, "referrals": 0, "elderly_allowances": 0,
+                "disability_allowances": 0, "allowance_monthly_baht": 0.0}
+    return _localgov_records_view(records)
+
+
+def _localgov_records_view(records: dict[str, dict[str, Any]]) -> View:
     by_kind: dict[str, list[dict[str, Any]]] = {}
     for r in records.values():
         by_kind.setdefault(r["kind"], []).append(r)

@@ -296,3 +296,20 @@ def test_the_worker_refuses_a_webhook_without_its_secret_at_start_up(povhub_cli,
     lines = out.stderr.strip().splitlines()
     assert out.returncode == 2 and len(lines) == 1, out.stderr
     assert "POVHUB_WEBHOOKS_FILE" in lines[0] and "'line'" in lines[0] and "POVHUB_WEBHOOK_SECRET" in lines[0]
+
+
+def test_the_given_entry_is_never_changed_by_any_action():
+    """step copies only what it changes (alert_lifecycle._copy, not deepcopy): raise, acknowledge,
+    escalate and resolve leave every entry they were given as it was."""
+    entries, actions = [], set()
+    entry = new_entry("50010000123", 3)
+    for now, state in [(NOW, calm_state(version=1, child_out_of_school=True, no_income=True)),
+                       (NOW + 100 * DAY, None),
+                       (NOW, calm_state(version=2, child_out_of_school=True, no_income=True, last_visit_time=NOW)),
+                       (NOW, calm_state(version=3))]:
+        entries.append((entry, copy.deepcopy(entry)))
+        out = step(entry, RULES, now, state)
+        actions |= {e["action"] for e in out.events}
+        entry = out.entry
+    assert actions == {RAISED, ESCALATED, ACKNOWLEDGED, RESOLVED}
+    assert all(given == frozen for given, frozen in entries)

@@ -149,3 +149,16 @@ def test_any_permutation_and_duplication_gives_the_same_state(events, data):
     assert project(folded, RULES) == project(reference, RULES)
     assert {g: folded[g] for g in ("tpmap", "thaiqm", "localgov", "area")} == \
         {g: reference[g] for g in ("tpmap", "thaiqm", "localgov", "area")}
+
+
+def test_the_views_of_no_records_are_what_the_general_views_give():
+    """household_view's shortcut for a household without Thai QM or อปท. records (issue 18: most of
+    a national import) gives exactly what the general computation gives, in fresh containers."""
+    from streams.household_view import (_localgov_records_view, _localgov_view, _thaiqm_records_view,
+                                        _thaiqm_view)
+
+    for shortcut, general in ((_thaiqm_view, _thaiqm_records_view), (_localgov_view, _localgov_records_view)):
+        view = shortcut({})
+        assert view == general({})
+        assert [type(v) for v in view.values()] == [type(v) for v in general({}).values()]
+        assert all(a is not b for a, b in zip(view.values(), shortcut({}).values()) if isinstance(a, (list, dict)))
