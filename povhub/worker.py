@@ -191,12 +191,13 @@ def run_worker(s: Settings) -> int:
     check_app_id(s, require_bootstrap(s), [stage.cfg for stage in stages], s.worker.bounds)
     # SIGTERM and SIGINT end run_app; leaving the block stops the stages, which leave their groups
     bounds = s.worker.bounds
-    writing = start_writing(client, parse_dsn(s.clickhouse_dsn))  # before any loader inserts
+    dsn = parse_dsn(s.clickhouse_dsn)
+    writing = start_writing(client, dsn)  # before any loader inserts
     with StageThreads(stages, bounds) as threads:
         # report, dlq and the web page beside this worker find it here (povhub/worker_address.py);
         # a streams worker has no figures: the loaders worker beside it records its own address
         address = None if client is None else WorkerAddress(
-            os.getpid(), s.worker.web_host, s.worker.web_port, require_bootstrap(s), str(parse_dsn(s.clickhouse_dsn)))
+            os.getpid(), s.worker.web_host, s.worker.web_port, require_bootstrap(s), str(dsn))
         if address is not None:
             worker_address.record(s.hub.data_dir, address)
         try:
