@@ -39,7 +39,13 @@ def check_digit(first12: str) -> int:
     if len(first12) != _LENGTH - 1 or not _ascii_digits(first12):
         # The value is not echoed: error messages end up in logs and the DLQ.
         raise InvalidCitizenId(f"a check digit needs 12 digits, got {len(first12)} characters")
-    total = sum(map(mul, first12.encode("ascii"), _WEIGHTS)) - _ZEROS  # C loops: this runs per row
+    return _check_digit(first12.encode("ascii"))
+
+
+def _check_digit(codes: bytes) -> int:
+    """The check digit of the first twelve ASCII digit codes of `codes` (a thirteenth is ignored:
+    there are twelve weights)."""
+    total = sum(map(mul, codes, _WEIGHTS)) - _ZEROS  # C loops: this runs per row
     return (11 - total % 11) % 10
 
 
@@ -52,10 +58,10 @@ def _ascii_digits(s: str) -> bool:
 def plain_citizen_id(value: object) -> CitizenIdCheck | None:
     """validate_citizen_id's check of 13 ASCII digits with the right check digit, in the fewest
     steps (an import checks one per row); None for any other value: validate_citizen_id words why."""
-    if type(value) is not str or len(value) != _LENGTH or not (value.isascii() and value.isdigit()):
+    if type(value) is not str or len(value) != _LENGTH or not _ascii_digits(value):
         return None
     codes = value.encode("ascii")
-    if (11 - (sum(map(mul, codes, _WEIGHTS)) - _ZEROS) % 11) % 10 != codes[-1] - _ZERO:
+    if _check_digit(codes) != codes[-1] - _ZERO:
         return None
     return CitizenIdCheck(value, _FLAGS.get(value[0]))
 

@@ -100,8 +100,8 @@ class Publisher:
     def _observe_latency(self, started: float, _meta: Any) -> None:
         self._latency.observe(time.perf_counter() - started)
 
-    def _acked(self, outcome: str, counter: Any, started: float, _meta: Any) -> None:
-        self._latency.observe(time.perf_counter() - started)
+    def _acked(self, outcome: str, counter: Any, started: float, meta: Any) -> None:
+        self._observe_latency(started, meta)
         counter.inc()
         self.outcomes[outcome] += 1
 

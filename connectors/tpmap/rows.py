@@ -152,6 +152,8 @@ def person_part(raw: Raw, fast: bool = True) -> PersonPart:
 
 # The fast checks. Each returns None for anything not written the plain way: the models decide it.
 _FLAG_CELLS = {"0": False, "1": True}
+_FLAG_COLUMNS = PERSON_COLUMNS[3:]
+_ABSENT_FLAGS = ("0",) * len(_FLAG_COLUMNS)  # map(get, ...)'s default of each
 _SEXES = frozenset({None, "M", "F"})
 
 
@@ -186,17 +188,14 @@ def _plain_household(raw: Raw) -> HouseholdPart | None:
 
 
 def _plain_person(raw: Raw) -> PersonPart | None:
-    get, flag = raw.get, _FLAG_CELLS.get
+    get = raw.get
     # an absent column is the model's default ("0"); a blank cell (None) is an error for the model to word
-    flags = (flag(get("welfare_registered", "0")), flag(get("welfare_validated", "0")), flag(get("disabled", "0")),
-             flag(get("bedridden", "0")), flag(get("chronic_illness", "0")))
+    flags = tuple(map(_FLAG_CELLS.get, map(get, _FLAG_COLUMNS, _ABSENT_FLAGS)))
     sex = get("sex")
     if None in flags or sex not in _SEXES:
         return None
     age = get("age")
-    # at most 3 digits: 0-130 written plainly (a leading 0 too, as int() reads it)
-    if age is not None and (not (type(age) is str and len(age) <= 3 and age.isascii() and age.isdigit())
-                            or (age := int(age)) > 130):
+    if age is not None and ((age := _number(age)) is None or age > 130):
         return None
     check = plain_citizen_id(get("citizen_id"))
     if check is None:
