@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from kafka import TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient
 from kafka.errors import KafkaError
 
@@ -92,11 +92,21 @@ def check_app_id(s: Settings, bootstrap: str, configs: list[ProcessorConfig | Gr
                  bounds: Bounds) -> None:
     """Judge the stages' groups: log the warning line, or raise SettingsError for a refusal."""
     explicit = s.hub.app_id is not None
+    client = consumer = None
     try:
-        found = {g: _found(bootstrap, g, s.app_id, explicit, bounds) for g in map(Group.of, configs)}
+        # one admin client and one consumer for every group (a worker has a dozen)
+        client = admin(bootstrap, "povhub-app-id-check")
+        consumer = reader(bootstrap, "povhub-app-id-check")
+        existing = set(client.list_topics())  # asking a consumer about a missing topic could create it
+        found = {g: _found(client, consumer, existing, g, s.app_id, explicit, bounds) for g in map(Group.of, configs)}
     except KafkaError as e:
         log.debug("app id check skipped: %r", e)
         return
+    finally:
+        if consumer is not None:
+            close_quietly(consumer, bounds)
+        if client is not None:
+            client.close()
     verdict = judge(s.app_id, explicit, s.kafka.topic_prefix, found)
     if verdict is not None:
         refuse, line = verdict
@@ -105,18 +115,15 @@ def check_app_id(s: Settings, bootstrap: str, configs: list[ProcessorConfig | Gr
         log.warning("%s", line)
 
 
-def _found(bootstrap: str, group: Group, app_id: str, explicit: bool, bounds: Bounds) -> Found:
+def _found(client: KafkaAdminClient, consumer: KafkaConsumer, existing: set[str], group: Group, app_id: str,
+           explicit: bool, bounds: Bounds) -> Found:
     # the changelogs first: one transaction commits a batch's changelog records and its offsets, so
     # offsets read after the records see that commit (unless its markers are still being written:
     # then, on a deployment's very first batches only, a needless warning)
-    records = _records(bootstrap, group, bounds)
+    records = _records(consumer, existing, group, bounds)
     legacy = None if explicit or app_id == LEGACY_APP_ID else LEGACY_APP_ID + group.name.removeprefix(app_id)
-    client = admin(bootstrap, "povhub-app-id-check")
-    try:
-        own = _has_offsets(client, group.name, group.inputs)
-        old = legacy is not None and not own and _has_offsets(client, legacy, group.inputs)
-    finally:
-        client.close()
+    own = _has_offsets(client, group.name, group.inputs)
+    old = legacy is not None and not own and _has_offsets(client, legacy, group.inputs)
     return Found(records, own, old)
 
 
@@ -125,21 +132,10 @@ def _has_offsets(client: KafkaAdminClient, group: str, inputs: tuple[str, ...]) 
     return any(tp.topic in inputs and meta.offset >= 0 for tp, meta in offsets.items())
 
 
-def _records(bootstrap: str, group: Group, bounds: Bounds) -> int:
-    if not group.changelogs:
-        return 0
-    client = admin(bootstrap, "povhub-app-id-check")
-    try:
-        existing = set(client.list_topics())  # asking a consumer about a missing topic could create it
-    finally:
-        client.close()
+def _records(consumer: KafkaConsumer, existing: set[str], group: Group, bounds: Bounds) -> int:
     tps = [TopicPartition(t, p) for t in group.changelogs if t in existing for p in range(group.partitions)]
     if not tps:
         return 0
-    consumer = reader(bootstrap, "povhub-app-id-check")
-    try:
-        starts = consumer.beginning_offsets(tps, timeout_ms=bounds.block_ms)
-        ends = consumer.end_offsets(tps, timeout_ms=bounds.block_ms)
-    finally:
-        close_quietly(consumer, bounds)
+    starts = consumer.beginning_offsets(tps, timeout_ms=bounds.block_ms)
+    ends = consumer.end_offsets(tps, timeout_ms=bounds.block_ms)
     return sum(ends[tp] - starts[tp] for tp in tps)
