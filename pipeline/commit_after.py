@@ -36,6 +36,7 @@ class GroupConfig:
     session_timeout_s: float = SESSION_TIMEOUT_S
     bounds: Bounds = Bounds()
     idle_s: float | None = None  # end a batch early when nothing more comes (BatchFetcher)
+    idle_after_s: float = 0.0  # ... once it is this old
 
 
 class GroupReader:
@@ -51,7 +52,8 @@ class GroupReader:
         consumer = group_consumer(cfg.bootstrap_servers, cfg.group, cfg.worker_id, cfg.batch_size,
                                   cfg.session_timeout_s)
         self.fetcher = BatchFetcher(consumer, cfg.batch_size, cfg.batch_seconds, cfg.bounds,
-                                    on_assigned=lambda tps: owned(cfg.group, consumer), idle_s=cfg.idle_s)
+                                    on_assigned=lambda tps: owned(cfg.group, consumer), idle_s=cfg.idle_s,
+                                    idle_after_s=cfg.idle_after_s)
         consumer.subscribe(list(cfg.topics), listener=self.fetcher)
         self.consumer = consumer
 

@@ -40,14 +40,16 @@ class BatchFetcher(ConsumerRebalanceListener):
     With ``idle_s``, a batch that holds records also ends when a poll brings nothing more within
     ``idle_s``: a trickle is handled at once instead of after ``batch_seconds`` (the loaders: the
     figures' freshness), while under load the polls keep bringing records and batches stay large.
+    ``idle_after_s`` is the youngest a batch may end so: fetches come in bursts (``TRICKLE_FETCH``,
+    pipeline/clients.py), and a steady stream would otherwise end a batch after every burst.
     """
 
     def __init__(self, consumer: KafkaConsumer, batch_size: int, batch_seconds: float, bounds: Bounds,
                  on_revoked: Callable[[set[TopicPartition]], None] = lambda tps: None,
                  on_assigned: Callable[[set[TopicPartition]], None] = lambda tps: None,
-                 idle_s: float | None = None) -> None:
+                 idle_s: float | None = None, idle_after_s: float = 0.0) -> None:
         self.consumer, self.batch_size, self.batch_seconds = consumer, batch_size, batch_seconds
-        self.idle_s = idle_s
+        self.idle_s, self.idle_after_s = idle_s, idle_after_s
         self.bounds = bounds
         self._on_revoked, self._on_assigned = on_revoked, on_assigned
         self.buffer: list[ConsumerRecord] = []
@@ -74,20 +76,22 @@ class BatchFetcher(ConsumerRebalanceListener):
 
     def fetch(self) -> list[ConsumerRecord]:
         self.buffer = []
-        deadline = time.monotonic() + self.batch_seconds
+        started = time.monotonic()
+        deadline, idle_from = started + self.batch_seconds, started + self.idle_after_s
         while len(self.buffer) < self.batch_size:
-            left = deadline - time.monotonic()
+            now = time.monotonic()
+            left = deadline - now
             if left <= 0:
                 break
             waiting = self.idle_s is not None and self.buffer
-            wait = min(left, self.idle_s) if waiting else left
+            wait = min(left, max(self.idle_s, idle_from - now)) if waiting else left
             polled = self.consumer.poll(timeout_ms=max(1, int(wait * 1000)),
                                         max_records=self.batch_size - len(self.buffer))
             for records in polled.values():
                 self.buffer.extend(records)
             if self._assigned:
                 self._settle_assignment()
-            if waiting and not polled:
+            if waiting and not polled and time.monotonic() >= idle_from:
                 break  # nothing more came within idle_s: handle what we have
         return self.buffer
 

@@ -145,7 +145,8 @@ def loader_runners(s: Settings, client: Client, codec: Codec, dlq: DeadLetterPro
     loads += [(fam, events_mapping(fam)) for fam in SOURCE_FAMILIES]
     return [LoaderRunner(loader_config(require_bootstrap(s), s.app_id, worker_id(s), s.kafka.topics.name(fam),
                                        batch_size=s.loader.batch_size, batch_seconds=s.loader.batch_seconds,
-                                       session_timeout_s=s.kafka.session_timeout_s),
+                                       session_timeout_s=s.kafka.session_timeout_s,
+                                       live=mapping.counted_on_insert),
                          client, mapping, partial(codec.decode, fam=fam.name), dead_letter, dlq.flush)
             for fam, mapping in loads]
 

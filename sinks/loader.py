@@ -42,21 +42,30 @@ def loader_name(topic: str) -> str:
     return f"clickhouse-load-{topic}"
 
 
-# A loader inserts what it has once a poll brings nothing more for this long, rather than waiting
-# out its batch time: under a steady trickle the figures follow within a reconcile transaction
-# or two instead of up to POVHUB_LOADER_BATCH_SECONDS (issue 18's freshness, bench/pipeline.py);
-# under load the polls keep bringing records and batches still fill. Tried at issue 18f: only
-# household_state's loader so (the events and alerts loaders waiting out their batch time): 23 %
-# fewer inserts during a 1k/s stream, the same freshness (p95 1.28 s against 1.23 s): not kept.
+# The loader of the live figures' input (household_state: TableMapping.counted_on_insert) inserts
+# what it has once a poll brings nothing more for LOADER_IDLE_S, rather than waiting out its batch
+# time: under a trickle the figures follow within a reconcile transaction or two instead of up to
+# POVHUB_LOADER_BATCH_SECONDS (issue 18's freshness, bench/pipeline.py); under load the polls keep
+# bringing records and batches still fill. Not before a batch is LOADER_IDLE_AFTER_S old: a fetch
+# comes in bursts (pipeline/clients.py TRICKLE_FETCH) and a steady 1k/s stream then made an insert
+# per burst, ~10 a second, each costing chdb 50-80 ms of CPU at 1M households whatever its size.
+# The other loaders (events, alerts) batch for at least LOADER_UNHURRIED_S: nothing reads them
+# within seconds (the sources' ages come from the 10 s refresh), and their inserts hold the one
+# chdb engine (CLIENT_LOCK) that the live figures' inserts wait for.
 LOADER_IDLE_S = 0.05
+LOADER_IDLE_AFTER_S = 0.25
+LOADER_UNHURRIED_S = 5.0
 
 
 def loader_config(bootstrap_servers: str, app_id: str, worker_id: str, topic: str, batch_size: int,
-                  batch_seconds: float, session_timeout_s: float) -> GroupConfig:
+                  batch_seconds: float, session_timeout_s: float, *, live: bool = False) -> GroupConfig:
     """The consumer group of the loader of ``topic``; sizes and timeouts come from the settings
-    (POVHUB_LOADER_BATCH_*), the one place they have a default."""
+    (POVHUB_LOADER_BATCH_*), the one place they have a default. ``live``: it feeds the live figures."""
+    if live:
+        return GroupConfig(bootstrap_servers, f"{app_id}-{loader_name(topic)}", worker_id, (topic,), batch_size,
+                           batch_seconds, session_timeout_s, idle_s=LOADER_IDLE_S, idle_after_s=LOADER_IDLE_AFTER_S)
     return GroupConfig(bootstrap_servers, f"{app_id}-{loader_name(topic)}", worker_id, (topic,), batch_size,
-                       batch_seconds, session_timeout_s, idle_s=LOADER_IDLE_S)
+                       max(batch_seconds, LOADER_UNHURRIED_S), session_timeout_s)
 
 
 class LoaderRunner:

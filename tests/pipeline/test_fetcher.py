@@ -51,3 +51,30 @@ def test_with_idle_an_empty_batch_still_waits_for_its_first_record():
 def test_with_idle_a_full_batch_ends_at_its_size():
     consumer = ScriptedConsumer([[1, 2], [3, 4, 5]])
     assert BatchFetcher(consumer, 4, 5.0, Bounds(), idle_s=0.05).fetch() == [1, 2, 3, 4]
+
+
+class BurstyConsumer:
+    """A record every ``every_s`` (the bursts of a fetch that waits for bytes), nothing in between."""
+
+    def __init__(self, every_s: float) -> None:
+        self.every_s, self.next_at, self.n = every_s, time.monotonic() + every_s, 0
+
+    def poll(self, timeout_ms: int, max_records: int) -> dict:
+        now = time.monotonic()
+        if now < self.next_at:
+            time.sleep(min(timeout_ms / 1000, self.next_at - now))
+            if time.monotonic() < self.next_at:
+                return {}
+        self.next_at += self.every_s
+        self.n += 1
+        return {TP: [self.n]}
+
+
+def test_idle_after_keeps_a_young_batch_open_through_the_gaps_between_bursts():
+    # bursts 0.1 s apart, longer than idle_s: without the floor every burst would be a batch of its own
+    assert len(BatchFetcher(BurstyConsumer(0.1), 100, 5.0, Bounds(), idle_s=0.05).fetch()) == 1
+    started = time.monotonic()
+    batch = BatchFetcher(BurstyConsumer(0.1), 100, 5.0, Bounds(), idle_s=0.05, idle_after_s=0.45).fetch()
+    assert 4 <= len(batch) <= 6  # the bursts of its first ~0.45 s
+    assert 0.45 <= time.monotonic() - started < 1.0  # then the first gap ends it, long before 5 s
+

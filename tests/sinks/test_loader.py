@@ -112,7 +112,7 @@ class Running:
 
     def __init__(self, bootstrap, topic, client, bad):
         self.cfg = loader_config(bootstrap, f"test-{uuid.uuid4().hex[:6]}", "w1", topic, batch_size=100,
-                                 batch_seconds=0.2, session_timeout_s=TEST_SESSION_TIMEOUT_S)
+                                 batch_seconds=0.2, session_timeout_s=TEST_SESSION_TIMEOUT_S, live=True)
         self.flushes = 0
         self.runner = LoaderRunner(self.cfg, client, HOUSEHOLD_STATE, decode, lambda r, e: bad.append(r.offset),
                                    self._flush, backoff=FAST)
