@@ -55,7 +55,7 @@ from bench.household_events import metric
 from bench.national_export import national_areas, write_national_export
 from bench.proc_stats import cpu_seconds, rss_bytes
 from bench.raw_limits import clickhouse_raw, kafka_raw
-from pipeline.clients import CONNECTOR
+from pipeline.clients import CONNECTOR, TRICKLE_FETCH
 from povhub.kafka_admin import ensure_topics
 from povhub.ports import free_port
 from povhub.worker_client import WorkerError, WorkerProcess
@@ -278,8 +278,11 @@ def watch_states(bootstrap: str, topics: Topics, published: dict[bytes, float], 
                  events: int, lock: threading.Lock) -> None:
     """Publish -> the household's state version committed by the reconcile stage (read_committed,
     as the loaders read it): the reconcile stage's share of the freshness."""
+    # fetching as the stages do: with kafka-python's defaults this watcher took ~0.2 of a core from the
+    # workers it measures (README "Kafka fetches"); it may see a version up to ~50 ms late at 1k/s
     consumer = KafkaConsumer(topics.name(HOUSEHOLD_STATE), bootstrap_servers=bootstrap.split(","),
-                             isolation_level="read_committed", auto_offset_reset="latest", enable_auto_commit=False)
+                             isolation_level="read_committed", auto_offset_reset="latest", enable_auto_commit=False,
+                             **TRICKLE_FETCH)
     consumer.poll(timeout_ms=1000)  # joins at the end: only this stream's states
     deadline = time.perf_counter() + 600
     while len(reconciled) < events and time.perf_counter() < deadline:

@@ -61,11 +61,10 @@ def loader_config(bootstrap_servers: str, app_id: str, worker_id: str, topic: st
                   batch_seconds: float, session_timeout_s: float, *, live: bool = False) -> GroupConfig:
     """The consumer group of the loader of ``topic``; sizes and timeouts come from the settings
     (POVHUB_LOADER_BATCH_*), the one place they have a default. ``live``: it feeds the live figures."""
-    if live:
-        return GroupConfig(bootstrap_servers, f"{app_id}-{loader_name(topic)}", worker_id, (topic,), batch_size,
-                           batch_seconds, session_timeout_s, idle_s=LOADER_IDLE_S, idle_after_s=LOADER_IDLE_AFTER_S)
+    idle = {"idle_s": LOADER_IDLE_S, "idle_after_s": LOADER_IDLE_AFTER_S} if live else {}
+    seconds = batch_seconds if live else max(batch_seconds, LOADER_UNHURRIED_S)
     return GroupConfig(bootstrap_servers, f"{app_id}-{loader_name(topic)}", worker_id, (topic,), batch_size,
-                       max(batch_seconds, LOADER_UNHURRIED_S), session_timeout_s)
+                       seconds, session_timeout_s, **idle)
 
 
 class LoaderRunner:
