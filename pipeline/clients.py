@@ -30,13 +30,13 @@ _ANY_PRODUCER = {"acks": "all", "max_request_size": 8 * 1024 * 1024}
 CONNECTOR = {"enable_idempotence": True, "linger_ms": 20, "batch_size": 512 * 1024, "request_timeout_ms": 30_000}
 # a processor's transactional producer: batches take well under a second
 TRANSACTIONAL = {"linger_ms": 5, "batch_size": 256 * 1024}
-# dead letters of the processors that commit after their sink; `povhub dlq replay`
 # The stages' and loaders' fetches: the broker answers once 16 KiB are readable or 250 ms have
 # passed, not at every record. With kafka-python's default (1 byte) a consumer of a steady 1k
 # records/s of 300 bytes took 0.22 of a core here, a fetch round trip every few records, and a
 # worker has a consumer per stage and loader; with these 0.06 (idle: 0.011 against 0.008, the
 # default's 500 ms wait). A bulk import fills 16 KiB at once; at 1k records/s a fetch waits ~50 ms.
 TRICKLE_FETCH = {"fetch_min_bytes": 16 * 1024, "fetch_max_wait_ms": 250}
+# dead letters of the processors that commit after their sink; `povhub dlq replay`
 DLQ_SENDER: dict[str, Any] = {}
 DLQ_REPLAY = {"enable_idempotence": True}
 

@@ -77,4 +77,3 @@ def test_idle_after_keeps_a_young_batch_open_through_the_gaps_between_bursts():
     batch = BatchFetcher(BurstyConsumer(0.1), 100, 5.0, Bounds(), idle_s=0.05, idle_after_s=0.45).fetch()
     assert 4 <= len(batch) <= 6  # the bursts of its first ~0.45 s
     assert 0.45 <= time.monotonic() - started < 1.0  # then the first gap ends it, long before 5 s
-
