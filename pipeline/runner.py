@@ -44,6 +44,7 @@ from pipeline.partitioner import partition_of
 from pipeline.restore import restore
 from pipeline.stores import Stores, encode
 from pipeline.stores.choose import make_stores
+from pipeline.stores.due_index import DueIndex
 from pipeline.transaction import Fold, ProcessorConfig, Transaction
 from schemas.metrics import STAGE_PARTITIONS, STAGE_TRANSACTIONS
 
@@ -91,8 +92,8 @@ class ProcessorRunner:
                  clients: Clients | None = None, stores: Stores | None = None) -> None:
         self.cfg, self.fold, self.clock = cfg, fold, clock
         self.clients = clients or KafkaClients(cfg)
-        self.stores = stores if stores is not None else make_stores(cfg.stores, cfg.partitions, cfg.group,
-                                                                    cfg.worker_id)
+        stores = stores if stores is not None else make_stores(cfg.stores, cfg.partitions, cfg.group, cfg.worker_id)
+        self.stores = DueIndex(stores, cfg.due_index) if cfg.due_index else stores
         self._store_of = {cfg.changelog(s): s for s in cfg.stores}
         self.progress = Progress(cfg.group, cfg.bounds)
         self._producer: Any = None

@@ -11,6 +11,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from pipeline.clients import SESSION_TIMEOUT_S
 from pipeline.liveness import Bounds
 from pipeline.stores import Stores
+from pipeline.stores.due_index import Due
 
 _MISSING = object()
 
@@ -23,6 +24,7 @@ class ProcessorConfig:
     inputs: tuple[str, ...]
     partitions: int
     stores: tuple[str, ...] = ()
+    due_index: str | None = None  # a store whose values name their due moment: the tick visits those due
     batch_size: int = 5000
     batch_seconds: float = 0.2
     tick_seconds: float | None = None
@@ -68,6 +70,10 @@ class Transaction:
     def put(self, store: str, key: str, value: Any) -> None:
         """``None`` deletes (a tombstone on the changelog)."""
         self.writes[store][key] = value
+
+    def due(self, store: str) -> Due:
+        """The keys of ``store`` whose committed due moment has come (pipeline/stores/due_index.py)."""
+        return self.stores.due(store, self.now_ms)
 
     def items(self, store: str) -> Iterator[tuple[str, Any]]:
         """Every live entry of the store as this transaction sees it."""

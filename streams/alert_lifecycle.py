@@ -1,7 +1,8 @@
 """The life of a crisis alert, without Kafka: raise, escalate, acknowledge, resolve (pure logic).
 
 Per household the alerts agent keeps one entry: the fields of its newest state the rules need, the
-state's version, its open alerts by rule, and how many episodes each rule had. ``step`` takes the
+state's version, its open alerts by rule, how many episodes each rule had, and when the clock alone
+could change it next (``due``: the stage's tick looks at a household only then). ``step`` takes the
 entry, the rules, the time and maybe a newer state, and gives the alert events and the new entry:
 
 - **raise** when a rule's condition holds and the rule has no open alert: a new episode, owned by
@@ -26,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline.stores.due_index import DUE
 from schemas.ids import stable_id
 from schemas.vocabulary import AREA_FIELDS
 from streams.alert_rules import AlertRules
@@ -141,14 +143,39 @@ def _decide(entry: Entry, rules: AlertRules, now: int, ack: str | None) -> list[
     return actions
 
 
+def next_due(entry: Entry, rules: AlertRules, now: int) -> int | None:
+    """The first moment after ``now`` at which the clock alone could change the entry (an open
+    alert's due time, a rule's clock time), or None: until then a step without a newer state
+    changes nothing, so the stage's tick need not look at it (``due``, pipeline/stores/due_index.py)."""
+    times = [a["due_time"] for a in entry["alerts"].values() if a["status"] == OPEN and a["due_time"] is not None]
+    state = entry["state"]
+    if state is not None:
+        times.extend(t for rule in rules.rules if rule.clock_times is not None
+                     for t in rule.clock_times(state) if t > now)
+    return min(times, default=None)
+
+
 def step(entry: Entry, rules: AlertRules, now: int, state: Mapping[str, Any] | None = None) -> Step:
-    """Apply a newer ``state`` (if any) and the clock ``now`` (epoch ms) to a household's alerts.
+    """Apply a newer ``state`` (if any) and the clock ``now`` (epoch ms) to a household's alerts,
+    and note in the entry when the clock alone could change it next (``due``).
 
     The given entry is never changed; a changed entry is a new object."""
+    if state is not None and entry["version"] is not None and state["version"] <= entry["version"]:
+        return Step(entry)  # a redelivered or older state (its due stays: the clock was not looked at)
+    out = _step(entry, rules, now, state)
+    if out.entry["state"] is None:
+        return out
+    due = next_due(out.entry, rules, now)
+    if due == out.entry.get(DUE):
+        return out
+    entry = out.entry if out.changed else {**out.entry}
+    entry[DUE] = due
+    return Step(entry, out.events, changed=True)
+
+
+def _step(entry: Entry, rules: AlertRules, now: int, state: Mapping[str, Any] | None) -> Step:
     ack = None
     if state is not None:
-        if entry["version"] is not None and state["version"] <= entry["version"]:
-            return Step(entry)  # a redelivered or older state
         kept = kept_state(state, rules)
         if entry["state"] is not None:
             ack = acknowledgement(entry["state"], kept)

@@ -24,6 +24,7 @@ assisted counts as "no assistance in 30 days").
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ LEAF_OPS = ("is", "min", "max", "in", "contains", "older_than_days", "before", "
 ALWAYS_KEPT = ("version", "province", "district", "subdistrict", "village", "last_visit_time", "open_problem_list")
 
 Predicate = Callable[[Mapping[str, Any], int], bool]  # (state, now in ms) -> holds
+Times = Callable[[Mapping[str, Any]], list[int]]  # state -> moments (ms) the clock may change a condition
 
 
 class AlertRulesError(RulesError):
@@ -238,6 +240,31 @@ def compile_condition(spec: Any, fields: Mapping[str, FieldType], where: _Where)
     return lambda s, now: any(p(s, now) for p in parts)
 
 
+def clock_times(spec: Mapping[str, Any], fields: Mapping[str, FieldType]) -> Times | None:
+    """The moments at which a (checked) condition may change its truth with the state unchanged,
+    or None if the clock never changes it: an ``older_than_days`` leaf turns true when the clock
+    reaches its timestamp + N days, and nothing else reads the clock. Between two such moments the
+    condition holds, or fails, all along: the alerts stage looks at a household again only then."""
+    for key in ("all", "any"):
+        if key in spec:
+            parts = [t for t in (clock_times(p, fields) for p in spec[key]) if t is not None]
+            if not parts:
+                return None
+            return lambda s: [m for part in parts for m in part(s)]
+    if "not" in spec:
+        return clock_times(spec["not"], fields)
+    get, ftype = _getter(spec["field"], fields, _Where("?"))
+    if "older_than_days" in spec:
+        age_ms = spec["older_than_days"] * DAY_MS
+        return lambda s: [] if (t := get(s)) is None else [math.ceil(t + age_ms)]
+    if "any_item" in spec:
+        inner = clock_times(spec["any_item"], ftype.fields)
+        if inner is None:
+            return None
+        return lambda s: [m for item in (get(s) or ()) for m in inner(item)]
+    return None
+
+
 def _field_heads(spec: Any) -> set[str]:
     """Top-level state fields a condition reads (items of any_item are read through their array)."""
     if not isinstance(spec, Mapping):
@@ -269,6 +296,7 @@ class AlertRule:
     reason: str
     holds: Predicate
     fields: frozenset[str]
+    clock_times: Times | None = None  # None: the clock alone never changes whether the rule holds
 
     def next_level(self, level: str) -> str | None:
         i = SJP_LEVELS.index(level)
@@ -324,7 +352,7 @@ def parse_rule(rule: Any, fields: Mapping[str, FieldType]) -> AlertRule:
         id=rid, rule_version=version, title_th=_text(rule, "title_th", where), title_en=_text(rule, "title_en", where),
         severity=rule["severity"], first_level=rule["first_level"], sla_ms=int(sla * 3600 * 1000),
         reason=_text(rule, "reason", where), holds=compile_condition(rule["when"], fields, where),
-        fields=frozenset(_field_heads(rule["when"])))
+        fields=frozenset(_field_heads(rule["when"])), clock_times=clock_times(rule["when"], fields))
 
 
 def parse_alert_rules(doc: Any) -> AlertRules:

@@ -2,9 +2,10 @@
 
 A transactional processor (pipeline/runner.py) over ``povhub.household.state.v1`` (co-partitioned by
 household key). It keeps one entry per household in its ``alert-state`` store: the state fields
-the rules read and the household's open alerts (``streams/alert_lifecycle.py``). The stage's tick
-re-evaluates every household it owns against the clock (time-based conditions, SLAs), inside the
-same transactions as the batches.
+the rules read, the household's open alerts and when the clock alone could change them next
+(``streams/alert_lifecycle.py``). The stage's tick steps with the clock (time-based conditions,
+SLAs) the households whose moment has come (``pipeline/stores/due_index.py``), and every household of
+a partition it was newly given, inside the same transactions as the batches.
 
 Nothing is raised twice, across kill -9, restarts and rebalances: an entry and the alert events
 its step emits are committed in one Kafka transaction with the consumed offsets, so a crash leaves
@@ -50,6 +51,7 @@ def alerts_stage(app_id: str, bootstrap_servers: str, worker_id: str, topics: To
                  session_timeout_s: float = SESSION_TIMEOUT_S, replication_factor: int = 1) -> ProcessorConfig:
     return ProcessorConfig(bootstrap_servers=bootstrap_servers, group=f"{app_id}-{STAGE}", worker_id=worker_id,
                        inputs=(topics.name(HOUSEHOLD_STATE),), partitions=cfg.partitions, stores=(ENTRIES,),
+                       due_index=ENTRIES,
                        batch_size=cfg.batch_size, batch_seconds=cfg.batch_seconds,
                        tick_seconds=cfg.check_interval_s, session_timeout_s=session_timeout_s,
                        replication_factor=replication_factor)
@@ -82,7 +84,7 @@ class _Sent:
 
     events: list[Event] = field(default_factory=list)
     dead: Counter[str] = field(default_factory=Counter)
-    ticked: bool = False
+    full_pass: bool = False  # the tick read whole partitions: the open-alert gauge is counted again
 
 
 class AlertFold:
@@ -105,9 +107,13 @@ class AlertFold:
             self._step(tx, state["household_key"], r.partition, state)
 
     def tick(self, tx: Transaction) -> None:
-        for household, entry in list(tx.items(ENTRIES)):
-            self._step(tx, household, entry["partition"], None)
-        self._sent(tx).ticked = True
+        due = tx.due(ENTRIES)
+        tx.prefetch(ENTRIES, due.keys)
+        for household in due.keys:
+            entry = tx.get(ENTRIES, household)
+            if entry is not None:
+                self._step(tx, household, entry["partition"], None)
+        self._sent(tx).full_pass = due.full_pass
 
     def _step(self, tx: Transaction, household: str, partition: int, state: dict[str, Any] | None) -> None:
         entry = tx.get(ENTRIES, household) or new_entry(household, partition)
@@ -124,5 +130,5 @@ class AlertFold:
         count_events(sent.events)
         for reason, n in sent.dead.items():
             DEAD_LETTERS.labels(STAGE, reason).inc(n)
-        if sent.ticked:
+        if sent.full_pass:
             recount_open(value for _, value in tx.stores.items(ENTRIES))

@@ -7,7 +7,7 @@ partitioner gives it (pipeline/partitioner.py); a store works out that partition
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from typing import Any, Protocol
 
 import orjson
@@ -24,8 +24,8 @@ class Stores(Protocol):
         """The committed value of each of ``keys`` (``None``: absent), read at once: a disk store
         asks each partition's RocksDB for its keys in one MultiGet."""
 
-    def items(self, store: str, partition: int | None = None) -> Iterator[tuple[str, Any]]:
-        """Every entry of the store (of one partition)."""
+    def items(self, store: str, partitions: Collection[int] | None = None) -> Iterator[tuple[str, Any]]:
+        """Every entry of the store (of these partitions)."""
 
     kind: str  # "memory" or "rocksdb" (choose.py): a store with local checkpoints is not "memory"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -25,10 +25,10 @@ class MemoryStores:
         values = self._data[store]
         return {key: values.get(key) for key in keys}
 
-    def items(self, store: str, partition: int | None = None) -> Iterator[tuple[str, Any]]:
-        if partition is None:
+    def items(self, store: str, partitions: Collection[int] | None = None) -> Iterator[tuple[str, Any]]:
+        if partitions is None:
             return iter(self._data[store].items())
-        return ((k, v) for k, v in self._data[store].items() if partition_of(k, self.partitions) == partition)
+        return ((k, v) for k, v in self._data[store].items() if partition_of(k, self.partitions) in partitions)
 
     def apply(self, store: str, writes: dict[str, Any], checkpoints: dict[int, int] | None = None,
               encoded: dict[str, bytes | None] | None = None) -> None:

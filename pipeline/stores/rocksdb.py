@@ -18,7 +18,7 @@ however many households a worker holds; values are JSON (orjson) on disk, decode
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -161,10 +161,10 @@ class RocksStores:
                 found[key] = None if raw is None else orjson.loads(raw)
         return found
 
-    def items(self, store: str, partition: int | None = None) -> Iterator[tuple[str, Any]]:
+    def items(self, store: str, partitions: Collection[int] | None = None) -> Iterator[tuple[str, Any]]:
         prefix = self._prefix[store]
         cut = len(prefix)
-        for p in sorted(self._dbs) if partition is None else [partition] if partition in self._dbs else []:
+        for p in sorted(self._dbs if partitions is None else set(partitions) & set(self._dbs)):
             for k, v in self._dbs[p].items(from_key=prefix):
                 if not k.startswith(prefix):
                     break

@@ -313,3 +313,52 @@ def test_the_given_entry_is_never_changed_by_any_action():
         entry = out.entry
     assert actions == {RAISED, ESCALATED, ACKNOWLEDGED, RESOLVED}
     assert all(given == frozen for given, frozen in entries)
+
+
+# ------------------------------------------------------------- when the clock alone can change alerts
+
+def test_only_older_than_days_leaves_give_clock_times():
+    times = {r.id: r.clock_times for r in RULES.rules}
+    assert {rid for rid, t in times.items() if t is None} == {
+        "child-out-of-school", "insecure-housing-vulnerable", "low-income-no-welfare-card"}
+    listed = NOW - 20 * DAY
+    assert times["target-not-visited"]({"target_list_time": listed}) == [listed + 14 * DAY]
+    assert times["target-not-visited"]({"target_list_time": None}) == []
+    p = problem(10, since_days_ago=12)
+    assert sorted(times["thaiqm-problem-overdue"]({"open_problem_list": [p]})) == \
+        sorted([p["reported_at"] + 30 * DAY, p["status_since"] + 30 * DAY])
+
+
+def random_household(rng, n: int) -> dict:
+    """Rule-meeting fields of one to three default rules, with timestamps anywhere in the last 60 days."""
+    fields: dict = {}
+    for rule_id in rng.sample(sorted(DEFAULT_RULE_CASES), rng.randint(1, 3)):
+        fields.update(DEFAULT_RULE_CASES[rule_id][0])
+    ago = lambda: NOW - rng.randint(0, 60 * DAY)  # noqa: E731
+    for f in ("last_assistance_time", "target_list_time", "last_visit_time"):
+        if f in fields and rng.random() < 0.7:
+            fields[f] = ago()
+    if "open_problem_list" in fields:
+        fields["open_problem_list"] = [problem(rng.choice([None, rng.uniform(0, 60)]), since_days_ago=rng.uniform(0, 60),
+                                               problem_id=f"QM-{i}") for i in range(rng.randint(1, 3))]
+    return calm_state(household=f"5001{n:07d}", **fields)
+
+
+def test_no_step_before_the_entrys_due_changes_anything_and_one_at_it_does():
+    """The reference: the first moment a step with the clock gives events, found by stepping at every
+    6 hours over 60 days and just before and at ``due``; never earlier than ``due``."""
+    import random
+    rng = random.Random(7)
+    checked = 0
+    for n in range(150):
+        _, entry = run([random_household(rng, n)])
+        due = entry.get("due")
+        grid = range(NOW + 1, NOW + 60 * DAY, 6 * HOUR)
+        for t in [*grid, *([due - 1] if due else [])]:
+            if due is None or t < due:
+                out = step(entry, RULES, t)
+                assert out.events == [] and not out.changed, (n, t - NOW, due)
+                checked += 1
+        if due is not None:
+            assert step(entry, RULES, due).changed, "at its due moment the entry is written again"
+    assert checked > 3000
