@@ -48,7 +48,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from bench.broker import bench_broker
 from bench.household_events import metric
@@ -61,7 +61,7 @@ from povhub.ports import free_port
 from povhub.worker_client import WorkerError, WorkerProcess
 from schemas.codec import Codec
 from schemas.examples import example_paths, load_example
-from schemas.topics import DEFAULT_PARTITIONS, HOUSEHOLD_STATE, Topics, family
+from schemas.topics import DEFAULT_PARTITIONS, HOUSEHOLD_STATE, SOURCE_FAMILIES, Topics, family
 from sinks.clickhouse import connect
 
 SECRET = "bench-pipeline-secret-0123456789"
@@ -293,6 +293,26 @@ def watch_states(bootstrap: str, topics: Topics, published: dict[bytes, float], 
     consumer.close()
 
 
+def kafka_traffic(bootstrap: str, topics: Topics, app_id: str) -> tuple[int, int, int]:
+    """(offsets the connector wrote on the source topics, offsets the workers wrote on every other
+    topic of the run, changelogs included, offsets the workers' consumer groups committed): what
+    the import moved through Kafka's clients. Offsets count transaction markers as well."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap.split(","))
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","))
+    try:
+        names = [t for t in consumer.topics() if t.startswith((topics.prefix, app_id))]
+        ends = consumer.end_offsets([TopicPartition(t, p) for t in names for p in consumer.partitions_for_topic(t)])
+        sources = {topics.name(f) for f in SOURCE_FAMILIES}
+        by_connector = sum(end for tp, end in ends.items() if tp.topic in sources)
+        groups = [g["group_id"] for g in admin.list_groups() if g["group_id"].startswith(app_id)]
+        read = sum(max(m.offset, 0) for offsets in admin.list_group_offsets({g: None for g in groups}).values()
+                   for m in offsets.values())
+    finally:
+        consumer.close()
+        admin.close()
+    return by_connector, sum(ends.values()) - by_connector, read
+
+
 def table_sizes(dsn: str) -> list[tuple[str, int, int]]:
     """(table, rows, bytes on disk) of the largest tables once the worker has stopped (chdb: its folder is free)."""
     client = connect(dsn)
@@ -342,7 +362,7 @@ def main() -> int:
     print(f"export: {args.households:,} households, {rows:,} person rows over every sub-district "
           f"({time.perf_counter() - started:.0f} s to write or count; {export})", flush=True)
     with bench_broker(folder) as (bootstrap, where):
-        produced, consumed = kafka_raw(bootstrap, min(rows, 200_000), args.partitions)
+        produced, consumed, avro = kafka_raw(bootstrap, min(rows, 200_000), args.partitions)
         raw_ch, live_ch, raw_rows = clickhouse_raw(folder / "raw-limit", min(args.households, args.raw_households))
         print("raw limits measured", flush=True)
         run = uuid.uuid4().hex[:8]
@@ -368,6 +388,7 @@ def main() -> int:
             e2e = import_end_to_end(workers, {**os.environ, **env}, export, args.households, folder / "connector.log",
                                     args.import_limit)
             print(f"imported {e2e['counted']:,} households end to end in {e2e['total_s']:.1f} s", flush=True)
+            traffic = kafka_traffic(bootstrap, topics, env["POVHUB_APP_ID"])
             areas, rng = national_areas(18), random.Random(18)
             streams = {rate: freshness(workers, bootstrap, topics, rate, args.seconds, areas, rng)
                        for rate in (int(r) for r in args.rates.split(",")) if e2e["counted"] == args.households}
@@ -415,6 +436,17 @@ def main() -> int:
     print(f"end to end: {n:,} households from the first file row to the last counted in the figures: "
           f"{reached} (connector done after {conn_s:.1f} s); worker RSS {e2e['rss'] / 2**30:.2f} GiB "
           f"after the import, {rss_after / 2**30:.2f} GiB after the streams")
+    by_connector, written, read = traffic
+    raw_n = min(rows, 200_000)
+    send_us, poll_us = (produced[1] / raw_n - avro[0]) * 1e6, (consumed[1] / raw_n - avro[1]) * 1e6
+    floor = (written * send_us + read * poll_us) / 1e6
+    print(f"Kafka during the import: the connector wrote {by_connector:,} offsets; the workers wrote {written:,} "
+          f"({written / n:.1f} a household; changelogs and transaction markers included) and their groups read "
+          f"{read:,} ({read / n:.1f} a household). kafka-python alone, Avro apart, cost {send_us:.0f} µs a record "
+          f"sent and {poll_us:.0f} µs a record read in the raw limits (Avro: {avro[0] * 1e6:.0f} µs to encode a "
+          f"TPMAP event, {avro[1] * 1e6:.0f} to decode): {floor:,.0f} CPU s of the workers' {e2e['worker_cpu']:,.0f} "
+          f"are the Kafka client's for these records at least; {os.cpu_count()} CPUs give {300 * os.cpu_count():,} "
+          f"CPU s in 300 s, and the connector took {e2e['connector_cpu']:,.0f}")
     inserts, insert_s = e2e["inserts"]
     print(f"the worker's ClickHouse inserts during the import (all tables): {inserts:,.0f}, {insert_s:,.1f} s in all")
     print("ClickHouse after the run: " + "; ".join(f"{table} {rows:,} rows {size / 2**20:,.1f} MiB"

@@ -30,9 +30,11 @@ LOADER_BATCH = 20_000  # POVHUB_LOADER_BATCH_SIZE's default
 Rate = tuple[float, float]  # (events/s, CPU seconds of this process)
 
 
-def kafka_raw(bootstrap: str, events: int, partitions: int) -> tuple[Rate, Rate]:
-    """(produce, consume): Avro-encode and produce ``events`` TPMAP household events with the
-    connector's producer settings, then consume and decode them all; no state, no transaction."""
+def kafka_raw(bootstrap: str, events: int, partitions: int) -> tuple[Rate, Rate, tuple[float, float]]:
+    """(produce, consume, Avro): Avro-encode and produce ``events`` TPMAP household events with the
+    connector's producer settings, then consume and decode them all; no state, no transaction.
+    Avro: the CPU seconds of encoding and of decoding one such event alone, so that what the Kafka
+    client costs a record can be told apart (bench/pipeline.py's Kafka line)."""
     topics = Topics(f"raw{uuid.uuid4().hex[:8]}.")
     ensure_topics(bootstrap, topics, partitions)
     topic, codec = topics.name(TPMAP_HOUSEHOLD), Codec(topics=topics)
@@ -56,7 +58,13 @@ def kafka_raw(bootstrap: str, events: int, partitions: int) -> tuple[Rate, Rate]
             seen += len(records)
     consumed = (events / (time.perf_counter() - wall), time.process_time() - cpu)
     consumer.close()
-    return produced, consumed
+    sample = [{**example, "household_key": f"{i:011d}"} for i in range(min(events, 20_000))]
+    cpu = time.process_time()
+    encoded = [codec.encode(TPMAP_HOUSEHOLD.name, e) for e in sample]
+    encode_s, cpu = time.process_time() - cpu, time.process_time()
+    for value in encoded:
+        codec.decode(value, TPMAP_HOUSEHOLD.name)
+    return produced, consumed, (encode_s / len(sample), (time.process_time() - cpu) / len(sample))
 
 
 def _open(folder: Path, live: bool) -> Client:
