@@ -334,10 +334,9 @@ def random_household(rng, n: int) -> dict:
     fields: dict = {}
     for rule_id in rng.sample(sorted(DEFAULT_RULE_CASES), rng.randint(1, 3)):
         fields.update(DEFAULT_RULE_CASES[rule_id][0])
-    ago = lambda: NOW - rng.randint(0, 60 * DAY)  # noqa: E731
     for f in ("last_assistance_time", "target_list_time", "last_visit_time"):
         if f in fields and rng.random() < 0.7:
-            fields[f] = ago()
+            fields[f] = NOW - rng.randint(0, 60 * DAY)
     if "open_problem_list" in fields:
         fields["open_problem_list"] = [problem(rng.choice([None, rng.uniform(0, 60)]), since_days_ago=rng.uniform(0, 60),
                                                problem_id=f"QM-{i}") for i in range(rng.randint(1, 3))]
