@@ -76,8 +76,11 @@ def _running(pid: int) -> bool:
 
 
 def _start_demo(folder: Path) -> subprocess.Popen[str]:
+    # As from a terminal, where Ctrl-C works: a runner started in the background by a shell without job
+    # control (`nohup ... &`) ignores SIGINT, and its children would inherit that (Python keeps an ignored SIGINT)
     return subprocess.Popen([sys.executable, "-m", "povhub", "demo", "--keep-running"], cwd=folder, env=user_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _wait_for_line(demo: subprocess.Popen[str], text: str, timeout: float = 240) -> str:
