@@ -72,8 +72,11 @@ class Transaction:
         self.writes[store][key] = value
 
     def due(self, store: str) -> Due:
-        """The keys of ``store`` whose committed due moment has come (pipeline/stores/due_index.py)."""
-        return self.stores.due(store, self.now_ms)
+        """The keys of ``store`` whose committed due moment has come (pipeline/stores/due_index.py);
+        the values a full pass read count as prefetched."""
+        due = self.stores.due(store, self.now_ms)
+        self._read[store].update(due.read)
+        return due
 
     def items(self, store: str) -> Iterator[tuple[str, Any]]:
         """Every live entry of the store as this transaction sees it."""

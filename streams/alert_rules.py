@@ -253,16 +253,16 @@ def clock_times(spec: Mapping[str, Any], fields: Mapping[str, FieldType]) -> Tim
             return lambda s: [m for part in parts for m in part(s)]
     if "not" in spec:
         return clock_times(spec["not"], fields)
-    get, ftype = _getter(spec["field"], fields, _Where("?"))
+    if "older_than_days" not in spec and "any_item" not in spec:
+        return None
+    get, ftype = _getter(spec["field"], fields, _Where("?"))  # checked by compile_condition: cannot fail
     if "older_than_days" in spec:
         age_ms = spec["older_than_days"] * DAY_MS
         return lambda s: [] if (t := get(s)) is None else [math.ceil(t + age_ms)]
-    if "any_item" in spec:
-        inner = clock_times(spec["any_item"], ftype.fields)
-        if inner is None:
-            return None
-        return lambda s: [m for item in (get(s) or ()) for m in inner(item)]
-    return None
+    inner = clock_times(spec["any_item"], ftype.fields)
+    if inner is None:
+        return None
+    return lambda s: [m for item in (get(s) or ()) for m in inner(item)]
 
 
 def _field_heads(spec: Any) -> set[str]:

@@ -1,9 +1,9 @@
 """A stage's stores, with the keys of one store in the order of the moment their committed values
 name (``due``, epoch ms): what a tick needs to visit, rather than every entry.
 
-The alerts stage's tick stepped every household it owned with the clock, every minute: at 1M
-households a worker with 510k of them spent 6.5 s of CPU on each tick (issue 18), holding the
-interpreter the reconcile stage shares, for entries of which none changed. An entry's alerts
+The alerts stage's tick stepped every household it owned with the clock, every minute: at 500k
+households (one of two workers at 1M) 23 s of CPU a tick (bench/alert_tick.py, issue 18), holding
+the interpreter the reconcile stage shares, for entries of which none changed. An entry's alerts
 change by the clock alone only at moments the entry itself can name (streams/alert_lifecycle.py
 ``next_due``), so the tick now takes only the keys whose moment has come.
 
@@ -31,6 +31,7 @@ DUE = "due"  # the field of a value naming its moment (epoch ms; absent or None:
 class Due:
     keys: list[str]
     full_pass: bool  # partitions were read whole: the keys include every entry they hold
+    read: dict[str, Any]  # the committed values the full pass read, so that nothing reads them again
 
 
 class DueIndex:
@@ -55,10 +56,11 @@ class DueIndex:
                 del dues[key]  # the tick's step writes the entry again, with its next due
                 keys.append(key)
         fresh, self._fresh = self._fresh, set()
-        for key, value in self.inner.items(store, fresh) if fresh else ():
+        read = dict(self.inner.items(store, fresh)) if fresh else {}
+        for key, value in read.items():
             keys.append(key)
             self._note(key, value)
-        return Due(keys, bool(fresh))
+        return Due(keys, bool(fresh), read)
 
     def _note(self, key: str, value: Any) -> None:
         due = None if value is None else value.get(DUE)

@@ -142,7 +142,8 @@ def test_the_tick_reads_only_the_households_whose_moment_has_come():
 
 
 def test_a_partition_given_again_is_stepped_whole_so_a_changed_rules_file_reaches_every_household():
-    stores = new_stores()
+    counted = CountedReads([ENTRIES], 3)
+    stores = DueIndex(counted, ENTRIES)
     run(stores, households(30))
     doc = json.loads(DEFAULT_ALERT_RULES_FILE.read_text(encoding="utf-8"))
     doc["rules"].append({**doc["rules"][0], "id": "has-welfare-card", "when": {"field": "has_welfare_card", "is": True}})
@@ -150,6 +151,8 @@ def test_a_partition_given_again_is_stepped_whole_so_a_changed_rules_file_reache
     stores.open({0, 1, 2})  # the worker restarted with the new file: its partitions restore, then the tick
     for p in range(3):
         stores.restore(ENTRIES, p, [(k.encode(), orjson.dumps(v)) for k, v in kept.items() if partition_of(k, 3) == p])
+    counted.reads = 0
     tx = Transaction(stores, NOW + 1)
     AlertFold(TOPICS, CODEC, parse_alert_rules(doc)).tick(tx)
     assert Counter(e["rule_id"] for e in alerts(tx)) == {"has-welfare-card": 30}
+    assert counted.reads == 30, "the full pass reads each entry once"
