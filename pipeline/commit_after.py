@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 
 class Stopped(Exception):
-    """The worker stops while a batch waits (e.g. for ClickHouse): nothing may be committed."""
+    """The worker stops while a batch waits (e.g. for a ClickHouse outage to end): nothing may be committed."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,12 @@ def commit_after(cfg: GroupConfig, handle: Callable[[list[ConsumerRecord]], None
     group, read_committed; a batch's offsets are committed once ``handle`` returned. A commit that
     fails (a rebalance meanwhile) sends the batch to its new owner, who handles it again. Any other
     Kafka failure (a bounded call that expired) drops the consumer: a new one starts at the
-    committed offsets and handles the batch again."""
+    committed offsets and handles the batch again.
+
+    A stop drains: the batch being fetched ends at once and is handled and committed as any other,
+    so a batch of seconds neither delays a stop nor is handled twice because of one (its dead
+    letters sent by this run and again by the next). Only a ``handle`` that cannot finish (it
+    raises ``Stopped``: an outage outlasting the stop) leaves its batch to the next run."""
     progress = progress or Progress(cfg.group, cfg.bounds)
     reader = GroupReader(cfg)
     reader.connect()
@@ -81,7 +86,7 @@ def commit_after(cfg: GroupConfig, handle: Callable[[list[ConsumerRecord]], None
         while not stop.is_set():
             try:
                 progress.at("fetching")
-                batch = reader.fetcher.fetch()
+                batch = reader.fetcher.fetch(stop)
                 if not batch:
                     if reader.fetcher.settled():
                         progress.progressed(idle=True)

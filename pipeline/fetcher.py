@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable
 
@@ -21,6 +22,10 @@ def next_offsets(batch: Iterable[ConsumerRecord]) -> dict[TopicPartition, Offset
 def owned(group: str, consumer: KafkaConsumer) -> None:
     STAGE_PARTITIONS.labels(group).set(len(consumer.assignment()))
 
+
+# The longest a poll waits when the fetch may be stopped: a stopping worker's loaders end a batch of
+# several seconds (the events and alerts loaders, sinks/loader.py) within this and load what it holds.
+STOP_CHECK_S = 0.25
 
 # How long after an assignment an empty fetch counts as "nothing to read" even without an answer
 # from every partition's leader (see BatchFetcher.settled).
@@ -42,6 +47,9 @@ class BatchFetcher(ConsumerRebalanceListener):
     figures' freshness), while under load the polls keep bringing records and batches stay large.
     ``idle_after_s`` is the youngest a batch may end so: fetches come in bursts (``TRICKLE_FETCH``,
     pipeline/clients.py), and a steady stream would otherwise end a batch after every burst.
+
+    With ``stop``, a batch also ends once it is set (seen within ``STOP_CHECK_S``): the caller
+    handles what it holds, so a stop drains the batch in hand instead of leaving it half done.
     """
 
     def __init__(self, consumer: KafkaConsumer, batch_size: int, batch_seconds: float, bounds: Bounds,
@@ -74,17 +82,19 @@ class BatchFetcher(ConsumerRebalanceListener):
         self._on_assigned(assigned)
         self.rewind(assigned)
 
-    def fetch(self) -> list[ConsumerRecord]:
+    def fetch(self, stop: threading.Event | None = None) -> list[ConsumerRecord]:
         self.buffer = []
         started = time.monotonic()
         deadline, idle_from = started + self.batch_seconds, started + self.idle_after_s
         while len(self.buffer) < self.batch_size:
             now = time.monotonic()
             left = deadline - now
-            if left <= 0:
+            if left <= 0 or (stop is not None and stop.is_set()):
                 break
             waiting = self.idle_s is not None and self.buffer
             wait = min(left, max(self.idle_s, idle_from - now)) if waiting else left
+            if stop is not None:
+                wait = min(wait, STOP_CHECK_S)
             polled = self.consumer.poll(timeout_ms=max(1, int(wait * 1000)),
                                         max_records=self.batch_size - len(self.buffer))
             for records in polled.values():

@@ -83,7 +83,8 @@ def insert_batch(
     on_retry: RetryHook | None = None,
     stop: threading.Event | None = None,
 ) -> None:
-    """Insert `rows`, retrying outages until they succeed or `stop` is set (raises Stopped).
+    """Insert `rows`, retrying outages until they succeed or `stop` is set (raises Stopped). The
+    first attempt is made even when `stop` is already set: a stopping loader drains its batch.
 
     Holding back is the point: the caller commits the Kafka offsets afterwards, so nothing is
     dropped and an outage only builds lag. Errors that are not outages (see `is_outage`) are
@@ -97,8 +98,6 @@ def insert_batch(
                 "deduplicate_blocks_in_dependent_materialized_views": 1}
     stop = stop or threading.Event()
     for attempt in count(1):
-        if stop.is_set():
-            raise Stopped(f"stopped while inserting into {table} ({dedup_token})")
         started = time.perf_counter()
         try:
             with CLIENT_LOCK:
@@ -113,7 +112,8 @@ def insert_batch(
             )
             if on_retry is not None:
                 on_retry(table, attempt, error)
-            stop.wait(delay)
+            if stop.wait(delay):
+                raise Stopped(f"stopped while inserting into {table} ({dedup_token})") from error
         else:
             SINK_INSERT_SECONDS.labels(table).observe(time.perf_counter() - started)
             SINK_ROWS.labels(table).inc(len(rows))

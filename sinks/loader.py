@@ -49,14 +49,13 @@ def loader_name(topic: str) -> str:
 # bringing records and batches still fill. Not before a batch is LOADER_IDLE_AFTER_S old: a fetch
 # comes in bursts (pipeline/clients.py TRICKLE_FETCH) and a steady 1k/s stream then made an insert
 # per burst, ~10 a second, each costing chdb 50-80 ms of CPU at 1M households whatever its size.
-# The other loaders (events, alerts) wait out their batch time: nothing reads them within a second,
-# and their inserts hold the one chdb engine (CLIENT_LOCK) that the live figures' inserts wait for.
-# (Measured at 1M with 5 s batches for them: 308 inserts during the import against 530. Not kept:
-# a worker stopped within 5 s of a batch's start leaves its dead letters to be sent again by the
-# next run, which tests/povhub/test_end_to_end.py caught; a clean stop that drains the batch in
-# hand would allow it.)
+# The other loaders (events, alerts) batch for at least LOADER_UNHURRIED_S: nothing reads them
+# within seconds, and their inserts hold the one chdb engine (CLIENT_LOCK) that the live figures'
+# inserts wait for (at 1M, 308 inserts during the import against 530 with 1 s batches). A stop does
+# not wait them out: it drains the batch in hand (pipeline/commit_after.py).
 LOADER_IDLE_S = 0.05
 LOADER_IDLE_AFTER_S = 0.25
+LOADER_UNHURRIED_S = 5.0
 
 
 def loader_config(bootstrap_servers: str, app_id: str, worker_id: str, topic: str, batch_size: int,
@@ -64,8 +63,9 @@ def loader_config(bootstrap_servers: str, app_id: str, worker_id: str, topic: st
     """The consumer group of the loader of ``topic``; sizes and timeouts come from the settings
     (POVHUB_LOADER_BATCH_*), the one place they have a default. ``live``: it feeds the live figures."""
     idle = {"idle_s": LOADER_IDLE_S, "idle_after_s": LOADER_IDLE_AFTER_S} if live else {}
+    seconds = batch_seconds if live else max(batch_seconds, LOADER_UNHURRIED_S)
     return GroupConfig(bootstrap_servers, f"{app_id}-{loader_name(topic)}", worker_id, (topic,), batch_size,
-                       batch_seconds, session_timeout_s, **idle)
+                       seconds, session_timeout_s, **idle)
 
 
 class LoaderRunner:
@@ -166,19 +166,21 @@ def load_events(
     stop: threading.Event | None = None,
 ) -> None:
     """Insert `records` as one insert per topic, with the token of their spans (`batch_token`); bad
-    ones go to `on_bad`.
+    ones go to `on_bad` once the inserts are done: a batch that a stop leaves unfinished (Stopped)
+    hands its dead letters to the next run only, which sends them once.
 
     One insert for all of a batch's partitions: an insert costs chdb 55-85 ms CPU whether it holds
     10 rows or 1,000 (household_contributions_mv most of it), and one worker's inserts take turns
     (CLIENT_LOCK), so with 12 partitions per-partition inserts fell behind a stream of 1k households
     a second (bench/pipeline.py). A retry in this process carries the same token; a batch stored
     before a crash is found again by ``LoaderRunner.reinsert_uncommitted``."""
+    bad: list[tuple[ConsumerRecord, Exception]] = []
     by_partition: dict[tuple[str, int], list[tuple[ConsumerRecord, Row]]] = {}
     for record in records:
         try:
             row = mapping.row(decode(record.value)) + (record.topic, record.partition, record.offset)
         except Exception as error:  # one bad record must not hold back the others
-            on_bad(record, error)
+            bad.append((record, error))
             continue
         by_partition.setdefault((record.topic, record.partition), []).append((record, row))
     by_topic: dict[str, list[list[tuple[ConsumerRecord, Row]]]] = {}
@@ -194,7 +196,9 @@ def load_events(
             raise
         except Exception as error:  # not an outage: some row cannot be encoded
             log.warning("batch %s for %s cannot be encoded (%s); inserting its rows one by one", token, mapping.table, error)
-            _insert_one_by_one(client, mapping, items, on_bad, backoff, on_retry, stop)
+            _insert_one_by_one(client, mapping, items, bad, backoff, on_retry, stop)
+    for record, error in bad:
+        on_bad(record, error)
 
 
 def batch_token(parts: Sequence[Sequence[ConsumerRecord]]) -> str:
@@ -215,12 +219,12 @@ def _insert_one_by_one(
     client: Client,
     mapping: TableMapping,
     items: list[tuple[ConsumerRecord, Row]],
-    on_bad: BadRecordHandler,
+    bad: list[tuple[ConsumerRecord, Exception]],
     backoff: Backoff,
     on_retry: RetryHook | None,
     stop: threading.Event | None,
 ) -> None:
-    """Find the rows that cannot be encoded; each row gets the token of its own offset."""
+    """Find the rows that cannot be encoded (added to ``bad``); each row gets the token of its own offset."""
     for record, row in items:
         token = KafkaSpan(record.topic, record.partition, record.offset, record.offset,
                           message_digest([record.value])).dedup_token
@@ -230,4 +234,4 @@ def _insert_one_by_one(
         except Stopped:
             raise
         except Exception as error:
-            on_bad(record, error)
+            bad.append((record, error))

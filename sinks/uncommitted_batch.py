@@ -50,15 +50,14 @@ def stored_past(client: Client, table: str, topic: str, committed: Mapping[int, 
     With several (a ClickHouse server, several ``loaders`` workers) it is the union of the batches
     in flight at that moment: no single token matches it, and the re-insert is one the views skip
     (0012 counts a version only above what was counted), so it repairs nothing and harms nothing.
-    An outage is waited out as an insert is (the batch after it needs ClickHouse anyway)."""
+    An outage is waited out as an insert is (the batch after it needs ClickHouse anyway), and a
+    stop, as there, ends only the waiting: the first attempt is made (a stop drains the batch in hand)."""
     stop = stop or threading.Event()
     partitions = sorted(committed)
     if not partitions:  # the topic has no partitions yet: nothing stored of it
         return []
     attempt = 0
     while True:
-        if stop.is_set():
-            raise Stopped(f"stopped while looking up {table}'s uncommitted rows")
         try:
             with CLIENT_LOCK:
                 rows = client.query(
@@ -74,7 +73,8 @@ def stored_past(client: Client, table: str, topic: str, committed: Mapping[int, 
                 raise
             attempt += 1
             log.warning("cannot look up %s's uncommitted rows of %s (attempt %d): %s", table, topic, attempt, error)
-            stop.wait(backoff.delay(attempt))
+            if stop.wait(backoff.delay(attempt)):
+                raise Stopped(f"stopped while looking up {table}'s uncommitted rows") from error
 
 
 def group_offsets(consumer: KafkaConsumer, topic: str, timeout_s: float) -> dict[int, int]:

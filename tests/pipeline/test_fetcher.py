@@ -77,3 +77,18 @@ def test_idle_after_keeps_a_young_batch_open_through_the_gaps_between_bursts():
     batch = BatchFetcher(BurstyConsumer(0.1), 100, 5.0, Bounds(), idle_s=0.05, idle_after_s=0.45).fetch()
     assert 4 <= len(batch) <= 6  # the bursts of its first ~0.45 s
     assert 0.45 <= time.monotonic() - started < 1.0  # then the first gap ends it, long before 5 s
+
+
+def test_a_stop_ends_a_long_batch_within_a_quarter_second_with_what_it_holds():
+    import threading
+
+    from pipeline.fetcher import STOP_CHECK_S
+
+    stop = threading.Event()
+    consumer = ScriptedConsumer([[1, 2], [3]])
+    threading.Timer(0.3, stop.set).start()
+    started = time.monotonic()
+    assert BatchFetcher(consumer, 100, 30.0, Bounds()).fetch(stop) == [1, 2, 3]
+    assert time.monotonic() - started < 0.3 + STOP_CHECK_S + 0.2
+    assert max(consumer.timeouts) <= STOP_CHECK_S * 1000  # no poll waits the batch's 30 s out
+    assert BatchFetcher(ScriptedConsumer([[4]]), 100, 30.0, Bounds()).fetch(stop) == []  # stopped: no poll at all

@@ -1,7 +1,10 @@
+import threading
+
 import pytest
 from clickhouse_connect.driver.exceptions import DataError
 from prometheus_client import REGISTRY
 
+from pipeline.commit_after import Stopped
 from sinks.batch_insert import Backoff, KafkaSpan, insert_batch, message_digest
 from sinks.household_state import HOUSEHOLD_STATE
 from tests.support.sinks import FlakyClient, state_record
@@ -54,6 +57,18 @@ def test_outage_is_retried_until_the_data_is_in_once(db):
     assert db.command("SELECT count() FROM household_state") == 20
     assert metric("povhub_sink_insert_failures_total") - failures_before == 4
     assert metric("povhub_sink_rows_total") - rows_before == 20
+
+
+def test_a_stopping_loader_still_makes_its_first_attempt_but_no_retry(db):
+    # a stop drains the batch in hand; only an outage outlasting the stop leaves it to the next run
+    stopped = threading.Event()
+    stopped.set()
+    insert(db, rows(0, 3), KafkaSpan(TOPIC, 3, 0, 2, "d"), backoff=FAST, stop=stopped)
+    assert db.command("SELECT count() FROM household_state") == 3
+    flaky = FlakyClient(db, down=True)
+    with pytest.raises(Stopped):
+        insert(flaky, rows(3, 3), KafkaSpan(TOPIC, 3, 3, 5, "d"), backoff=FAST, stop=stopped)
+    assert flaky.attempts == 1
 
 
 def metric(name: str) -> float:

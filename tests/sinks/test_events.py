@@ -76,10 +76,10 @@ def test_worker_loads_the_state_and_alert_topics_and_every_source_topic(db, tmp_
 
 def test_only_the_live_figures_loader_flushes_when_idle(db, tmp_path, monkeypatch):
     # household_state feeds the live figures (its freshness, issue 18); the events and alerts
-    # loaders wait out their batch time: an insert per fetch burst costs chdb as much as a full one
+    # loaders batch for seconds: an insert per fetch burst costs chdb as much as a full one
     from povhub.settings import load_settings
     from povhub.worker import loader_runners
-    from sinks.loader import LOADER_IDLE_AFTER_S, LOADER_IDLE_S
+    from sinks.loader import LOADER_IDLE_AFTER_S, LOADER_IDLE_S, LOADER_UNHURRIED_S
     from streams.dead_letters import DeadLetterProducer
 
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
@@ -91,5 +91,5 @@ def test_only_the_live_figures_loader_flushes_when_idle(db, tmp_path, monkeypatc
         idle.setdefault(runner.mapping.table, set()).add((runner.cfg.idle_s, runner.cfg.idle_after_s,
                                                           runner.cfg.batch_seconds))
     live = (LOADER_IDLE_S, LOADER_IDLE_AFTER_S, s.loader.batch_seconds)
-    waits = (None, 0.0, s.loader.batch_seconds)
+    waits = (None, 0.0, LOADER_UNHURRIED_S)
     assert idle == {"household_state": {live}, "alerts": {waits}, "events": {waits}}

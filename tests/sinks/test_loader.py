@@ -8,6 +8,7 @@ from kafka.admin import NewTopic
 from kafka.structs import OffsetAndMetadata
 from prometheus_client import REGISTRY
 
+from pipeline.commit_after import Stopped
 from pipeline.read_to_end import read_to_end
 from sinks.batch_insert import Backoff
 from sinks.household_state import HOUSEHOLD_STATE
@@ -41,6 +42,20 @@ def test_bad_records_go_to_on_bad_and_the_rest_is_loaded(db):
     assert bad == [70, 71, 72, 73]
     loaded = db.query("SELECT _partition, _offset FROM household_state ORDER BY _offset").result_rows
     assert loaded == [(0, offset) for offset in range(10, 15)] + [(1, 74)]
+
+
+def test_a_batch_a_stop_leaves_unfinished_sends_no_dead_letter(db):
+    # its dead letters go with the batch, in the next run: sent now, they would be sent twice
+    stopped = threading.Event()
+    stopped.set()
+    bad = []
+    batch = records(0, 0, [encode(state_record(1)), b"not a record"])
+    with pytest.raises(Stopped):
+        load_events(FlakyClient(db, down=True), HOUSEHOLD_STATE, decode, batch, lambda r, e: bad.append(r.offset),
+                    backoff=FAST, stop=stopped)
+    assert bad == []
+    load_events(db, HOUSEHOLD_STATE, decode, batch, lambda r, e: bad.append(r.offset), backoff=FAST, stop=stopped)
+    assert bad == [1]
 
 
 def test_a_redelivered_batch_of_several_partitions_is_dropped_by_its_token(db):
@@ -110,9 +125,9 @@ def publish(bootstrap: str, topic: str, values: list[bytes]) -> None:
 class Running:
     """A loader in a thread, as the worker runs it."""
 
-    def __init__(self, bootstrap, topic, client, bad):
+    def __init__(self, bootstrap, topic, client, bad, *, live=True, batch_seconds=0.2):
         self.cfg = loader_config(bootstrap, f"test-{uuid.uuid4().hex[:6]}", "w1", topic, batch_size=100,
-                                 batch_seconds=0.2, session_timeout_s=TEST_SESSION_TIMEOUT_S, live=True)
+                                 batch_seconds=batch_seconds, session_timeout_s=TEST_SESSION_TIMEOUT_S, live=live)
         self.flushes = 0
         self.runner = LoaderRunner(self.cfg, client, HOUSEHOLD_STATE, decode, lambda r, e: bad.append(r.offset),
                                    self._flush, backoff=FAST)
@@ -178,6 +193,24 @@ def test_a_loader_stopped_during_an_outage_commits_nothing_and_the_next_one_load
     with again:
         wait_for(lambda: again.committed() == 4)
     assert db.command("SELECT count() FROM household_state") == 4
+
+
+@pytest.mark.kafka
+def test_a_stop_drains_the_batch_in_hand_at_once_and_commits_it(db, kafka_bootstrap, state_topic):
+    """A loader that batches for a minute (as the events and alerts loaders do for seconds) is
+    stopped with records in its batch: it loads and commits them and sends their dead letter now,
+    rather than waiting the minute out or leaving them (and the dead letter) to the next run."""
+    bad = []
+    publish(kafka_bootstrap, state_topic, [encode(state_record(i)) for i in range(4)] + [b"junk"])
+    loader = Running(kafka_bootstrap, state_topic, db, bad, live=False, batch_seconds=60)
+    assert loader.cfg.batch_seconds == 60 and loader.cfg.idle_s is None
+    with loader:
+        wait_for(lambda: REGISTRY.get_sample_value("povhub_stage_assigned_partitions", {"stage": loader.cfg.group}) == 2)
+        time.sleep(1.0)  # the records fetched into the batch, which has 59 s to go
+        stopped_at = time.monotonic()
+    assert time.monotonic() - stopped_at < 5
+    assert loader.committed() == 5 and loader.flushes >= 1
+    assert db.command("SELECT count() FROM household_state") == 4 and bad == [2]  # junk: partition 0, offset 2
 
 
 @pytest.mark.kafka
