@@ -129,13 +129,21 @@ def _chdb_installed() -> bool:
         return False
 
 
+# The embedded engine shares the worker's cores with its Python threads: background merges run at
+# the lowest CPU priority (nice 19), so after a bulk import the merges of millions of rows yield to
+# the inserts and reports the live figures' freshness waits for (bench/pipeline.py, README Sizing).
+# ClickHouse sets a thread's nice value only with CAP_SYS_NICE (root, or the capability granted);
+# elsewhere the option changes nothing.
+CHDB_OPTIONS = {"os_threads_nice_value_merge_mutate": 19}
+
+
 def _connect_chdb(path: Path) -> Client:
     if not _chdb_installed():
         raise ChdbMissing(f"chdb://{path} needs the embedded ClickHouse engine, which is not installed: "
                           "pip install 'povhub[embedded]', or set CLICKHOUSE_URL to a ClickHouse server")
     path.mkdir(parents=True, exist_ok=True)
     try:
-        return clickhouse_connect.get_client(interface="chdb", path=str(path))
+        return clickhouse_connect.get_client(interface="chdb", path=str(path), chdb_options=CHDB_OPTIONS)
     except ProgrammingError as exc:
         if "already initialized with path" in str(exc):
             raise ChdbFolderBusy(

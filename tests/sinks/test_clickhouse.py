@@ -95,3 +95,22 @@ def test_folder_held_by_another_process(tmp_path):
         proc.stdin.close()
         proc.wait(timeout=30)
     connect(dsn).close()
+
+
+def test_the_embedded_engine_merges_at_the_lowest_cpu_priority(tmp_path):
+    # a fresh process, so the engine starts here with connect's options (one engine per process)
+    probe = textwrap.dedent(
+        f"""
+        import os
+        from sinks.clickhouse import connect
+        client = connect({f"chdb://{tmp_path}/chdb"!r})
+        [(nice,)] = client.query("SELECT value FROM system.server_settings "
+                                 "WHERE name = 'os_threads_nice_value_merge_mutate'").result_rows
+        client.close()
+        print(nice)
+        """
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", probe], cwd=root, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "19"
