@@ -8,8 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from itertools import count
-from typing import Any
+from typing import Any, TypeVar
 
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError, DataError
@@ -18,6 +17,7 @@ from schemas.metrics import SINK_INSERT_FAILURES, SINK_INSERT_SECONDS, SINK_LAST
 from pipeline.commit_after import Stopped
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # The loaders run in threads of one worker; the embedded chdb engine takes one call at a time.
 CLIENT_LOCK = threading.RLock()
@@ -72,6 +72,27 @@ def is_outage(error: BaseException) -> bool:
     return isinstance(error, (DatabaseError, OSError)) and not isinstance(error, DataError)
 
 
+def outlast_outages(call: Callable[[], T], what: str, *, backoff: Backoff, stop: threading.Event | None,
+                    on_outage: Callable[[int, float, BaseException], None]) -> T:
+    """``call()`` until it succeeds: an outage (``is_outage``) is told to ``on_outage`` with (attempt,
+    delay, error) and waited out with ``backoff``; any other error is raised at once. The first
+    attempt is made even when ``stop`` is already set (a stopping loader drains its batch); a stop
+    ends only the waiting, raising Stopped ("stopped while " + ``what``)."""
+    stop = stop or threading.Event()
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return call()
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            delay = backoff.delay(attempt)
+            on_outage(attempt, delay, error)
+            if stop.wait(delay):
+                raise Stopped(f"stopped while {what}") from error
+
+
 def insert_batch(
     client: Client,
     table: str,
@@ -96,26 +117,20 @@ def insert_batch(
     # "Deduplicating inserts on retries"). The live figures (migrations/0011) depend on it.
     settings = {"insert_deduplication_token": dedup_token,
                 "deduplicate_blocks_in_dependent_materialized_views": 1}
-    stop = stop or threading.Event()
-    for attempt in count(1):
+
+    def attempt() -> None:
         started = time.perf_counter()
-        try:
-            with CLIENT_LOCK:
-                client.insert(table, rows, column_names=column_names, settings=settings)
-        except Exception as error:
-            if not is_outage(error):
-                raise
-            SINK_INSERT_FAILURES.labels(table).inc()
-            delay = backoff.delay(attempt)
-            log.warning(
-                "insert into %s (%s) failed, attempt %d, retrying in %.1fs: %s", table, dedup_token, attempt, delay, error
-            )
-            if on_retry is not None:
-                on_retry(table, attempt, error)
-            if stop.wait(delay):
-                raise Stopped(f"stopped while inserting into {table} ({dedup_token})") from error
-        else:
-            SINK_INSERT_SECONDS.labels(table).observe(time.perf_counter() - started)
-            SINK_ROWS.labels(table).inc(len(rows))
-            SINK_LAST_SUCCESS.labels(table).set_to_current_time()
-            return
+        with CLIENT_LOCK:
+            client.insert(table, rows, column_names=column_names, settings=settings)
+        SINK_INSERT_SECONDS.labels(table).observe(time.perf_counter() - started)
+
+    def failed(attempt_no: int, delay: float, error: BaseException) -> None:
+        SINK_INSERT_FAILURES.labels(table).inc()
+        log.warning("insert into %s (%s) failed, attempt %d, retrying in %.1fs: %s", table, dedup_token, attempt_no,
+                    delay, error)
+        if on_retry is not None:
+            on_retry(table, attempt_no, error)
+
+    outlast_outages(attempt, f"inserting into {table} ({dedup_token})", backoff=backoff, stop=stop, on_outage=failed)
+    SINK_ROWS.labels(table).inc(len(rows))
+    SINK_LAST_SUCCESS.labels(table).set_to_current_time()

@@ -25,9 +25,8 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaTimeoutError
 
-from pipeline.commit_after import Stopped
 from pipeline.read_to_end import read_to_end
-from sinks.batch_insert import CLIENT_LOCK, Backoff, is_outage
+from sinks.batch_insert import CLIENT_LOCK, Backoff, outlast_outages
 
 log = logging.getLogger(__name__)
 
@@ -52,29 +51,25 @@ def stored_past(client: Client, table: str, topic: str, committed: Mapping[int, 
     (0012 counts a version only above what was counted), so it repairs nothing and harms nothing.
     An outage is waited out as an insert is (the batch after it needs ClickHouse anyway), and a
     stop, as there, ends only the waiting: the first attempt is made (a stop drains the batch in hand)."""
-    stop = stop or threading.Event()
     partitions = sorted(committed)
     if not partitions:  # the topic has no partitions yet: nothing stored of it
         return []
-    attempt = 0
-    while True:
-        try:
-            with CLIENT_LOCK:
-                rows = client.query(
-                    f"SELECT _partition, max(_offset), count() FROM {table} WHERE _topic = {{topic:String}} "
-                    "AND _partition IN {partitions:Array(Int32)} "
-                    "AND _offset >= {offsets:Array(Int64)}[indexOf({partitions:Array(Int32)}, _partition)] "
-                    "GROUP BY _partition ORDER BY _partition",
-                    parameters={"topic": topic, "partitions": partitions,
-                                "offsets": [committed[p] for p in partitions]}).result_rows
-            return [StoredSpan(int(p), committed[int(p)], int(last), int(n)) for p, last, n in rows]
-        except Exception as error:
-            if not is_outage(error):
-                raise
-            attempt += 1
-            log.warning("cannot look up %s's uncommitted rows of %s (attempt %d): %s", table, topic, attempt, error)
-            if stop.wait(backoff.delay(attempt)):
-                raise Stopped(f"stopped while looking up {table}'s uncommitted rows") from error
+    def look_up() -> list[StoredSpan]:
+        with CLIENT_LOCK:
+            rows = client.query(
+                f"SELECT _partition, max(_offset), count() FROM {table} WHERE _topic = {{topic:String}} "
+                "AND _partition IN {partitions:Array(Int32)} "
+                "AND _offset >= {offsets:Array(Int64)}[indexOf({partitions:Array(Int32)}, _partition)] "
+                "GROUP BY _partition ORDER BY _partition",
+                parameters={"topic": topic, "partitions": partitions,
+                            "offsets": [committed[p] for p in partitions]}).result_rows
+        return [StoredSpan(int(p), committed[int(p)], int(last), int(n)) for p, last, n in rows]
+
+    def failed(attempt: int, delay: float, error: BaseException) -> None:
+        log.warning("cannot look up %s's uncommitted rows of %s (attempt %d): %s", table, topic, attempt, error)
+
+    return outlast_outages(look_up, f"looking up {table}'s uncommitted rows", backoff=backoff, stop=stop,
+                           on_outage=failed)
 
 
 def group_offsets(consumer: KafkaConsumer, topic: str, timeout_s: float) -> dict[int, int]:
