@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 from kafka import TopicPartition
 
-from pipeline.fetcher import BatchFetcher
+from pipeline.fetcher import STOP_CHECK_S, BatchFetcher
 from pipeline.liveness import Bounds
 
 TP = TopicPartition("t", 0)
@@ -80,10 +81,6 @@ def test_idle_after_keeps_a_young_batch_open_through_the_gaps_between_bursts():
 
 
 def test_a_stop_ends_a_long_batch_within_a_quarter_second_with_what_it_holds():
-    import threading
-
-    from pipeline.fetcher import STOP_CHECK_S
-
     stop = threading.Event()
     consumer = ScriptedConsumer([[1, 2], [3]])
     threading.Timer(0.3, stop.set).start()
