@@ -10,6 +10,7 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.structs import MemberState, OffsetAndMetadata
 
+from pipeline.join_repair import rejoin_if_join_lost
 from pipeline.liveness import Bounds
 from schemas.metrics import STAGE_PARTITIONS
 
@@ -99,6 +100,8 @@ class BatchFetcher(ConsumerRebalanceListener):
                                         max_records=self.batch_size - len(self.buffer))
             for records in polled.values():
                 self.buffer.extend(records)
+            if not polled:
+                rejoin_if_join_lost(self.consumer)
             if self._assigned:
                 self._settle_assignment()
             if waiting and not polled and time.monotonic() >= idle_from:
