@@ -16,7 +16,9 @@ The mend asks for a rejoin, so the next poll joins again (a rebalance of a fract
 and, the flag staying set until that join is applied, applies it. Between polls nothing else
 awaits the task, so a finished task with no rejoin wanted is exactly the lost join. If kafka-python
 no longer has these attributes the mend does nothing and the watchdog stays the second line
-(pipeline/liveness.py: a consumer not settled after ``watchdog_s`` is replaced).
+(pipeline/liveness.py: a consumer not settled after ``watchdog_s`` is replaced). The bug and its
+fix in kafka-python are written up in docs/upstream/kafka-python-lost-join.md: drop this module once
+a release has the fix.
 """
 
 from __future__ import annotations
