@@ -100,8 +100,7 @@ class BatchFetcher(ConsumerRebalanceListener):
                                         max_records=self.batch_size - len(self.buffer))
             for records in polled.values():
                 self.buffer.extend(records)
-            if not polled:
-                rejoin_if_join_lost(self.consumer)
+            rejoin_if_join_lost(self.consumer)
             if self._assigned:
                 self._settle_assignment()
             if waiting and not polled and time.monotonic() >= idle_from:
