@@ -19,7 +19,9 @@ with the same transactional id fences and aborts the old one's transaction), sto
 their changelogs, positions back at the committed offsets. Every Kafka call is bounded by
 ``Bounds.block_s`` (pipeline/liveness.py): a broker that dies under a call, the transaction
 coordinator included, is a failure like any other, never a hang. KIP-447 group metadata fences a
-worker that lost its partitions in a rebalance but still tries to commit.
+worker that lost its partitions in a rebalance but still tries to commit: every transaction sends
+offsets with it, a timer's alone too (the positions it stands at), so a worker out of its group
+that has not noticed yet cannot commit a tick over partitions that moved.
 
 The Kafka clients come from a ``Clients`` (``KafkaClients`` in production): the runner's
 fake-client tests (tests/pipeline/test_runner.py) replace them, no broker needed.
@@ -33,6 +35,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from kafka import KafkaConsumer, TopicPartition
+from kafka.structs import MemberState, OffsetAndMetadata
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError, KafkaTimeoutError
 
@@ -172,7 +175,9 @@ class ProcessorRunner:
         progress.progressed(idle=False)
 
     def _tick_due(self) -> bool:
-        if self.cfg.tick_seconds is None or not self._consumer.assignment():
+        # not while (re)joining: the partitions it would commit positions for may be moving
+        if (self.cfg.tick_seconds is None or not self._consumer.assignment()
+                or self._consumer.group_metadata().state is not MemberState.STABLE):
             return False
         now = time.monotonic()
         if now < self._next_tick:
@@ -216,9 +221,11 @@ class ProcessorRunner:
             future = send(topic, key=key, value=value, partition=partition)
             if topic in store_of:
                 last[(store_of[topic], partition)] = future
-        offsets = next_offsets(batch)
-        if offsets:
-            producer.send_offsets_to_transaction(offsets, self._consumer.group_metadata())
+        # A tick alone commits the positions it stands at: without offsets a transaction is not
+        # checked against the group's generation, and a worker dropped from its group (a pause
+        # longer than the session) could commit a tick over households another worker now owns.
+        offsets = next_offsets(batch) if batch else self._positions()
+        producer.send_offsets_to_transaction(offsets, self._consumer.group_metadata())
         producer.commit_transaction()
         STAGE_TRANSACTIONS.labels(self.cfg.group, "committed").inc()
         self._before_local_write()
@@ -229,6 +236,15 @@ class ProcessorRunner:
             checkpoints.setdefault(store, {})[partition] = future.get(timeout=0).offset + 1
         self.applied(tx, checkpoints)
         self._after_local_write()
+
+    def _positions(self) -> dict[TopicPartition, OffsetAndMetadata]:
+        positions = {}
+        for tp in self._consumer.assignment():
+            offset = self._consumer.position(tp, timeout_ms=self.cfg.bounds.block_ms)
+            if offset is None:  # kafka-python's answer when the lookup did not finish in time
+                raise KafkaTimeoutError(f"the position of {tp.topic}[{tp.partition}] is not known")
+            positions[tp] = OffsetAndMetadata(offset, "", -1)
+        return positions
 
     def _before_local_write(self) -> None:
         """Test hook (tests/checkpoint_crash_worker.py): a kill between Kafka's commit and the local write."""

@@ -4,12 +4,14 @@ a failed commit starts over from what the log holds, so every output is committe
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import orjson
 import pytest
 from kafka import TopicPartition
 from kafka.errors import KafkaError
+from kafka.structs import MemberState
 
 from pipeline.liveness import Bounds
 from pipeline.partitioner import partition_of
@@ -154,3 +156,46 @@ def test_a_transaction_that_fails_to_commit_leaves_the_stores_as_they_were():
         runner._commit(batch, tick=False)
     assert dict(runner.stores.items("counts")) == {}
     assert not any(tp.topic == CFG.changelog("counts") for tp in log.records if log.records[tp])
+
+
+class Ticker(Counter):
+    """A timer that sends one output each time it runs."""
+
+    def tick(self, tx: Transaction) -> None:
+        tx.send("out", b"tick", b"1", 0)
+
+
+def ticking_runner() -> tuple[Log, FakeClients, ProcessorRunner]:
+    log = Log(PARTITIONS, inputs=CFG.inputs)  # no input: every transaction is a tick alone
+    clients = FakeClients(log, {"counts": CFG.changelog("counts")})
+    runner = ProcessorRunner(dataclasses.replace(CFG, tick_seconds=0.0), Ticker(), clients=clients)
+    runner._producer = clients.producer(runner.progress.abandon)
+    runner._new_consumer()
+    return log, clients, runner
+
+
+def ticks(log: Log) -> int:
+    return len(log.records[TopicPartition("out", 0)])
+
+
+def test_a_tick_alone_commits_its_positions_so_a_worker_dropped_from_its_group_is_fenced():
+    log, clients, runner = ticking_runner()
+    runner._step()  # joins (every partition) and ticks
+    assert ticks(log) == 1
+    assert clients.producers[0].offsets == {TopicPartition("in", p): 0 for p in range(PARTITIONS)}
+
+    log.generation = 2  # the group moved on without this worker, which has not noticed yet
+    with pytest.raises(KafkaError, match="moved on"):
+        runner._step()
+    assert ticks(log) == 1  # its tick over partitions another worker now owns was not committed
+
+
+def test_no_tick_while_the_consumer_rejoins_its_group():
+    log, clients, runner = ticking_runner()
+    runner._step()
+    clients.consumers[0].member.state = MemberState.REBALANCING
+    runner._step()
+    assert ticks(log) == 1
+    clients.consumers[0].member.state = MemberState.STABLE
+    runner._step()
+    assert ticks(log) == 2

@@ -10,6 +10,7 @@ from typing import Any
 
 from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaError
 from kafka.structs import MemberState
 
 from pipeline.stores import Stores
@@ -24,6 +25,7 @@ class Log:
         default_factory=lambda: defaultdict(list))
     committed: dict[TopicPartition, int] = field(default_factory=dict)
     done: threading.Event = field(default_factory=threading.Event)  # every input record consumed
+    generation: int = 1  # the group's; a commit whose offsets carry an older one is fenced (KIP-447)
     inputs: tuple[str, ...] = ()
 
     def add(self, topic: str, partition: int, key: bytes | None, value: bytes | None) -> None:
@@ -40,12 +42,13 @@ class FakeProducer:
         self.log, self.fail_commits = log, fail_commits
         self.pending: list[tuple[str, int, bytes | None, bytes | None]] = []
         self.offsets: dict[TopicPartition, int] = {}
+        self.generation: int | None = None  # of the group metadata sent with the offsets
         self.calls: list[str] = []
         self.closed = False
 
     def begin_transaction(self) -> None:
         self.calls.append("begin")
-        self.pending, self.offsets = [], {}
+        self.pending, self.offsets, self.generation = [], {}, None
 
     def send(self, topic: str, key: bytes | None = None, value: bytes | None = None,
              partition: int | None = None) -> None:
@@ -55,11 +58,14 @@ class FakeProducer:
     def send_offsets_to_transaction(self, offsets: dict[TopicPartition, Any], group_metadata: Any) -> None:
         self.calls.append("offsets")
         self.offsets = {tp: o.offset for tp, o in offsets.items()}
+        self.generation = group_metadata.generation_id
 
     def commit_transaction(self) -> None:
         self.calls.append("commit")
         if self.fail_commits:
             raise self.fail_commits.pop(0)
+        if self.generation is not None and self.generation < self.log.generation:
+            raise KafkaError("IllegalGenerationError: the group has moved on")  # only offsets are checked
         for topic, partition, key, value in self.pending:
             self.log.add(topic, partition, key, value)
         self.log.committed.update(self.offsets)
@@ -72,6 +78,7 @@ class FakeProducer:
 @dataclass
 class Member:
     state: MemberState = MemberState.STABLE
+    generation_id: int = 1
 
 
 class FakeConsumer:
@@ -80,6 +87,7 @@ class FakeConsumer:
         self.listener: Any = None
         self.assigned: set[TopicPartition] = set()
         self.positions: dict[TopicPartition, int] = {}
+        self.member = Member()
         self.closed = False
 
     def subscribe(self, topics: list[str], listener: Any) -> None:
@@ -113,13 +121,17 @@ class FakeConsumer:
         return set(self.assigned)
 
     def group_metadata(self) -> Member:
-        return Member()
+        return self.member
+
 
     def highwater(self, tp: TopicPartition) -> int:
         return len(self.log.records[tp])
 
     def committed(self, tp: TopicPartition, timeout_ms: int = 0) -> int | None:
         return self.log.committed.get(tp)
+
+    def position(self, tp: TopicPartition, timeout_ms: int | None = None) -> int:
+        return self.positions.get(tp, 0)
 
     def seek(self, tp: TopicPartition, offset: int) -> None:
         self.positions[tp] = offset
