@@ -64,6 +64,15 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture
+def generation_checking_kafka(kafka_bootstrap: str) -> str:
+    """A broker that checks a transaction's offsets against the group's generation (KIP-447): the
+    Apache Kafka of CI, not the embedded Tansu (which commits them whatever the generation)."""
+    if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        pytest.skip("the embedded Tansu broker does not check a transaction's group generation (KIP-447)")
+    return kafka_bootstrap
+
+
+@pytest.fixture
 def hub_env(kafka_bootstrap: str, tmp_path: Path) -> dict[str, str]:
     """Environment for one isolated Povhub deployment on the session broker, topics created."""
     run = uuid.uuid4().hex[:8]
