@@ -35,9 +35,9 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from kafka import KafkaConsumer, TopicPartition
-from kafka.structs import MemberState, OffsetAndMetadata
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError, KafkaTimeoutError
+from kafka.structs import MemberState, OffsetAndMetadata
 
 from pipeline import topics
 from pipeline.clients import close_quietly, group_consumer, transactional_producer
@@ -175,12 +175,13 @@ class ProcessorRunner:
         progress.progressed(idle=False)
 
     def _tick_due(self) -> bool:
-        # not while (re)joining: the partitions it would commit positions for may be moving
-        if (self.cfg.tick_seconds is None or not self._consumer.assignment()
-                or self._consumer.group_metadata().state is not MemberState.STABLE):
+        if self.cfg.tick_seconds is None:
             return False
         now = time.monotonic()
-        if now < self._next_tick:
+        # the clock first (every step asks; the group's state is read only when a tick is due), and
+        # not while (re)joining: the partitions it would commit positions for may be moving
+        if (now < self._next_tick or not self._consumer.assignment()
+                or self._consumer.group_metadata().state is not MemberState.STABLE):
             return False
         self._next_tick = now + self.cfg.tick_seconds
         return True
