@@ -40,6 +40,7 @@ from kafka.errors import KafkaError, KafkaTimeoutError
 from kafka.structs import MemberState, OffsetAndMetadata
 
 from pipeline import topics
+from pipeline.bulk_send import append_all
 from pipeline.clients import close_quietly, group_consumer, transactional_producer
 from pipeline.fetcher import BatchFetcher, next_offsets, owned
 from pipeline.liveness import Abandoned, Progress, recover
@@ -215,13 +216,7 @@ class ProcessorRunner:
         tx = self.transaction(batch, tick)
         producer = self._producer
         producer.begin_transaction()
-        send = producer.send
-        store_of = self._store_of if self.stores.kind != "memory" else {}
-        last: dict[tuple[str, int], Any] = {}  # the last changelog record of each (store, partition)
-        for topic, key, value, partition in self.sends(tx):
-            future = send(topic, key=key, value=value, partition=partition)
-            if topic in store_of:
-                last[(store_of[topic], partition)] = future
+        last = append_all(producer, self.sends(tx))  # per changelog partition, its last record's future
         # A tick alone commits the positions it stands at: without offsets a transaction is not
         # checked against the group's generation, and a worker dropped from its group (a pause
         # longer than the session) could commit a tick over households another worker now owns.
@@ -233,8 +228,10 @@ class ProcessorRunner:
         # Only now, with Kafka committed: a local store is never ahead of it. A kill before this
         # write leaves it behind, and the restore past its checkpoint catches it up.
         checkpoints: dict[str, dict[int, int]] = {}
-        for (store, partition), future in last.items():
-            checkpoints.setdefault(store, {})[partition] = future.get(timeout=0).offset + 1
+        store_of = self._store_of if self.stores.kind != "memory" else {}
+        for (topic, partition), future in last.items():
+            if topic in store_of:
+                checkpoints.setdefault(store_of[topic], {})[partition] = future.get(timeout=0).offset + 1
         self.applied(tx, checkpoints)
         self._after_local_write()
 

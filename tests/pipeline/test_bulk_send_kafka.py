@@ -1,0 +1,109 @@
+"""append_all on a real broker: the records of a transaction land as send() puts them (partition,
+order within it, key, value), committed or aborted as one, and the future it gives for each
+explicitly named partition resolves to that partition's last record, even when the broker finds a
+batch too large and kafka-python splits it."""
+
+from __future__ import annotations
+
+import uuid
+
+from kafka.admin import NewTopic
+
+from pipeline.bulk_send import append_all, fast_path
+from pipeline.clients import admin, close_quietly, transactional_producer
+from pipeline.liveness import Bounds
+from pipeline.partitioner import partition_of_bytes
+from tests.support.kafka_read import read_topic
+
+PARTITIONS = 3
+
+
+def _topics(bootstrap: str, *specs: tuple[str, dict[str, str]]) -> None:
+    client = admin(bootstrap, "bulk-send-test")
+    try:
+        client.create_topics([NewTopic(name, PARTITIONS, 1, topic_configs=configs) for name, configs in specs])
+    finally:
+        client.close()
+
+
+def _producer(bootstrap: str):
+    made = transactional_producer(bootstrap, f"bulk-{uuid.uuid4().hex[:8]}", 60, Bounds(block_s=20))
+    assert fast_path(made), "kafka-python's internals changed: append_all falls back to send()"
+    return made
+
+
+def _landed(bootstrap: str, topic: str, expect: int) -> dict[int, list[tuple[bytes | None, bytes]]]:
+    by_partition: dict[int, list[tuple[bytes | None, bytes]]] = {}
+    for m in sorted(read_topic(bootstrap, topic, expect_at_least=expect, settle_s=0.5), key=lambda m: m.offset):
+        by_partition.setdefault(m.partition, []).append((m.key, m.value))
+    return by_partition
+
+
+def test_records_land_in_order_per_partition_and_the_futures_name_each_partitions_last(kafka_bootstrap):
+    run = uuid.uuid4().hex[:8]
+    keyed, named = f"bulk{run}.keyed", f"bulk{run}.named"
+    _topics(kafka_bootstrap, (keyed, {}), (named, {}))
+    producer = _producer(kafka_bootstrap)
+    try:
+        # more than one producer batch a partition (256 KiB each), interleaved topics and partitions
+        records = []
+        for i in range(6000):
+            records.append((keyed, f"household-{i % 700}".encode(), f"v{i}".encode() * 20, None))
+            records.append((named, f"k{i}".encode(), f"n{i}".encode() * 20, i % PARTITIONS))
+        records.append((keyed, None, b"unkeyed", None))  # send() spreads it, as it always did
+        producer.begin_transaction()
+        last = append_all(producer, records)
+        producer.commit_transaction()
+        futures = {tp.partition: f.get(timeout=10) for tp, f in last.items()}
+    finally:
+        close_quietly(producer, Bounds())
+
+    assert {tp.topic for tp in last} == {named}  # partitioned by key: not reported
+    by_key = _landed(kafka_bootstrap, keyed, 6001)
+    expected: dict[int, list[tuple[bytes | None, bytes]]] = {}
+    for topic, key, value, _ in records:
+        if topic == keyed and key is not None:
+            expected.setdefault(partition_of_bytes(key, PARTITIONS), []).append((key, value))
+    assert {p: [r for r in rs if r[0] is not None] for p, rs in by_key.items()} == expected
+    assert sum(r[0] is None for rs in by_key.values() for r in rs) == 1
+
+    by_name = _landed(kafka_bootstrap, named, 6000)
+    assert by_name == {p: [(k, v) for t, k, v, q in records if t == named and q == p] for p in range(PARTITIONS)}
+    # each future is its partition's last record (one transaction on new topics: offsets 0..n-1):
+    # a store's checkpoint is read from it
+    assert {p: (m.offset, m.serialized_value_size) for p, m in futures.items()} == \
+        {p: (len(by_name[p]) - 1, len(by_name[p][-1][1])) for p in range(PARTITIONS)}
+
+
+def test_an_aborted_transaction_leaves_nothing(kafka_bootstrap):
+    topic = f"bulk{uuid.uuid4().hex[:8]}.aborted"
+    _topics(kafka_bootstrap, (topic, {}))
+    producer = _producer(kafka_bootstrap)
+    try:
+        producer.begin_transaction()
+        append_all(producer, [(topic, f"k{i}".encode(), b"x" * 100, i % PARTITIONS) for i in range(3000)])
+        producer.abort_transaction()
+        producer.begin_transaction()
+        append_all(producer, [(topic, b"kept", b"y", 1)])
+        producer.commit_transaction()
+    finally:
+        close_quietly(producer, Bounds())
+    assert _landed(kafka_bootstrap, topic, 1) == {1: [(b"kept", b"y")]}
+
+
+def test_a_batch_the_broker_finds_too_large_is_split_and_the_future_still_names_the_last_record(kafka_bootstrap):
+    # a topic taking at most 4 KiB a batch: the producer's 256 KiB batches come back
+    # MESSAGE_TOO_LARGE and kafka-python splits them, moving each record's future with it
+    topic = f"bulk{uuid.uuid4().hex[:8]}.small"
+    _topics(kafka_bootstrap, (topic, {"max.message.bytes": "4096"}))
+    producer = _producer(kafka_bootstrap)
+    try:
+        producer.begin_transaction()
+        last = append_all(producer, [(topic, f"k{i}".encode(), f"{i:06d}".encode() * 10, 0) for i in range(500)])
+        producer.commit_transaction()
+        metadata = [f.get(timeout=10) for f in last.values()]
+    finally:
+        close_quietly(producer, Bounds())
+    landed = _landed(kafka_bootstrap, topic, 500)
+    assert [v for _, v in landed[0]] == [f"{i:06d}".encode() * 10 for i in range(500)]
+    assert [(m.partition, m.offset) for m in metadata] == [(0, 499)]
