@@ -36,6 +36,7 @@ from kafka import KafkaProducer
 from prometheus_client import start_http_server
 
 from bench.broker import bench_broker
+from pipeline.bulk_send import append_all
 from povhub.kafka_admin import ensure_topics
 from schemas.codec import Codec
 from schemas.metrics import RECONCILE_EVENTS
@@ -90,16 +91,16 @@ def run_raw(bootstrap: str, prefix: str, app_id: str, partitions: int, floor: bo
         batch = fetcher.fetch()
         if floor and batch:
             producer.begin_transaction()
+        records = []
         for r in batch:
             event = codec.decode(r.value, family_of[r.topic])
             record = {**example, "event_id": event["event_id"], "household_key": event["household_key"],
                       "version": 1, "ingest_time": event["ingest_time"]}
             # the state topic is co-partitioned with the sources: the input's partition is the key's
-            producer.send(state_topic, key=r.key, value=codec.encode(HOUSEHOLD_STATE.name, record),
-                          partition=r.partition)
+            records.append((state_topic, r.key, codec.encode(HOUSEHOLD_STATE.name, record), r.partition))
             if floor:
-                producer.send(changelog, key=r.key, value=orjson.dumps(event),
-                              partition=r.partition)
+                records.append((changelog, r.key, orjson.dumps(event), r.partition))
+        append_all(producer, records)  # as the stage hands its records over (pipeline/bulk_send.py)
         if not batch:
             continue
         if floor:

@@ -9,8 +9,9 @@ household (its outputs and every store's changelog), so that is most of its Kafk
 
 ``append_all`` does per partition what ``send`` does per record: it adds the partition to the
 transaction once, then appends the partition's records under its lock in order (a new batch when
-one is full or already drained), and makes a future for the partition's last record only (the
-caller reads its offset: a store's checkpoint). A record kafka-python would refuse (larger than a
+one is full or already drained), and makes a future for each batch's last record only: a batch
+succeeds or fails as a whole, and the highest offset is what callers read (a store's checkpoint,
+a connector's resume point). A record kafka-python would refuse (larger than a
 request may be), a topic whose partitions the producer does not know yet, and a producer without
 the internals this relies on (checked against kafka-python 3.0.12) take ``send`` as before, so the
 outcome is the same records, in the same order per partition, in the same transaction: a batch
@@ -53,14 +54,15 @@ def fast_path(producer: Any) -> bool:
             and hasattr(producer, "_metadata") and hasattr(producer, "_transaction_manager"))
 
 
-def append_all(producer: Any, records: Iterable[Record]) -> dict[TopicPartition, FutureRecordMetadata]:
-    """Send ``records`` (inside the producer's open transaction). For each partition that records
-    name explicitly, the future of its last record (records partitioned by key are not reported)."""
+def append_all(producer: Any, records: Iterable[Record]) -> list[FutureRecordMetadata]:
+    """Send ``records`` (inside the producer's open transaction, if it is transactional). The futures
+    returned cover every record: one for the last record of each producer batch they went into
+    (its outcome is the batch's), or one a record where ``send`` took it. Read after a flush or a
+    commit: the highest offset among a partition's futures is its last record's."""
     if not fast_path(producer):
         return _one_by_one(producer, records)
     groups: dict[TopicPartition, list[tuple[bytes | None, bytes | None]]] = {}
-    last: dict[TopicPartition, FutureRecordMetadata] = {}
-    explicit: set[TopicPartition] = set()
+    futures: list[FutureRecordMetadata] = []
     known: dict[str, list[int]] = {}  # a topic's partitions, in order, as the partitioner indexes them
     by_key = isinstance(producer.config["partitioner"], KeyPartitioner)
     limit = producer.config["max_request_size"] - _RECORD_OVERHEAD
@@ -73,44 +75,40 @@ def append_all(producer: Any, records: Iterable[Record]) -> dict[TopicPartition,
             # send waits for the topic's partitions (bounded), refuses the oversized record and
             # partitions it as it always does; what came before it is appended first, so each
             # partition's order stays that of ``records``
-            _flush_groups(producer, groups, last)
-            last.update(_one_by_one(producer, [(topic, key, value, partition)]))
+            _flush_groups(producer, groups, futures)
+            futures += _one_by_one(producer, [(topic, key, value, partition)])
             known.pop(topic)
             continue
         if partition is None:
             tp = TopicPartition(topic, partitions[partition_of_bytes(key, len(partitions))])  # type: ignore[arg-type]
         elif partition in partitions:
             tp = TopicPartition(topic, partition)
-            explicit.add(tp)
         else:
             raise ValueError(f"Unrecognized partition {partition} for topic {topic}")
         group = groups.get(tp)
         if group is None:
             group = groups[tp] = []
         group.append((key, value))
-    _flush_groups(producer, groups, last)
+    _flush_groups(producer, groups, futures)
     producer._sender.wakeup()
-    return {tp: future for tp, future in last.items() if tp in explicit}
+    return futures
 
 
-def _one_by_one(producer: Any, records: Iterable[Record]) -> dict[TopicPartition, FutureRecordMetadata]:
-    last: dict[TopicPartition, FutureRecordMetadata] = {}
-    for topic, key, value, partition in records:
-        future = producer.send(topic, key=key, value=value, partition=partition)
-        if partition is not None:
-            last[TopicPartition(topic, partition)] = future
-    return last
+def _one_by_one(producer: Any, records: Iterable[Record]) -> list[FutureRecordMetadata]:
+    return [producer.send(topic, key=key, value=value, partition=partition) for topic, key, value, partition in records]
 
 
 def _flush_groups(producer: Any, groups: dict[TopicPartition, list[tuple[bytes | None, bytes | None]]],
-                  last: dict[TopicPartition, FutureRecordMetadata]) -> None:
+                  futures: list[FutureRecordMetadata]) -> None:
     for tp, group in groups.items():
-        last[tp] = _append(producer, tp, group)
+        _append(producer, tp, group, futures)
     groups.clear()
 
 
-def _append(producer: Any, tp: TopicPartition, group: list[tuple[bytes | None, bytes | None]]) -> FutureRecordMetadata:
-    """Append one partition's records, in order, as ``send`` would one by one; the last one's future."""
+def _append(producer: Any, tp: TopicPartition, group: list[tuple[bytes | None, bytes | None]],
+            futures: list[FutureRecordMetadata]) -> None:
+    """Append one partition's records, in order, as ``send`` would one by one; a future for the
+    last record each batch received."""
     manager = producer._transaction_manager
     if manager is not None and manager.is_transactional():
         manager.maybe_add_partition_to_transaction(tp)  # raises as send does if the producer failed
@@ -123,10 +121,12 @@ def _append(producer: Any, tp: TopicPartition, group: list[tuple[bytes | None, b
         with accumulator._tp_lock(tp):
             queue = accumulator._batches[tp]
             batch = queue[-1] if queue else None
-            metadata = None
+            appended: tuple[Any, bytes | None, bytes | None] | None = None  # the batch's last record of ours
             for key, value in group:
                 metadata = batch.records.append(timestamp_ms, key, value, []) if batch is not None else None
                 if metadata is None:  # full, or drained already: a new batch, as the accumulator makes one
+                    if appended is not None:
+                        futures.append(_watch(batch, *appended))
                     batch = ProducerBatch(tp, MemoryRecordsBuilder(config["message_version"], config["compression_attrs"],
                                                                    config["batch_size"]), now=now)
                     metadata = batch.records.append(timestamp_ms, key, value, [])
@@ -135,15 +135,19 @@ def _append(producer: Any, tp: TopicPartition, group: list[tuple[bytes | None, b
                 if metadata.size > batch.max_record_size:
                     batch.max_record_size = metadata.size
                 batch.last_append = now
-            assert batch is not None and metadata is not None  # group is never empty
-            key, value = group[-1]
-            future = FutureRecordMetadata(batch.produce_future, metadata.offset, metadata.timestamp, metadata.crc,
-                                          -1 if key is None else len(key), -1 if value is None else len(value), -1)
-            # the batch's futures stand at their records' indexes: a batch the broker finds too large
-            # is split by kafka-python, which moves each future along with its record
-            futures = batch._record_futures
-            futures.extend([_UNWATCHED] * (metadata.offset - len(futures)))
-            futures.append(future)
-            return future
+                appended = (metadata, key, value)
+            assert appended is not None  # a group is never empty
+            futures.append(_watch(batch, *appended))
     finally:
         accumulator._appends_in_progress.decrement()
+
+
+def _watch(batch: Any, metadata: Any, key: bytes | None, value: bytes | None) -> FutureRecordMetadata:
+    future = FutureRecordMetadata(batch.produce_future, metadata.offset, metadata.timestamp, metadata.crc,
+                                  -1 if key is None else len(key), -1 if value is None else len(value), -1)
+    # the batch's futures stand at their records' indexes: a batch the broker finds too large is
+    # split by kafka-python, which moves each future along with its record
+    held = batch._record_futures
+    held.extend([_UNWATCHED] * (metadata.offset - len(held)))
+    held.append(future)
+    return future

@@ -216,7 +216,7 @@ class ProcessorRunner:
         tx = self.transaction(batch, tick)
         producer = self._producer
         producer.begin_transaction()
-        last = append_all(producer, self.sends(tx))  # per changelog partition, its last record's future
+        sent = append_all(producer, self.sends(tx))
         # A tick alone commits the positions it stands at: without offsets a transaction is not
         # checked against the group's generation, and a worker dropped from its group (a pause
         # longer than the session) could commit a tick over households another worker now owns.
@@ -229,9 +229,12 @@ class ProcessorRunner:
         # write leaves it behind, and the restore past its checkpoint catches it up.
         checkpoints: dict[str, dict[int, int]] = {}
         store_of = self._store_of if self.stores.kind != "memory" else {}
-        for (topic, partition), future in last.items():
-            if topic in store_of:
-                checkpoints.setdefault(store_of[topic], {})[partition] = future.get(timeout=0).offset + 1
+        for future in sent if store_of else ():
+            meta = future.get(timeout=0)
+            store = store_of.get(meta.topic)
+            if store is not None:
+                reached = checkpoints.setdefault(store, {})
+                reached[meta.partition] = max(reached.get(meta.partition, 0), meta.offset + 1)
         self.applied(tx, checkpoints)
         self._after_local_write()
 

@@ -25,6 +25,9 @@ from schemas.codec import DecodeError
 from schemas.topics import DEAD_LETTER, Family
 
 DEFAULT_CHUNK = 5_000
+# events handed to the producer together (Publisher.publish_all): few enough that its I/O thread
+# sends the first batches while the rest of a chunk is still being read
+SLICE = 500
 
 
 class ResumablePublisher:
@@ -36,8 +39,13 @@ class ResumablePublisher:
         self.skipped = 0  # acknowledged in an earlier run, per the checkpoint
         self.already_on_topic = 0  # sent by an earlier run after its last checkpoint
         self._next = 0
-        # sent since the last commit, untracked (Publisher.settle), with their outcome
+        # dead letters sent since the last commit, untracked (Publisher.settle), with their outcome
         self._unacked: list[tuple[FutureRecordMetadata, str]] = []
+        # events waiting to be handed over together, and the futures of those handed over since
+        # the last commit (one a producer batch: Publisher.publish_all), and how many events they hold
+        self._queued: list[tuple[Family, str | None, bytes]] = []
+        self._batches: list[FutureRecordMetadata] = []
+        self._published = 0
         self._family_of = {publisher.topics.name(f): f for f in families}
         if checkpoint.offsets:
             self._on_topic = event_ids_after(bootstrap, checkpoint.offsets, self._event_id)
@@ -84,23 +92,36 @@ class ResumablePublisher:
         elif rejected:
             self._unacked.append((self.publisher.dead_letter_encoded(*rejected, key, value, tracked=False), "rejected"))
         else:
-            self._unacked.append((self.publisher.publish_encoded(fam, key, value, tracked=False), "published"))
+            self._queued.append((fam, key, value))
+            if len(self._queued) >= SLICE:
+                self._hand_over()
         if self._next - self.checkpoint.position >= self.chunk:
             self.commit()
 
+    def _hand_over(self) -> None:
+        if self._queued:
+            self._batches += self.publisher.publish_all(self._queued)
+            self._published += len(self._queued)
+            self._queued.clear()
+
     def commit(self) -> None:
         """Wait for Kafka's acknowledgement of everything sent, then move the checkpoint."""
+        self._hand_over()
         self.publisher.flush()
-        self.publisher.settle(self._unacked)  # raises unless every event sent was acknowledged
+        # raise unless every event sent was acknowledged
+        self.publisher.settle(self._unacked)
+        self.publisher.settle_all(self._batches, self._published)
         # the offsets are read here, not in a callback per event on the producer's I/O thread,
         # where that work would contend with the import for the GIL
         offsets = self.checkpoint.offsets
-        for future, _ in self._unacked:
+        for future in [f for f, _ in self._unacked] + self._batches:
             meta = future.value
             parts = offsets.setdefault(meta.topic, {})
             if meta.offset >= parts.get(meta.partition, 0):
                 parts[meta.partition] = meta.offset + 1
         self._unacked.clear()
+        self._batches.clear()
+        self._published = 0
         self.checkpoint.position = self._next
         self.checkpoint.save()
 
