@@ -15,7 +15,7 @@ from typing import Any
 
 from kafka.producer.future import FutureRecordMetadata
 
-from pipeline.bulk_send import append_all
+from pipeline.bulk_send import Sent, append_all
 from pipeline.clients import CONNECTOR, producer
 from schemas.codec import Codec
 from schemas.metrics import CONNECTOR_PUBLISH_SECONDS, CONNECTOR_RECORDS, DEAD_LETTERS
@@ -73,18 +73,18 @@ class Publisher:
         future.add_errback(self._failed)
         return future
 
-    def publish_all(self, events: Sequence[tuple[Family, str | None, bytes]]) -> list[FutureRecordMetadata]:
+    def publish_all(self, events: Sequence[tuple[Family, str | None, bytes]]) -> Sent:
         """Events encoded already, appended to the producer at once (pipeline/bulk_send.py: a few
-        µs an event where send() costs ~25). The futures cover every event, one a producer batch:
-        the caller flushes, then settles them with settle_all(). Each future's publish latency is
-        observed (a batch's, where publish_encoded samples one event in LATENCY_SAMPLE)."""
+        µs an event where send() costs ~25); the caller flushes, then settles them with
+        settle_all(). The publish latency is observed per producer batch (publish_encoded samples
+        one event in LATENCY_SAMPLE)."""
         started = time.perf_counter()
         name = self.topics.name
-        futures = append_all(self._producer, [(name(fam), key.encode() if key else None, value, None)
-                                              for fam, key, value in events])
-        for future in futures:
+        sent = append_all(self._producer, [(name(fam), key.encode() if key else None, value, None)
+                                           for fam, key, value in events])
+        for future in sent.futures:
             future.add_callback(self._observe_latency, started)
-        return futures
+        return sent
 
     def dead_letter(self, record: dict[str, Any]) -> FutureRecordMetadata:
         return self.dead_letter_encoded(record["stage"], record["reason"], record["household_key"],
@@ -99,13 +99,20 @@ class Publisher:
     def settle(self, sent: Sequence[tuple[FutureRecordMetadata, str]]) -> None:
         """Count the outcomes of events published untracked, with the outcome each was sent as;
         after flush(), when every one is done. PublishError if any was not acknowledged."""
-        _raise_if_failed([future for future, _ in sent])
+        failed = [future for future, _ in sent if future.failed()]
+        if failed:
+            raise PublishError(f"{len(failed)} events were not acknowledged by Kafka; "
+                               f"first error: {failed[0].exception!r}")
         for outcome, n in Counter(outcome for _, outcome in sent).items():
             self._count(outcome, n)
 
-    def settle_all(self, futures: Sequence[FutureRecordMetadata], published: int) -> None:
-        """settle() of ``published`` events sent by publish_all, whose futures are ``futures``."""
-        _raise_if_failed(futures, "batches of events")
+    def settle_all(self, handed: Sequence[Sent], published: int) -> None:
+        """settle() of ``published`` events handed over by publish_all (``handed``: what each call
+        returned). PublishError if any was not acknowledged."""
+        errors = [e for sent in handed for e in sent.errors()]
+        if errors:
+            raise PublishError(f"{len(errors)} batches of events were not acknowledged by Kafka; "
+                               f"first error: {errors[0]!r}")
         self._count("published", published)
 
     def _count(self, outcome: str, n: int) -> None:
@@ -142,9 +149,3 @@ class Publisher:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _raise_if_failed(futures: Sequence[FutureRecordMetadata], what: str = "events") -> None:
-    failed = [future for future in futures if future.failed()]
-    if failed:
-        raise PublishError(f"{len(failed)} {what} were not acknowledged by Kafka; first error: {failed[0].exception!r}")

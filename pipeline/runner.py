@@ -229,12 +229,9 @@ class ProcessorRunner:
         # write leaves it behind, and the restore past its checkpoint catches it up.
         checkpoints: dict[str, dict[int, int]] = {}
         store_of = self._store_of if self.stores.kind != "memory" else {}
-        for future in sent if store_of else ():
-            meta = future.get(timeout=0)
-            store = store_of.get(meta.topic)
-            if store is not None:
-                reached = checkpoints.setdefault(store, {})
-                reached[meta.partition] = max(reached.get(meta.partition, 0), meta.offset + 1)
+        for tp, offset in (sent.highest() if store_of else {}).items():
+            if tp.topic in store_of:
+                checkpoints.setdefault(store_of[tp.topic], {})[tp.partition] = offset + 1
         self.applied(tx, checkpoints)
         self._after_local_write()
 

@@ -20,6 +20,7 @@ from kafka.producer.future import FutureRecordMetadata
 
 from connectors.tpmap.checkpoint import DONE, Checkpoint
 from connectors.publisher import Publisher
+from pipeline.bulk_send import Sent
 from connectors.tpmap.topic_scan import end_offsets, event_ids_after
 from schemas.codec import DecodeError
 from schemas.topics import DEAD_LETTER, Family
@@ -41,10 +42,10 @@ class ResumablePublisher:
         self._next = 0
         # dead letters sent since the last commit, untracked (Publisher.settle), with their outcome
         self._unacked: list[tuple[FutureRecordMetadata, str]] = []
-        # events waiting to be handed over together, and the futures of those handed over since
-        # the last commit (one a producer batch: Publisher.publish_all), and how many events they hold
+        # events waiting to be handed over together, what was handed over since the last commit
+        # (Publisher.publish_all), and how many events that holds
         self._queued: list[tuple[Family, str | None, bytes]] = []
-        self._batches: list[FutureRecordMetadata] = []
+        self._handed: list[Sent] = []
         self._published = 0
         self._family_of = {publisher.topics.name(f): f for f in families}
         if checkpoint.offsets:
@@ -100,7 +101,7 @@ class ResumablePublisher:
 
     def _hand_over(self) -> None:
         if self._queued:
-            self._batches += self.publisher.publish_all(self._queued)
+            self._handed.append(self.publisher.publish_all(self._queued))
             self._published += len(self._queued)
             self._queued.clear()
 
@@ -110,17 +111,18 @@ class ResumablePublisher:
         self.publisher.flush()
         # raise unless every event sent was acknowledged
         self.publisher.settle(self._unacked)
-        self.publisher.settle_all(self._batches, self._published)
+        self.publisher.settle_all(self._handed, self._published)
         # the offsets are read here, not in a callback per event on the producer's I/O thread,
         # where that work would contend with the import for the GIL
         offsets = self.checkpoint.offsets
-        for future in [f for f, _ in self._unacked] + self._batches:
-            meta = future.value
-            parts = offsets.setdefault(meta.topic, {})
-            if meta.offset >= parts.get(meta.partition, 0):
-                parts[meta.partition] = meta.offset + 1
+        reached = [((m.topic, m.partition), m.offset) for m in (f.value for f, _ in self._unacked)]
+        reached += [((tp.topic, tp.partition), offset) for sent in self._handed for tp, offset in sent.highest().items()]
+        for (topic, partition), offset in reached:
+            parts = offsets.setdefault(topic, {})
+            if offset >= parts.get(partition, 0):
+                parts[partition] = offset + 1
         self._unacked.clear()
-        self._batches.clear()
+        self._handed.clear()
         self._published = 0
         self.checkpoint.position = self._next
         self.checkpoint.save()
