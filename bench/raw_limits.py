@@ -11,13 +11,13 @@ import uuid
 from pathlib import Path
 
 from clickhouse_connect.driver.client import Client
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer
 
 from bench.level_queries import households, state_columns
 from connectors.tpmap.resumable import SLICE
 from pipeline.bulk_send import append_all
+from pipeline import clients
 from pipeline.clients import CONNECTOR
-from pipeline.partitioner import KeyPartitioner
 from povhub.kafka_admin import ensure_topics
 from schemas.codec import Codec
 from schemas.examples import example_paths, load_example
@@ -35,15 +35,15 @@ Rate = tuple[float, float]  # (events/s, CPU seconds of this process)
 
 def kafka_raw(bootstrap: str, events: int, partitions: int) -> tuple[Rate, Rate, tuple[float, float]]:
     """(produce, consume, Avro): Avro-encode and produce ``events`` TPMAP household events with the
-    connector's producer settings, handed over in slices as it does, then consume and decode them all; no state, no transaction.
+    connector's producer, handed over in slices as it does, then consume and decode them all; no
+    state, no transaction.
     Avro: the CPU seconds of encoding and of decoding one such event alone, so that what the Kafka
     client costs a record can be told apart (bench/pipeline.py's Kafka line)."""
     topics = Topics(f"raw{uuid.uuid4().hex[:8]}.")
     ensure_topics(bootstrap, topics, partitions)
     topic, codec = topics.name(TPMAP_HOUSEHOLD), Codec(topics=topics)
     example = next(load_example(p) for p in example_paths(TPMAP_HOUSEHOLD.name) if p.stem == "snapshot")
-    producer = KafkaProducer(bootstrap_servers=bootstrap.split(","), acks="all", partitioner=KeyPartitioner(),
-                             **CONNECTOR)
+    producer = clients.producer(bootstrap, "raw-limit", CONNECTOR)
     wall, cpu = time.perf_counter(), time.process_time()
     for start in range(0, events, SLICE):  # handed over as the TPMAP connector does
         keys = [f"{i:011d}" for i in range(start, min(start + SLICE, events))]

@@ -20,8 +20,8 @@ from kafka.producer.future import FutureRecordMetadata
 
 from connectors.tpmap.checkpoint import DONE, Checkpoint
 from connectors.publisher import Publisher
-from pipeline.bulk_send import Sent
 from connectors.tpmap.topic_scan import end_offsets, event_ids_after
+from pipeline.bulk_send import Sent
 from schemas.codec import DecodeError
 from schemas.topics import DEAD_LETTER, Family
 

@@ -1,6 +1,6 @@
 """append_all without a broker: a producer without kafka-python's internals (another client, or a
-kafka-python that changed them) gets send() per record, in order, and the same answer: the last
-future of each record. (On a real broker: test_bulk_send_kafka.py.)"""
+kafka-python that changed them) gets send() per record, in order, and a Sent holding each
+record's future. (On a real broker: test_bulk_send_kafka.py.)"""
 
 from __future__ import annotations
 

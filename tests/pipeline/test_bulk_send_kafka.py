@@ -12,8 +12,8 @@ from kafka.admin import NewTopic
 from kafka.errors import MessageSizeTooLargeError
 from kafka.structs import TopicPartition
 
-from pipeline.bulk_send import append_all, fast_path
 from pipeline import clients
+from pipeline.bulk_send import append_all, fast_path
 from pipeline.clients import CONNECTOR, admin, close_quietly, transactional_producer
 from pipeline.liveness import Bounds
 from pipeline.partitioner import partition_of_bytes
