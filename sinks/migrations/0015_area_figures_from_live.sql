@@ -1,21 +1,20 @@
--- area_figures' refresh (0007) at a cost that does not grow with the households, so the 10 s
--- schedule leaves the cores to the pipeline at national scale.
+-- area_figures' refresh (0007) with less to read: every 10 s it read every household's latest
+-- version (household_state FINAL, the twenty-odd state columns the figures use) and rolled the
+-- figures up to four levels, though since 0011 the household figures are kept current at every
+-- insert in area_household_figures, already per level, which area_summary reads. The refreshes run
+-- in the worker's chdb beside the loaders, during an import and a steady stream alike.
 --
--- Measured (bench/pipeline.py, bench/level_queries.py; README "Sizing"): every 10 s the refresh
--- read every household's latest version (household_state FINAL, all the state columns the
--- figures use) and rolled them up to four levels, though since 0011 the household figures it
--- computes are kept current at every insert in area_household_figures, which area_summary reads.
--- At 1M households that pass was most of the refresh, and the refreshes ran in the worker beside
--- the loaders (chdb) during an import and a steady stream alike.
---
--- Now, with the same columns and meaning:
+-- Now, with the same columns and values:
 -- - households ... disagree_thaiqm_only, stage_* and assessed_households: summed from
 --   area_household_figures (0011: +1 x each counted version, -1 x the one it replaced, per level,
 --   area and data year), i.e. each household once, at its latest version, as FINAL counted it.
 --   An area whose households all moved away sums to 0 there and is left out, as before.
--- - visited_30d / visited_90d: from the latest version of the households that have a home visit
---   at all (argMax by version, as FINAL keeps), not from a pass over every household.
+-- - visited_30d / visited_90d: still from household_state FINAL, but only the visit column and
+--   the households visited within 90 days go on to the roll-up.
 -- - open alerts and the sources' newest events: as in 0007.
+-- Measured on bench/level_queries.py's 1M households (merged): the refresh's query 0.92 -> 0.78 CPU
+-- s; most of what is left is the roll-up and joins of the ~155k finest areas, which do not grow
+-- with the households. tests/sinks/test_levels.py holds the snapshot against a Python reference.
 -- Dropped and created again (a view's query is fixed when it is made); area_figures keeps its
 -- rows, and the next refresh appends a snapshot computed the new way.
 DROP VIEW IF EXISTS area_figures_mv{on_cluster};
