@@ -10,6 +10,7 @@ WORKDIR /src
 COPY pyproject.toml README.m[d] ./
 COPY povhub/ povhub/
 COPY schemas/ schemas/
+COPY pipeline/ pipeline/
 COPY connectors/ connectors/
 COPY streams/ streams/
 COPY sinks/ sinks/

@@ -240,6 +240,16 @@ def test_hub_services_run_the_povhub_commands(compose: dict[str, Any]) -> None:
         assert "healthcheck" in services[dep], f"{dep} needs a healthcheck for service_healthy"
 
 
+def test_dockerfile_copies_every_package_the_wheel_is_built_from() -> None:
+    # pip builds the image's wheel from what was copied: a package pyproject.toml lists but the
+    # Dockerfile leaves out builds without error and fails at the first import (pipeline/ did)
+    include = re.search(r'include = \[([^\]]*)\]', (ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert include is not None
+    packages = {name.strip().strip('"').rstrip("*") for name in include.group(1).split(",")}
+    copied = {m.rstrip("/") for m in re.findall(r"^COPY\s+(\S+)/\s", DOCKERFILE.read_text(encoding="utf-8"), re.M)}
+    assert packages <= copied, f"the Dockerfile does not copy {sorted(packages - copied)}"
+
+
 def test_kafka_image_matches_ops_kafka_version(compose: dict[str, Any]) -> None:
     pom = ROOT / "ops" / "kafka" / "pom.xml"
     if not pom.exists():
