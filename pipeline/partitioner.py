@@ -22,7 +22,9 @@ def murmur2(data: bytes) -> int:
     pure-Python loop took 3.5 (kafka-python's ~10). Every record a processor reads or writes is
     hashed, its partition checked or chosen, and so is each member of a household: in the 1M
     run's reconcile thread hashing was 15-20 % of the CPU (README "Sizing"). At that cost a cache
-    of recent keys saves nothing, and at national scale keys rarely repeat within one anyway."""
+    of recent keys saves nothing, and at national scale keys rarely repeat within one anyway.
+    murmurhash2 lets go of the GIL for each call: beside a thread that keeps it busy, a key's
+    partition took 1.1 µs here (the pure-Python one 12), so the stages' threads lose nothing by it."""
     return murmurhash2(data, _SEED)
 
 

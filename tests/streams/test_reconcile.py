@@ -12,7 +12,7 @@ from pipeline.partitioner import partition_of
 from pipeline.stores.memory import MemoryStores
 from pipeline.transaction import Transaction
 from schemas.codec import Codec
-from schemas.topics import RECONCILE_ROUTING, Topics
+from schemas.topics import DEAD_LETTER, RECONCILE_ROUTING, SOURCE_FAMILIES, Topics
 from streams.reconcile import INDEX, PENDING, STORES, ReconcileConfig, ReconcileFold
 from streams.routing import memberships_record
 from tests.support.reconcile_events import LIMITS, PARTITIONS, RULES
@@ -63,10 +63,15 @@ def test_the_members_a_batch_names_are_read_at_once_not_one_get_each():
 
 
 def test_a_routing_record_that_cannot_be_decoded_is_a_dead_letter_in_its_turn():
+    # the routing records are decoded before the batch is folded (for the members' reads): a broken
+    # one must still leave in its place among the batch's dead letters, not ahead of them
     stores = CountingStores()
     fold = ReconcileFold(TOPICS, CODEC, ReconcileConfig(partitions=PARTITIONS, rules=RULES, limits=LIMITS))
     tx = Transaction(stores, now_ms=2_000)
+    source = TOPICS.name(SOURCE_FAMILIES[0])
+    tombstone = SimpleNamespace(topic=source, partition=0, offset=6, key=b"h9", value=None)
     broken = SimpleNamespace(topic=TOPICS.name(RECONCILE_ROUTING), partition=0, offset=7, key=None, value=b"\x00junk")
-    fold.fold([broken, routing_record(8, ["p1"], "h1")], tx)
-    assert [topic for topic, *_ in tx.sends] == [fold.dlq_topic]
+    fold.fold([tombstone, broken, routing_record(8, ["p1"], "h1")], tx)
+    letters = [CODEC.decode(value, DEAD_LETTER.name) for topic, _, value, _ in tx.sends if topic == fold.dlq_topic]
+    assert [(d["reason"], d["origin_offset"]) for d in letters] == [("tombstone", 6), ("undecodable", 7)]
     assert set(tx.writes[INDEX]) == {"p1"}
