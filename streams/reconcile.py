@@ -155,7 +155,7 @@ class ReconcileFold:
         routing record: its error, raised where the record's turn comes)."""
         decoded: dict[int, dict[str, Any] | DecodeError] = {}
         for i, r in enumerate(records):
-            if r.topic == self.routing_topic and r.value is not None:
+            if r.topic not in self.family_of and r.value is not None:  # as fold() tells them
                 try:
                     decoded[i] = self.codec.decode(r.value, RECONCILE_ROUTING.name)
                 except DecodeError as exc:
