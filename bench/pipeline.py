@@ -67,10 +67,9 @@ from sinks.clickhouse import connect
 SECRET = "bench-pipeline-secret-0123456789"
 # How often the bench asks the worker for its province report (a level summary costs the worker
 # 0.1-0.3 s CPU here): during the import, and during a steady stream (the freshness' resolution).
-# A report holds the worker's chdb (CLIENT_LOCK) as the loaders' inserts do: polled back to back
-# (a summary took 0.5 s at load 8), the bench starved the loaders whose freshness it measured, so
-# after each poll it waits at least as long as the poll took (the reports hold chdb at most half
-# the time).
+# A report takes the worker's CPU as the loaders' inserts do: polled back to back (a summary took
+# 0.5 s at load 8), the bench starved the loaders whose freshness it measured, so after each poll
+# it waits at least as long as the poll took (the reports take at most half a core).
 POLL_S = 1.0
 STREAM_POLL_S = 0.5
 

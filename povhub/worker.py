@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import socket
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -31,8 +32,7 @@ from schemas.codec import Codec, DecodeError
 from schemas.topics import ALERT, DEAD_LETTER, HOUSEHOLD_STATE, SOURCE_FAMILIES
 from sinks.alerts import ALERTS as ALERTS_TABLE
 from sinks.areas import load_areas
-from sinks.batch_insert import CLIENT_LOCK
-from sinks.clickhouse import connect, parse_dsn
+from sinks.clickhouse import SHARED_CLIENT_LOCK, connect, parse_dsn
 from sinks.events import events_mapping
 from sinks.household_state import HOUSEHOLD_STATE as STATE_TABLE
 from sinks.loader import LoaderRunner, loader_config
@@ -122,7 +122,7 @@ def web_app(client: Client | None, progresses: list[Progress] | None = None) -> 
 
 
 def locked_tpmap(client: Client, level: str, code: str | None, dimensions: str | None, common: bool) -> str:
-    with CLIENT_LOCK:
+    with SHARED_CLIENT_LOCK:
         if common:
             selection(dimensions)  # a bad selection is an error here too
             return tpmap_common_report(client, level, code)
@@ -130,12 +130,15 @@ def locked_tpmap(client: Client, level: str, code: str | None, dimensions: str |
 
 
 def locked_summary(client: Client, level: str, code: str | None) -> list[dict[str, Any]]:
-    with CLIENT_LOCK:
+    with SHARED_CLIENT_LOCK:
         return level_summary(client, level, code)
 
 
-def loader_runners(s: Settings, client: Client, codec: Codec, dlq: DeadLetterProducer) -> list[LoaderRunner]:
-    """household_state from the state topic, alert steps into `alerts`; the raw source events into `events`."""
+def loader_runners(s: Settings, open_client: Callable[[], Client], codec: Codec,
+                   dlq: DeadLetterProducer) -> list[LoaderRunner]:
+    """household_state from the state topic, alert steps into `alerts`; the raw source events into
+    `events`. Each loader inserts with a client of its own (``open_client()``, kept for the
+    worker's life): their inserts run in parallel, not in turns (sinks/clickhouse.py)."""
 
     def dead_letter(record: ConsumerRecord, error: Exception) -> None:
         reason = "undecodable" if isinstance(error, DecodeError) else "unloadable"
@@ -147,7 +150,7 @@ def loader_runners(s: Settings, client: Client, codec: Codec, dlq: DeadLetterPro
                                        batch_size=s.loader.batch_size, batch_seconds=s.loader.batch_seconds,
                                        session_timeout_s=s.kafka.session_timeout_s,
                                        live=mapping.counted_on_insert),
-                         client, mapping, partial(codec.decode, fam=fam.name), dead_letter, dlq.flush)
+                         open_client(), mapping, partial(codec.decode, fam=fam.name), dead_letter, dlq.flush)
             for fam, mapping in loads]
 
 
@@ -187,7 +190,7 @@ def run_worker(s: Settings) -> int:
         stages += [reconcile_runner(s, codec), alerts_runner(s, codec, worker_id(s)),
                    *webhook_runners(s, codec, worker_id(s), dlq)]
     if client is not None:
-        stages += loader_runners(s, client, codec, dlq)
+        stages += loader_runners(s, partial(connect, s.clickhouse_dsn), codec, dlq)
     # another deployment's state under this app id is said (or refused) before any stage restores it
     check_app_id(s, require_bootstrap(s), [stage.cfg for stage in stages], s.worker.bounds)
     # SIGTERM and SIGINT end run_app; leaving the block stops the stages, which leave their groups

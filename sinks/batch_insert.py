@@ -19,9 +19,6 @@ from pipeline.commit_after import Stopped
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# The loaders run in threads of one worker; the embedded chdb engine takes one call at a time.
-CLIENT_LOCK = threading.RLock()
-
 # Called after each failed attempt with (table, attempt number, error), e.g. to count retries
 RetryHook = Callable[[str, int, BaseException], None]
 
@@ -110,6 +107,10 @@ def insert_batch(
     Holding back is the point: the caller commits the Kafka offsets afterwards, so nothing is
     dropped and an outage only builds lag. Errors that are not outages (see `is_outage`) are
     raised at once.
+
+    `client` is the caller's own (a loader's: povhub/worker.py), so no lock is taken: the loaders'
+    inserts run beside each other and beside the reports, on a server as on chdb (its clients'
+    queries run in parallel: tests/sinks/test_parallel_clients.py).
     """
     # A retried batch that ClickHouse drops as a duplicate still runs the materialized views on it,
     # each deduplicated in its own table: a crash between the table's insert and a view's (with
@@ -120,8 +121,7 @@ def insert_batch(
 
     def attempt() -> None:
         started = time.perf_counter()
-        with CLIENT_LOCK:
-            client.insert(table, rows, column_names=column_names, settings=settings)
+        client.insert(table, rows, column_names=column_names, settings=settings)
         SINK_INSERT_SECONDS.labels(table).observe(time.perf_counter() - started)
 
     def failed(attempt_no: int, delay: float, error: BaseException) -> None:

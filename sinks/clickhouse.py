@@ -18,6 +18,7 @@ import fcntl
 import importlib.util
 import os
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -25,6 +26,14 @@ from urllib.parse import unquote, urlsplit
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ProgrammingError
+
+# The threads that share one client take turns with this lock: a worker's reports and the web
+# page's queries (asyncio.to_thread) share the worker's client, and a client runs one query at a
+# time (a server client's session refuses a second; a chdb client's handle serialises them). A
+# loader has a client of its own and takes no lock: chdb runs the queries of separate clients in
+# parallel (tests/sinks/test_parallel_clients.py), so a worker's live-figures insert no longer
+# queues behind the events loader's inserts and the reports (bench/pipeline.py, README Sizing).
+SHARED_CLIENT_LOCK = threading.RLock()
 
 _DSN_FORMS = "chdb://PATH or http(s)://[user[:pass]@]host[:port][/db]"
 _DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -50,9 +50,9 @@ def loader_name(topic: str) -> str:
 # comes in bursts (pipeline/clients.py TRICKLE_FETCH) and a steady 1k/s stream then made an insert
 # per burst, ~10 a second, each costing chdb 50-80 ms of CPU at 1M households whatever its size.
 # The other loaders (events, alerts) batch for at least LOADER_UNHURRIED_S: nothing reads them
-# within seconds, and their inserts hold the one chdb engine (CLIENT_LOCK) that the live figures'
-# inserts wait for (at 1M, 308 inserts during the import against 530 with 1 s batches). A stop does
-# not wait them out: it drains the batch in hand (pipeline/commit_after.py).
+# within seconds, and an insert's CPU is much the same for 10 rows or 10,000 (at 1M, 308 inserts
+# during the import against 530 with 1 s batches). A stop does not wait them out: it drains the
+# batch in hand (pipeline/commit_after.py).
 LOADER_IDLE_S = 0.05
 LOADER_IDLE_AFTER_S = 0.25
 LOADER_UNHURRIED_S = 5.0
@@ -170,9 +170,8 @@ def load_events(
     hands its dead letters to the next run only, which sends them once.
 
     One insert for all of a batch's partitions: an insert costs chdb 55-85 ms CPU whether it holds
-    10 rows or 1,000 (household_contributions_mv most of it), and one worker's inserts take turns
-    (CLIENT_LOCK), so with 12 partitions per-partition inserts fell behind a stream of 1k households
-    a second (bench/pipeline.py). A retry in this process carries the same token; a batch stored
+    10 rows or 1,000 (household_contributions_mv most of it), so with 12 partitions per-partition
+    inserts fell behind a stream of 1k households a second (bench/pipeline.py). A retry in this process carries the same token; a batch stored
     before a crash is found again by ``LoaderRunner.reinsert_uncommitted``."""
     bad: list[tuple[ConsumerRecord, Exception]] = []
     by_partition: dict[tuple[str, int], list[tuple[ConsumerRecord, Row]]] = {}

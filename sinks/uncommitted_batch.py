@@ -26,7 +26,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaTimeoutError
 
 from pipeline.read_to_end import read_to_end
-from sinks.batch_insert import CLIENT_LOCK, Backoff, outlast_outages
+from sinks.batch_insert import Backoff, outlast_outages
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +55,13 @@ def stored_past(client: Client, table: str, topic: str, committed: Mapping[int, 
     if not partitions:  # the topic has no partitions yet: nothing stored of it
         return []
     def look_up() -> list[StoredSpan]:
-        with CLIENT_LOCK:
-            rows = client.query(
-                f"SELECT _partition, max(_offset), count() FROM {table} WHERE _topic = {{topic:String}} "
-                "AND _partition IN {partitions:Array(Int32)} "
-                "AND _offset >= {offsets:Array(Int64)}[indexOf({partitions:Array(Int32)}, _partition)] "
-                "GROUP BY _partition ORDER BY _partition",
-                parameters={"topic": topic, "partitions": partitions,
-                            "offsets": [committed[p] for p in partitions]}).result_rows
+        rows = client.query(
+            f"SELECT _partition, max(_offset), count() FROM {table} WHERE _topic = {{topic:String}} "
+            "AND _partition IN {partitions:Array(Int32)} "
+            "AND _offset >= {offsets:Array(Int64)}[indexOf({partitions:Array(Int32)}, _partition)] "
+            "GROUP BY _partition ORDER BY _partition",
+            parameters={"topic": topic, "partitions": partitions,
+                        "offsets": [committed[p] for p in partitions]}).result_rows
         return [StoredSpan(int(p), committed[int(p)], int(last), int(n)) for p, last, n in rows]
 
     def failed(attempt: int, delay: float, error: BaseException) -> None:

@@ -22,8 +22,7 @@ from typing import Any, Protocol
 
 from clickhouse_connect.driver.client import Client
 
-from sinks.batch_insert import CLIENT_LOCK
-from sinks.clickhouse import ChdbFolderBusy, ServerDsn, connect, parse_dsn
+from sinks.clickhouse import SHARED_CLIENT_LOCK, ChdbFolderBusy, ServerDsn, connect, parse_dsn
 from sinks.roles import NATIONAL_ROLE, province_role
 from sinks.web_queries import QUERIES, jsonable
 
@@ -71,8 +70,8 @@ class DirectAccess:
         # Roles exist on a server only (chdb has no users); the audit insert is the page's own
         client: Any = _RoleClient(self.client, role) if self.server and role and name != "audit" else self.client
         try:
-            # one chdb engine per process: its clients must not run queries at the same time
-            with CLIENT_LOCK:
+            # the worker's client, shared with its reports and the other requests' threads
+            with SHARED_CLIENT_LOCK:
                 return jsonable(QUERIES[name](client, **arguments))
         except Exception as e:
             if isinstance(e, (ValueError, KeyError)):

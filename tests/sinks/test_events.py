@@ -60,7 +60,7 @@ def test_a_redelivered_event_is_one_row_after_merging(db):
     assert db.command("SELECT count() FROM events FINAL") == len(first)
 
 
-def test_worker_loads_the_state_and_alert_topics_and_every_source_topic(db, tmp_path, monkeypatch):
+def test_worker_loads_the_state_and_alert_topics_and_every_source_topic_each_with_its_own_client(tmp_path, monkeypatch):
     from povhub.settings import load_settings
     from povhub.worker import loader_runners
     from streams.dead_letters import DeadLetterProducer
@@ -69,9 +69,12 @@ def test_worker_loads_the_state_and_alert_topics_and_every_source_topic(db, tmp_
     monkeypatch.setenv("POVHUB_DATA_DIR", str(tmp_path))
     s = load_settings()
     dlq = DeadLetterProducer(s.kafka.bootstrap_servers, Codec(), "dlq")  # connects at the first dead letter
-    loaders = sorted(runner.cfg.group for runner in loader_runners(s, db, Codec(), dlq))
+    opened = []
+    runners = loader_runners(s, lambda: opened.append(object()) or opened[-1], Codec(), dlq)
     expected = [f"povhub-clickhouse-load-{s.kafka.topics.name(f)}" for f in (*SOURCE_FAMILIES, HOUSEHOLD_STATE, ALERT)]
-    assert loaders == sorted(expected)
+    assert sorted(runner.cfg.group for runner in runners) == sorted(expected)
+    # each with a client of its own: their inserts run in parallel (tests/sinks/test_parallel_clients.py)
+    assert [runner.client for runner in runners] == opened and len(opened) == len(expected)
 
 
 def test_only_the_live_figures_loader_flushes_when_idle(db, tmp_path, monkeypatch):
@@ -87,7 +90,7 @@ def test_only_the_live_figures_loader_flushes_when_idle(db, tmp_path, monkeypatc
     s = load_settings()
     dlq = DeadLetterProducer(s.kafka.bootstrap_servers, Codec(), "dlq")
     idle: dict[str, set] = {}
-    for runner in loader_runners(s, db, Codec(), dlq):
+    for runner in loader_runners(s, lambda: db, Codec(), dlq):
         idle.setdefault(runner.mapping.table, set()).add((runner.cfg.idle_s, runner.cfg.idle_after_s,
                                                           runner.cfg.batch_seconds))
     live = (LOADER_IDLE_S, LOADER_IDLE_AFTER_S, s.loader.batch_seconds)
