@@ -112,9 +112,11 @@ def test_the_offset_clock_adds_the_seconds_in_its_file(tmp_path):
 
 class CountedReads(MemoryStores):
     reads = 0
+    gets = 0  # of them one key at a time
 
     def get(self, store, key):
         self.reads += 1
+        self.gets += 1
         return super().get(store, key)
 
     def get_many(self, store, keys):
@@ -126,6 +128,16 @@ class CountedReads(MemoryStores):
         for item in super().items(store, partitions):
             self.reads += 1
             yield item
+
+
+def test_a_batch_reads_its_households_entries_at_once_not_one_get_each():
+    counted = CountedReads([ENTRIES], 3)
+    stores = DueIndex(counted, ENTRIES)
+    run(stores, households(5, 1, child_out_of_school=True))
+    counted.reads = counted.gets = 0
+    tx = run(stores, households(5, 2) + households(5, 3, child_out_of_school=True))
+    assert Counter(e["action"] for e in alerts(tx)) == {"RESOLVED": 5, "RAISED": 5}
+    assert counted.reads == 5 and counted.gets == 0  # on disk: a MultiGet per partition
 
 
 def test_the_tick_reads_only_the_households_whose_moment_has_come():
