@@ -70,7 +70,7 @@ class DirectAccess:
         # Roles exist on a server only (chdb has no users); the audit insert is the page's own
         client: Any = _RoleClient(self.client, role) if self.server and role and name != "audit" else self.client
         try:
-            # the worker's client, shared with its reports and the other requests' threads
+            # this process's one shared client (the worker's, with its reports; or `povhub web`'s own)
             with SHARED_CLIENT_LOCK:
                 return jsonable(QUERIES[name](client, **arguments))
         except Exception as e:

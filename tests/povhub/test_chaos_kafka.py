@@ -71,6 +71,8 @@ def run_chaos(env: dict[str, str], tmp_path: Path, *, kills: int, households: in
             off.unlink()
             time.sleep(rng.uniform(0.5, 3.0))
         worker.kill()
+    # the outage must have reached the loaders (each inserts with a client of its own)
+    assert outage_at is None or "switched off by" in log.read_text(errors="replace"), "no insert failed in the outage"
     publisher.join(900)
     assert not publisher.is_alive() and publisher.error is None, publisher.error
     # The worker that catches up is never one of the crashing or unsafe commands: a crash worker drawn

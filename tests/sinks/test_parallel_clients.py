@@ -7,13 +7,17 @@ Both are shown by what happens while another query is still running, not by timi
 
 import threading
 
+from clickhouse_connect.driver.exceptions import DatabaseError
+
 from sinks.batch_insert import insert_batch
 from sinks.clickhouse import SHARED_CLIENT_LOCK, connect
 from sinks.household_state import HOUSEHOLD_STATE
 from tests.support.sinks import state_record
 
 TOPIC = "povhub.household.state.v1"
-SLOW = "SELECT sleepEachRow(0.5) FROM numbers(8) SETTINGS max_block_size = 1 /* povhub-slow-query */"
+# 20 s unless killed: long enough for the other client's work on a loaded machine
+SLOW = "SELECT sleepEachRow(0.5) FROM numbers(40) SETTINGS max_block_size = 1 /* povhub-slow-query */"
+RUNNING = "query LIKE '%povhub-slow-query%' AND query NOT LIKE '%system.processes%'"
 
 
 def _rows(n: int) -> list[tuple]:
@@ -22,20 +26,30 @@ def _rows(n: int) -> list[tuple]:
 
 def test_a_second_client_runs_and_inserts_while_the_first_one_queries(db, migrated_folder):
     other = connect(f"chdb://{migrated_folder}")
-    running = threading.Thread(target=lambda: db.query(SLOW))
+    ended: list[str] = []
+
+    def slow() -> None:
+        try:
+            db.query(SLOW)
+            ended.append("finished")
+        except DatabaseError:
+            ended.append("killed")
+
+    running = threading.Thread(target=slow)
     try:
         running.start()
         # the other client sees the slow query in system.processes: it ran a query while that one ran
         seen = 0
         while running.is_alive() and not seen:
-            seen = other.command("SELECT count() FROM system.processes WHERE query LIKE '%povhub-slow-query%' "
-                                 "AND query NOT LIKE '%system.processes%'")
+            seen = other.command(f"SELECT count() FROM system.processes WHERE {RUNNING}")
         assert seen, "the second client's query waited for the first one's"
         insert_batch(other, "household_state", HOUSEHOLD_STATE.insert_columns, _rows(20), "parallel-0")
         assert running.is_alive(), "the insert waited for the first client's query"
     finally:
+        other.command(f"KILL QUERY WHERE {RUNNING} SYNC")
         running.join()
         other.close()
+    assert ended == ["killed"]
     assert db.command("SELECT count() FROM household_state") == 20
     assert db.command("SELECT sum(households) FROM area_household_figures WHERE code_length = 2") == 20
 

@@ -68,11 +68,12 @@ def offset_clock(path: Path, base: Clock = time.time) -> Clock:
 
 
 def install(environ: dict[str, str]) -> None:
-    """Wrap the worker's ClickHouse client and give its alerts processor the moved clock, as asked."""
+    """Wrap the worker's ClickHouse clients and give its alerts processor the moved clock, as asked."""
     off = environ.get("POVHUB_CLICKHOUSE_OFF_FILE")
     if off:
-        prepare = povhub.worker.prepare_clickhouse
-        povhub.worker.prepare_clickhouse = lambda *args, **kwargs: SwitchedOff(prepare(*args, **kwargs), Path(off))
+        # every client the worker opens: the one its reports share and each loader's own
+        connect = povhub.worker.connect
+        povhub.worker.connect = lambda *args, **kwargs: SwitchedOff(connect(*args, **kwargs), Path(off))
     offset = environ.get("POVHUB_CLOCK_OFFSET_FILE")
     if offset:
         povhub.worker.alerts_runner = functools.partial(povhub.worker.alerts_runner, clock=offset_clock(Path(offset)))
