@@ -146,6 +146,13 @@ def import_end_to_end(workers: Workers, env: dict[str, str], export: Path, house
         connector = subprocess.Popen([sys.executable, "-m", "povhub", "connect", "tpmap", "--quiet", str(export)],
                                      env=env, stdout=out, stderr=subprocess.STDOUT)
     connector_s, connector_rusage, counted, last_poll = None, None, 0, 0.0
+
+    def report_count() -> int:
+        try:
+            return sum(households_by_province(worker).values()) - base
+        except OSError:  # a report that took over its timeout on the loaded machine: the last count
+            return counted
+
     while counted < households and time.perf_counter() - started < limit_s:
         if connector_s is None:
             pid, status, usage = os.wait4(connector.pid, os.WNOHANG)
@@ -162,18 +169,12 @@ def import_end_to_end(workers: Workers, env: dict[str, str], export: Path, house
         # all along the import) only once the loader has stored a state row for every household,
         # each insert with its live figures: until then it cannot count them all
         if rows - base_rows >= households:
-            try:
-                counted = sum(households_by_province(worker).values()) - base
-            except OSError:
-                pass
+            counted = report_count()
         last_poll = time.perf_counter() - now
         time.sleep(max(POLL_S - last_poll, last_poll))
     total_s = time.perf_counter() - started
     if counted < households:  # stopped at the limit: how far the figures got, whatever the metric said
-        try:
-            counted = sum(households_by_province(worker).values()) - base
-        except OSError:
-            pass
+        counted = report_count()
     connector_done = connector_s is not None
     if not connector_done:
         connector.kill()

@@ -16,6 +16,12 @@ from pipeline.stores.due_index import Due
 _MISSING = object()
 
 
+def keys_of(records: Iterable[ConsumerRecord]) -> set[str]:
+    """The store keys a batch's records name: a keyed record's key is its household (or person),
+    as the stages' stores key them; for ``Transaction.prefetch``."""
+    return {r.key.decode(errors="replace") for r in records if r.key}
+
+
 @dataclass(frozen=True)
 class ProcessorConfig:
     bootstrap_servers: str

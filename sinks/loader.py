@@ -171,8 +171,9 @@ def load_events(
 
     One insert for all of a batch's partitions: an insert costs chdb 55-85 ms CPU whether it holds
     10 rows or 1,000 (household_contributions_mv most of it), so with 12 partitions per-partition
-    inserts fell behind a stream of 1k households a second (bench/pipeline.py). A retry in this process carries the same token; a batch stored
-    before a crash is found again by ``LoaderRunner.reinsert_uncommitted``."""
+    inserts fell behind a stream of 1k households a second (bench/pipeline.py). A retry in this
+    process carries the same token; a batch stored before a crash is found again by
+    ``LoaderRunner.reinsert_uncommitted``."""
     bad: list[tuple[ConsumerRecord, Exception]] = []
     by_partition: dict[tuple[str, int], list[tuple[ConsumerRecord, Row]]] = {}
     for record in records:

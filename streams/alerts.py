@@ -30,7 +30,7 @@ from schemas.vocabulary import SEVERITIES, SJP_LEVELS
 from streams.alert_rules import AlertRules
 from streams.dead_letters import dead_letter_value
 from streams.person_index import raw_message
-from pipeline.transaction import ProcessorConfig, Transaction
+from pipeline.transaction import ProcessorConfig, Transaction, keys_of
 
 STAGE = "alerts"
 ENTRIES = "alert-state"
@@ -98,7 +98,7 @@ class AlertFold:
     def fold(self, records: list[ConsumerRecord], tx: Transaction) -> None:
         # the batch's entries read together (a record's key is its household), a MultiGet per
         # partition on disk (pipeline/stores/rocksdb.py) instead of a get per state version
-        tx.prefetch(ENTRIES, {r.key.decode(errors="replace") for r in records if r.key})
+        tx.prefetch(ENTRIES, keys_of(records))
         for r in records:
             try:
                 state = self.codec.decode(r.value, HOUSEHOLD_STATE.name)

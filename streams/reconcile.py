@@ -41,7 +41,7 @@ from streams.dead_letters import dead_letter_value
 from streams.person_index import UNMATCHED, PendingLimits, RawMessage, raw_message, raw_of, split_expired
 from streams.reconcile_batch import PendingCount, ReconcileBatch
 from pipeline.partitioner import partition_of
-from pipeline.transaction import ProcessorConfig, Transaction
+from pipeline.transaction import ProcessorConfig, Transaction, keys_of
 from streams.state_rules import StateRules
 
 STAGE = "reconcile"
@@ -99,7 +99,7 @@ class ReconcileFold:
                                partitions=self.cfg.partitions, limits=self.cfg.limits, count=count, now_ms=tx.now_ms)
         # a keyed record's key is its household (or a person, whose lookup misses): the batch's
         # states read together, a MultiGet per partition on disk (pipeline/stores/rocksdb.py)
-        tx.prefetch(STATES, {r.key.decode(errors="replace") for r in records if r.key})
+        tx.prefetch(STATES, keys_of(records))
         decode = self.codec.decode
         routed = self._routing(records)
         # ... and so are the index and pending entries of every member the batch's membership facts
