@@ -3,11 +3,12 @@
 Generates HOUSEHOLDS households over every real sub-district (a share with several state
 versions, each version in its own insert, as the loader would store them) with every state
 field, one TPMAP event per version plus Thai QM and อปท. events, and alert steps for 5 % of
-the households. Then it times the refresh of `area_figures` (migrations/0007) and
-`tpmap_figures` (0009), `level_summary` for every level and, in the same run, TPMAP's figures
-for a dimension selection (sinks/tpmap_figures.py) beside it (median of RUNS runs): first as
-loaded, with versions still in separate parts and three refresh snapshots not yet merged, then
-after the merges ClickHouse would do in the background (OPTIMIZE ... FINAL). Aims: <= 100 ms
+the households. Then it times the refresh of `area_figures` (migrations/0007), `level_summary`
+for every level and, in the same run, TPMAP's figures for a dimension selection
+(sinks/tpmap_figures.py: `tpmap_household_figures`, kept current at each insert since 0017)
+beside it (median of RUNS runs): first as loaded, with versions still in separate parts and
+three refresh snapshots not yet merged, then after the merges ClickHouse would do in the
+background (OPTIMIZE ... FINAL). Aims: <= 100 ms
 per summary, with or without a selection; TPMAP's CSV of every village (--format tpmap) <= 2 s.
 Half the villages carry TPMAP's 10-digit ids.
 
@@ -250,7 +251,7 @@ def tpmap_villages(client: Client, runs: int) -> tuple[float, int]:
 
 
 def timed_refresh(client: Client) -> tuple[float, ...]:
-    """Seconds to recompute area_figures, then tpmap_figures, once (the bench's schedule is yearly: see main)."""
+    """Seconds to recompute each of FIGURES_VIEWS once (the bench's schedule is yearly: see main)."""
     seconds = []
     for view in FIGURES_VIEWS:
         started = time.perf_counter()
@@ -296,17 +297,17 @@ def main() -> int:
         for table in ("household_state", "events", "alerts"):
             client.command(f"OPTIMIZE TABLE {table} FINAL")
         merged_refresh = timed_refresh(client)
-        client.command("OPTIMIZE TABLE area_figures FINAL")
-        client.command("OPTIMIZE TABLE tpmap_figures FINAL")
+        for table in ("area_figures", "tpmap_household_figures"):
+            client.command(f"OPTIMIZE TABLE {table} FINAL")
         merged = timings(client, args.runs)
-        tpmap_rows = client.command("SELECT count() FROM tpmap_figures")
+        tpmap_rows = client.command("SELECT count() FROM tpmap_household_figures")
         villages_csv, village_lines = tpmap_villages(client, args.runs)
     finally:
         client.close()
     for i, view in enumerate(FIGURES_VIEWS):
         print(f"\nrefresh of {view} (all levels' figures, 1 query): as loaded "
               f"{statistics.median(r[i] for r in refreshes) * 1000:.0f} ms (median of 3), merged {merged_refresh[i] * 1000:.0f} ms")
-    print(f"tpmap_figures holds {tpmap_rows:,} rows (area x failed-dimension mask)")
+    print(f"tpmap_household_figures holds {tpmap_rows:,} rows (area x failed-dimension mask), merged")
     # the machine may be shared: the load says how much of the time was waiting for a CPU
     print(f"\nload average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"\nlevel summary without a selection, and TPMAP's figures for the selection {SELECTION}, "

@@ -41,7 +41,7 @@ from bench.level_queries import households, state_columns
 from sinks.batch_insert import insert_batch
 from sinks.clickhouse import connect
 from sinks.household_state import HOUSEHOLD_STATE
-from sinks.migrate import available_migrations, migrate
+from sinks.migrate import DATA_STEPS, available_migrations, migrate
 
 FILL_BATCH = 100_000
 # the previous-contribution lookup of household_contributions_mv (0012's `s`, without the retry's
@@ -55,7 +55,8 @@ GROUP BY household_key
 
 
 def migrate_to(client: Client, last: int | None) -> None:
-    """Every migration, or those up to `last` (an empty database: nothing to count at 0011)."""
+    """Every migration, or those up to `last`, each with its data step as `migrate` runs them (0013's
+    makes household_contributions fine-grained; without it the table kept 0012's granules)."""
     if last is None:
         migrate(client)
         return
@@ -63,6 +64,8 @@ def migrate_to(client: Client, last: int | None) -> None:
         if migration.id <= last:
             for statement in migration.statements():
                 client.command(statement)
+            if migration.id in DATA_STEPS:
+                DATA_STEPS[migration.id](client, None)
 
 
 def fill(client: Client, homes: list[tuple[str, str]], rng: random.Random) -> None:

@@ -35,7 +35,7 @@ from povhub.web.access import DirectAccess
 from povhub.web.app import create_app
 from povhub.web.users import UserStore
 from sinks.clickhouse import connect
-from sinks.figures import refresh_figures
+from sinks.figures import FIGURES_VIEWS, refresh_figures
 from sinks.web_queries import WORK_ITEMS_VIEWS, refresh_work_items
 
 PASSWORD = "bench password 16"
@@ -81,7 +81,7 @@ def main() -> int:
     os.environ["CLICKHOUSE_URL"] = dsn
     client = connect(dsn)
     try:
-        prepare(client, args.households, ("area_figures_mv", "tpmap_figures_mv", *WORK_ITEMS_VIEWS), folder)
+        prepare(client, args.households, (*FIGURES_VIEWS, *WORK_ITEMS_VIEWS), folder)
         for table in ("household_state", "events", "alerts"):
             client.command(f"OPTIMIZE TABLE {table} FINAL")
         refresh_figures(client)

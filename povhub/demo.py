@@ -120,7 +120,7 @@ def _progress(total: int, started: float):
 
 def print_tpmap_figures(worker: WorkerProcess, households_by_province: dict[str, int]) -> None:
     """TPMAP's own figures per province, all five dimensions and income alone, once ClickHouse
-    has refreshed them for every household."""
+    counts every household in them (the loader's inserts keep them current: migration 0017)."""
     def counted(text: str) -> bool:
         return {r[0]: r[1] for r in parse_tpmap_csv(text)[1]} == households_by_province
 

@@ -1,15 +1,15 @@
-"""The per-area figures behind the level summaries (migrations/0007, and TPMAP's: 0009): tables ClickHouse
-refreshes on a schedule. `refresh_figures` brings them up to date now, e.g. after a backfill
-or in tests that check the figures right after loading. The household figures of 0011 are kept
-current at every insert instead; `count_stored_households` starts them from what is stored, and
+"""The per-area figures behind the level summaries that ClickHouse refreshes on a schedule (migrations/0007):
+`refresh_figures` brings them up to date now, e.g. after a backfill or in tests that check the
+figures right after loading. The household figures (0011) and TPMAP's (0017) are kept current at
+every insert instead; `count_stored_households` starts them from what is stored, and
 `move_contributions` moves their lookup table into its finer-grained successor (0013)."""
 
 from __future__ import annotations
 
 from clickhouse_connect.driver.client import Client
 
-# area_figures (0007) and TPMAP's figures per dimension selection (0009)
-FIGURES_VIEWS = ("area_figures_mv", "tpmap_figures_mv")
+# area_figures (0007)
+FIGURES_VIEWS = ("area_figures_mv",)
 
 
 def refresh_figures(client: Client) -> None:
@@ -25,18 +25,21 @@ def refresh_figures(client: Client) -> None:
         client.command(f"SYSTEM WAIT VIEW {view}")
 
 
-# The household figures (0011) of the rows stored before its views counted inserts: each
-# household's latest version, inserted into household_contributions as a first version (the
-# view on it adds it to area_household_figures). Emptied first, so running it again (a migration
-# retried after a failure) counts nothing twice; it runs while no loader inserts (migrations run
-# before the worker starts them), so no insert is counted by both the views and this.
-LIVE_FIGURES_TABLES = ("household_contributions", "area_household_figures")
+# The live household figures (0011) and TPMAP's (0017) of the rows stored before their views counted
+# inserts, or after an unclean stop (sinks/unclean_stop.py): each household's latest version,
+# inserted into household_contributions as a first version (the views on it add it to both
+# figures). Emptied first, so running it again (a migration retried after a failure) counts
+# nothing twice; it runs while no loader inserts (migrations run before the worker starts them),
+# so no insert is counted by both the views and this. It needs 0017's columns: the migrations
+# before it recount in 0017's data step, not their own.
+LIVE_FIGURES_TABLES = ("household_contributions", "area_household_figures", "tpmap_household_figures")
 _COUNT_STORED = """
-INSERT INTO household_contributions (household_key, version, contribution, has_previous)
+INSERT INTO household_contributions (household_key, version, contribution, tpmap, has_previous)
 SELECT household_key, version,
     (area_code, coalesce(data_year, 0), members, on_target_list, target_poor_persons, failed_dimension_mask,
      stage, open_problems, open_problem_dimension_mask, assistance_given, assistance_baht_total,
      data_year IS NOT NULL AND thaiqm_case_id IS NOT NULL),
+    tpmap,
     false
 FROM household_state_stored
 ORDER BY household_key, version DESC

@@ -22,9 +22,11 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_TABLE = "povhub_schema_migrations"
 # Data, not schema, after a migration's statements (an INSERT cannot run ON CLUSTER; sinks/figures.py):
-# 0011 keeps the household figures current from its view on, so what was stored before is counted
-# once after it; 0013 makes household_contributions' finer-grained successor, which gets its rows
-DATA_STEPS = {11: count_stored_households, 13: move_contributions}
+# 0013 makes household_contributions' finer-grained successor, which gets its rows; 0017 adds
+# TPMAP's contributions to it, so what was stored before is counted again, once, with them (0011,
+# which began counting at inserts, recounted the same way: 0017's recount stands for it, as no
+# loader runs between the two, migrations all run before the worker starts them)
+DATA_STEPS = {13: move_contributions, 17: count_stored_households}
 
 _CREATE_MIGRATIONS_TABLE = f"""
 CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE}{{on_cluster}}

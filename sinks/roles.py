@@ -32,7 +32,7 @@ PROVINCE_FILTERS = {
     "area_figures": "province = '{code}'",
     # the household figures kept current at each insert (0011), `province` of the area likewise
     "area_household_figures": "province = '{code}'",
-    "tpmap_figures": "province = '{code}'",  # TPMAP's figures (0009): `province` of the area
+    "tpmap_household_figures": "province = '{code}'",  # TPMAP's figures (0017): `province` of the area
     "areas": "startsWith(code, '{code}')",
     # the tambon teams' work lists and the open problems by dimension and age (0010)
     "work_items": "province = '{code}'",

@@ -18,8 +18,8 @@ Beside them, independent of the selection (TPMAP's ``*_common`` files): ``househ
 ``HOUSEMEMBER_CNT`` (surveyed), ``MOF_REG_CNT``, ``MOF_VAL_CNT``, ``ELDERLY_CNT``,
 ``DISABLED_CNT``, ``CHRONICPATIENT_CNT``.
 
-ClickHouse computes them from ``tpmap_figures`` (migrations/0009): per area and failed-dimension
-mask, so a selection sums at most 32 rows an area. ``povhub report --format tpmap``, the
+ClickHouse computes them from ``tpmap_household_figures`` (migrations/0017, kept current at every
+insert): per area and failed-dimension mask, so a selection sums at most 32 rows an area. ``povhub report --format tpmap``, the
 worker's ``/report`` and the web page all call ``tpmap_figures`` / ``tpmap_common`` here.
 """
 
@@ -66,7 +66,7 @@ def _parent(level: str) -> tuple[str, ...]:
 
 
 # A poor household's mask meets the selection; a dimension's figure needs the dimension both
-# selected and failed. Every figure sums rows of the newest snapshot, never households.
+# selected and failed. Every figure sums rows per (area, mask), never households.
 _POOR = "bitAnd(mask, {sel:UInt8}) != 0"
 _RATE = f"if(sum(persons) = 0, 0., sumIf(mof_val, {_POOR}) / sum(persons) * 100)"
 _FIGURES = (
@@ -95,12 +95,19 @@ def _query(level: str, figures: Sequence[str], csv_lines: bool = False) -> str:
         select = f"concatWithSeparator(',', {', '.join(cells)})"
     else:
         select = ", ".join((area, *figures, *parent))
+    # +1 x each household's TPMAP contribution, -1 x each it replaced (0017): an area whose
+    # households all left sums to 0 until a merge removes its rows, and is left out
     return f"""
-WITH (SELECT max(refreshed_at) FROM tpmap_figures) AS snapshot
 SELECT {select}
-FROM tpmap_figures
-WHERE code_length = {{stored:UInt8}} AND refreshed_at = snapshot AND startsWith(code, {{within:String}})
+FROM
+(
+    SELECT code, mask, households, persons, mof_reg, mof_val, elderly, disabled, chronic,
+        mapFromArrays(mof_val_indMap.indicator, mof_val_indMap.persons) AS mof_val_ind
+    FROM tpmap_household_figures
+    WHERE code_length = {{stored:UInt8}} AND startsWith(code, {{within:String}})
+)
 GROUP BY {area}
+HAVING sum(households) != 0
 ORDER BY {area}"""
 
 

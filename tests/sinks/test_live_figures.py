@@ -11,6 +11,7 @@ from sinks.loader import load_events, reinsert_uncommitted
 from sinks import migrate as migrate_module
 from sinks.migrate import available_migrations, migrate
 from sinks.report import level_summary
+from sinks.tpmap_figures import tpmap_common
 from sinks.unclean_stop import start_writing
 from tests.support.sinks import Record, decode, encode, state_record
 
@@ -25,6 +26,12 @@ def insert(db, *records, offset: int = 0) -> None:
 def figures(db, level: str = "subdistrict") -> dict[str, tuple[int, int]]:
     """(households, persons) per area, without any refresh of area_figures."""
     return {r["code"]: (r["households"], r["persons"]) for r in level_summary(db, level) if r["households"]}
+
+
+def tpmap_counts(db, level: str = "subdistrict") -> dict[str, tuple[int, int]]:
+    """(households, persons) per area in TPMAP's figures (0017: kept current at each insert too; the
+    records here are all on file), which must count each household once as the live figures do."""
+    return {row[0]: (row[1], row[2]) for row in tpmap_common(db, level)[1]}
 
 
 def test_versions_in_one_insert_chain_and_re_inserts_change_nothing(db):
@@ -44,6 +51,7 @@ def test_versions_in_one_insert_chain_and_re_inserts_change_nothing(db):
     assert figures(db) == expected
     assert figures(db, "province") == {"50": (1, 4), "10": (1, 5)}
     assert level_summary(db, "national")[0]["households"] == 2
+    assert tpmap_counts(db) == expected and tpmap_counts(db, "province") == {"50": (1, 4), "10": (1, 5)}
 
 
 def test_rows_stored_before_the_migration_are_counted_once(client):
@@ -55,9 +63,28 @@ def test_rows_stored_before_the_migration_are_counted_once(client):
     insert(client, state_record(1, 1, "500101", members=2), state_record(2, 1, "500101", members=4))
     insert(client, state_record(1, 2, "100101", members=3), offset=5)
     migrate(client)
-    assert figures(client) == {"500101": (1, 4), "100101": (1, 3)}
+    assert figures(client) == tpmap_counts(client) == {"500101": (1, 4), "100101": (1, 3)}
     insert(client, state_record(2, 2, "100101", members=1), offset=9)
-    assert figures(client) == {"100101": (2, 4)}
+    assert figures(client) == tpmap_counts(client) == {"100101": (2, 4)}
+
+
+def test_a_database_at_0016_gets_the_tpmap_figures_of_what_it_stored_counted_once(client, monkeypatch):
+    # 0017 adds TPMAP's contributions to household_contributions: the households stored before it,
+    # some with several versions, are counted again with them, so a later version replaces them
+    shipped = available_migrations()
+    monkeypatch.setattr(migrate_module, "available_migrations", lambda: [m for m in shipped if m.id <= 16])
+    migrate(client)
+    monkeypatch.undo()
+    insert(client, state_record(1, 1, "500101", members=2), state_record(2, 1, "500101", members=4))
+    insert(client, state_record(1, 2, "100101", members=3), offset=5)
+    assert figures(client) == {"500101": (1, 4), "100101": (1, 3)}
+    migrate(client)
+    assert client.command("SELECT count() FROM system.tables WHERE database = currentDatabase() "
+                          "AND name IN ('tpmap_figures', 'tpmap_figures_mv')") == 0
+    assert figures(client) == tpmap_counts(client) == {"500101": (1, 4), "100101": (1, 3)}
+    insert(client, state_record(1, 3, "500101", members=5), state_record(2, 2, "100101", members=1), offset=9)
+    assert figures(client) == tpmap_counts(client) == {"500101": (1, 5), "100101": (1, 1)}
+    assert tpmap_counts(client, "province") == {"50": (1, 5), "10": (1, 1)}
 
 
 def _stopped_between_the_renames(client) -> None:
@@ -87,7 +114,8 @@ def test_the_finer_grained_lookup_table_keeps_the_counted_figures_and_pending_re
     shipped = available_migrations()
     monkeypatch.setattr(migrate_module, "available_migrations", lambda: [m for m in shipped if m.id <= 12])
     migrate(client)
-    monkeypatch.undo()
+    # up to 0016: 0017 recounts every stored household (the test above), which would count the cut batch
+    monkeypatch.setattr(migrate_module, "available_migrations", lambda: [m for m in shipped if m.id <= 16])
     first = [HOUSEHOLD_STATE.row(state_record(1, 1, "500101", members=2)) + ("t", 0, 0),
              HOUSEHOLD_STATE.row(state_record(2, 1, "500101", members=4)) + ("t", 0, 1)]
     moved = [HOUSEHOLD_STATE.row(state_record(1, 2, "500102", members=3)) + ("t", 0, 2)]
@@ -101,6 +129,7 @@ def test_the_finer_grained_lookup_table_keeps_the_counted_figures_and_pending_re
     if stopped:
         stopped(client)
     migrate(client)
+    monkeypatch.undo()
     assert client.command("SELECT extract(create_table_query, 'index_granularity = (\\\\d+)') FROM system.tables "
                           "WHERE database = currentDatabase() AND name = 'household_contributions'") == 128
     after = client.query("SELECT * FROM household_contributions ORDER BY household_key, version, batch").result_rows
@@ -131,33 +160,35 @@ def test_a_batch_stored_without_its_view_insert_is_counted_at_the_retry(db):
     assert figures(db) == {"500101": (1, 2)}
     for rows, token in ((second, "t-0-1-1-b"), (first, "t-0-0-0-a")):  # retried, then an old batch again
         store(db, rows, token)
-    assert figures(db) == {"100101": (1, 3)}
+    assert figures(db) == tpmap_counts(db) == {"100101": (1, 3)}
     assert db.command("SELECT count() FROM household_state") == 2
 
 
 
+@pytest.mark.parametrize("cut", ["area_household_figures_mv", "tpmap_household_figures_mv"])
 @pytest.mark.parametrize("merged", [False, True], ids=["as-written", "merged-before-the-retry"])
-def test_a_batch_stored_in_household_contributions_but_not_in_the_figures_is_counted_at_the_retry(db, merged):
-    # a crash between the two views' inserts: household_contributions stored, area_household_figures
-    # not (chdb: kill -9 of the worker), played by detaching the second view; retried with the same
+def test_a_batch_stored_in_household_contributions_but_not_in_the_figures_is_counted_at_the_retry(db, merged, cut):
+    # a crash between the views' inserts: household_contributions stored, the live or TPMAP's figures
+    # not (chdb: kill -9 of the worker), played by detaching the figures' view; retried with the same
     # token. Two versions of household 1 in the batch: a merge before the retry keeps only the higher.
     first = [HOUSEHOLD_STATE.row(state_record(1, 1, "500101", members=2)) + ("t", 0, 0)]
     second = [HOUSEHOLD_STATE.row(state_record(1, 2, "500102", members=3)) + ("t", 0, 1),
               HOUSEHOLD_STATE.row(state_record(1, 3, "100101", members=5)) + ("t", 0, 2),
               HOUSEHOLD_STATE.row(state_record(2, 1, "100101", members=4)) + ("t", 0, 3)]
     store(db, first, "t-0-0-0-a")
-    stored_without(db, "area_household_figures_mv", lambda: store(db, second, "t-0-1-3-b"))
-    assert figures(db) == {"500101": (1, 2)}
+    stored_without(db, cut, lambda: store(db, second, "t-0-1-3-b"))
+    assert {"area_household_figures_mv": figures, "tpmap_household_figures_mv": tpmap_counts}[cut](db) == \
+        {"500101": (1, 2)}
     if merged:
         db.command("OPTIMIZE TABLE household_contributions FINAL")
         assert db.command("SELECT count() FROM household_contributions") == 2
     for rows, token in ((second, "t-0-1-3-b"), (first, "t-0-0-0-a")):  # retried, then an old batch again
         store(db, rows, token)
-    assert figures(db) == {"100101": (2, 9)}
-    assert figures(db, "province") == {"10": (2, 9)}
+    assert figures(db) == tpmap_counts(db) == {"100101": (2, 9)}
+    assert figures(db, "province") == tpmap_counts(db, "province") == {"10": (2, 9)}
     # the same records again in a batch with other boundaries (another token): counted once still
     store(db, second[1:], "t-0-2-3-c")
-    assert figures(db) == {"100101": (2, 9)}
+    assert figures(db) == tpmap_counts(db) == {"100101": (2, 9)}
 
 
 
@@ -171,7 +202,7 @@ def test_a_batch_stored_without_its_view_insert_is_counted_when_retried_with_oth
     store(db, first, "t-0-0-0-a")
     stored_without(db, "household_contributions_mv", lambda: store(db, second, "t-0-1-1-b"))
     store(db, second + later, "t-0-1-2-c")
-    assert figures(db) == {"100101": (2, 7)}
+    assert figures(db) == tpmap_counts(db) == {"100101": (2, 7)}
 
 
 
@@ -212,8 +243,8 @@ def test_a_batch_of_several_partitions_cut_by_a_crash_is_counted_once_by_the_res
     restarted = [r for r in p0[1:] + p1[1:] if r.offset > stored[r.partition]]
     assert [(r.partition, r.offset) for r in restarted] == [(0, 2)]
     load_events(db, HOUSEHOLD_STATE, decode, restarted, fail)
-    assert figures(db) == {"100101": (2, 4), "500102": (1, 5)}
-    assert figures(db, "province") == {"10": (2, 4), "50": (1, 5)}
+    assert figures(db) == tpmap_counts(db) == {"100101": (2, 4), "500102": (1, 5)}
+    assert figures(db, "province") == tpmap_counts(db, "province") == {"10": (2, 4), "50": (1, 5)}
     assert db.command("SELECT count() FROM household_state") == 5  # the re-inserted batch dropped by its token
 
 
@@ -248,7 +279,7 @@ def test_a_restart_after_a_kill_recounts_so_a_batch_retried_with_fewer_records_c
     store(db, [HOUSEHOLD_STATE.row(state_record(2, 2, "100101", members=1)) + ("t", 0, 3)], "t-0-3-3-e")
     start_writing(db, dsn).stopped_cleanly()  # a clean stop before: nothing recounted
     assert db.command("SELECT countIf(batch != 0) FROM household_contributions") == 1  # not recounted: the view's row
-    assert figures(db) == {"100101": (2, 4)}
+    assert figures(db) == tpmap_counts(db) == {"100101": (2, 4)}
 
 
 def store(db, rows, token) -> None:
