@@ -45,11 +45,12 @@ from sinks.migrate import DATA_STEPS, available_migrations, migrate
 
 FILL_BATCH = 100_000
 # the previous-contribution lookup of household_contributions_mv (0012's `s`, without the retry's
-# batch columns, which it reads from the same granules), for a given set of households
+# batch columns, which it reads from the same granules), for a given set of households; since 0017
+# it reads each household's TPMAP contribution too
 LOOKUP = """
-SELECT household_key, max(version), argMax(contribution, version)
+SELECT household_key, max(version), argMax({read}, version)
 FROM household_contributions
-WHERE household_key IN {keys:Array(String)}
+WHERE household_key IN {{keys:Array(String)}}
 GROUP BY household_key
 """
 
@@ -92,10 +93,13 @@ def cpu_seconds() -> float:
 
 def lookup_cost(client: Client, keys: list[str]) -> tuple[float, int]:
     """CPU seconds of the previous-contribution lookup of `keys`, and the granules it selects."""
+    tpmap = client.command("SELECT count() FROM system.columns WHERE database = currentDatabase() "
+                           "AND table = 'household_contributions' AND name = 'tpmap'")
+    lookup = LOOKUP.format(read="(contribution, tpmap)" if tpmap else "contribution")
     started = cpu_seconds()
-    client.query(LOOKUP, parameters={"keys": keys})
+    client.query(lookup, parameters={"keys": keys})
     seconds = cpu_seconds() - started
-    plan = "\n".join(r[0] for r in client.query(f"EXPLAIN indexes = 1 {LOOKUP}", parameters={"keys": keys}).result_rows)
+    plan = "\n".join(r[0] for r in client.query(f"EXPLAIN indexes = 1 {lookup}", parameters={"keys": keys}).result_rows)
     granules = sum(int(m[1]) for m in re.finditer(r"Granules: (\d+)/\d+", plan.split("PrimaryKey", 1)[-1]))
     return seconds, granules
 

@@ -8,10 +8,14 @@
 -- retried batch, the one stored before it (`base_tpmap`), found by the same lookup, so a household
 -- counts once in TPMAP's figures exactly when it counts once in the live ones. The tuple:
 -- 1 on file (a TPMAP data year and members: a household that left the file has none),
--- 2 finest area (the village as given, 8 or 10 digits, or the tambon's code without one; its first
--- 2, 4 and 6 digits are the province, district and tambon: sinks/area_codes.py checks they nest),
+-- 2 finest area as a number (the village as given, 8 or 10 digits, or the tambon's code without
+-- one; no code starts with 0, so its digits are its code; its first 2, 4 and 6 digits are the
+-- province, district and tambon: sinks/area_codes.py checks they nest),
 -- 3 failed-dimension mask, 4 members (persons surveyed), 5 MOFreg persons, 6 MOFval persons,
--- 7 elderly, 8 disabled, 9 chronically ill, 10 the จปฐ. indicators failed (each once).
+-- 7 elderly, 8 disabled, 9 chronically ill, 10 the จปฐ. indicators 1-31 failed, bit k-1 for k.
+-- Numbers only: every insert's lookup reads the stored tuples of its households, and a String
+-- and an Array in them made it twice as dear as the live contribution's alone
+-- (bench/live_figures_insert.py at 1M households).
 --
 -- tpmap_household_figures: per level (code_length 2, 4, 6, 10 as in tpmap_figures) and area and
 -- per failed-dimension mask, the sums of +1 x new and -1 x replaced TPMAP contributions; a
@@ -27,9 +31,9 @@ DROP TABLE IF EXISTS tpmap_figures{on_cluster};
 DROP VIEW IF EXISTS household_contributions_mv{on_cluster};
 
 ALTER TABLE household_contributions{on_cluster}
-    ADD COLUMN IF NOT EXISTS tpmap Tuple(Bool, String, UInt8, UInt16, UInt16, UInt16, UInt16, UInt16, UInt16, Array(UInt8)),
-    ADD COLUMN IF NOT EXISTS previous_tpmap Tuple(Bool, String, UInt8, UInt16, UInt16, UInt16, UInt16, UInt16, UInt16, Array(UInt8)),
-    ADD COLUMN IF NOT EXISTS base_tpmap Tuple(Bool, String, UInt8, UInt16, UInt16, UInt16, UInt16, UInt16, UInt16, Array(UInt8));
+    ADD COLUMN IF NOT EXISTS tpmap Tuple(Bool, UInt64, UInt8, UInt16, UInt16, UInt16, UInt16, UInt16, UInt16, UInt32),
+    ADD COLUMN IF NOT EXISTS previous_tpmap Tuple(Bool, UInt64, UInt8, UInt16, UInt16, UInt16, UInt16, UInt16, UInt16, UInt32),
+    ADD COLUMN IF NOT EXISTS base_tpmap Tuple(Bool, UInt64, UInt8, UInt16, UInt16, UInt16, UInt16, UInt16, UInt16, UInt32);
 
 CREATE TABLE IF NOT EXISTS tpmap_household_figures{on_cluster}
 (
@@ -62,9 +66,11 @@ SELECT household_key, version, area_code, data_year, members, on_target_list, ta
         + 16 * (open_problems_by_dimension['access'] > 0)) AS open_problem_dimension_mask,
     toUInt32(arraySum(mapValues(assistance_counts))) AS assistance_given,
     arraySum(mapValues(assistance_baht)) AS assistance_baht_total,
-    (data_year IS NOT NULL AND members > 0, coalesce(village, subdistrict), failed_dimension_mask, members,
-     welfare_registered_members, welfare_card_holders, elderly_members, disabled_members, chronic_illness_members,
-     arrayDistinct(failed_indicators)) AS tpmap
+    (data_year IS NOT NULL AND members > 0, toUInt64(coalesce(village, subdistrict)), failed_dimension_mask,
+     members, welfare_registered_members, welfare_card_holders, elderly_members, disabled_members,
+     chronic_illness_members,
+     arrayReduce('groupBitOr', arrayMap(k -> bitShiftLeft(toUInt32(1), k - 1),
+                                        arrayFilter(k -> k BETWEEN 1 AND 31, failed_indicators)))) AS tpmap
 FROM household_state;
 
 -- 0014's view (read 0011-0014 first) with each version's (live, TPMAP) contributions as a pair
@@ -96,9 +102,11 @@ FROM
         any(((area_code, coalesce(data_year, 0), members, on_target_list, target_poor_persons,
               failed_dimension_mask, stage, open_problems, open_problem_dimension_mask, assistance_given,
               assistance_baht_total, data_year IS NOT NULL AND thaiqm_case_id IS NOT NULL),
-             (data_year IS NOT NULL AND members > 0, coalesce(village, subdistrict), failed_dimension_mask, members,
-              welfare_registered_members, welfare_card_holders, elderly_members, disabled_members,
-              chronic_illness_members, arrayDistinct(failed_indicators)))) AS new
+             (data_year IS NOT NULL AND members > 0, toUInt64(coalesce(village, subdistrict)), failed_dimension_mask,
+              members, welfare_registered_members, welfare_card_holders, elderly_members, disabled_members,
+              chronic_illness_members,
+              arrayReduce('groupBitOr', arrayMap(k -> bitShiftLeft(toUInt32(1), k - 1),
+                                                 arrayFilter(k -> k BETWEEN 1 AND 31, failed_indicators)))))) AS new
     FROM household_state
     GROUP BY household_key, version
 ) AS n
@@ -108,9 +116,11 @@ INNER JOIN
         groupArray((version, ((area_code, coalesce(data_year, 0), members, on_target_list, target_poor_persons,
               failed_dimension_mask, stage, open_problems, open_problem_dimension_mask, assistance_given,
               assistance_baht_total, data_year IS NOT NULL AND thaiqm_case_id IS NOT NULL),
-             (data_year IS NOT NULL AND members > 0, coalesce(village, subdistrict), failed_dimension_mask, members,
-              welfare_registered_members, welfare_card_holders, elderly_members, disabled_members,
-              chronic_illness_members, arrayDistinct(failed_indicators))))) AS block
+             (data_year IS NOT NULL AND members > 0, toUInt64(coalesce(village, subdistrict)), failed_dimension_mask,
+              members, welfare_registered_members, welfare_card_holders, elderly_members, disabled_members,
+              chronic_illness_members,
+              arrayReduce('groupBitOr', arrayMap(k -> bitShiftLeft(toUInt32(1), k - 1),
+                                                 arrayFilter(k -> k BETWEEN 1 AND 31, failed_indicators))))))) AS block
     FROM household_state
     GROUP BY household_key
 ) AS b USING (household_key)
@@ -131,8 +141,11 @@ SETTINGS join_use_nulls = 0;
 
 -- Each counted version: +1 x its TPMAP contribution, -1 x the one it replaced, at every level, when on file
 CREATE MATERIALIZED VIEW IF NOT EXISTS tpmap_household_figures_mv{on_cluster} TO tpmap_household_figures AS
--- indicator -> MOFval persons of the households failing it
-WITH sumMap(c.2.10, arrayResize(CAST([], 'Array(Int64)'), length(c.2.10), toInt64(c.1) * c.2.6)) AS by_indicator
+WITH
+    toString(c.2.2) AS finest,
+    -- indicator -> MOFval persons of the households failing it
+    arrayFilter(k -> bitTest(c.2.10, k - 1), range(toUInt8(1), toUInt8(32))) AS indicators,
+    sumMap(indicators, arrayResize(CAST([], 'Array(Int64)'), length(indicators), toInt64(c.1) * c.2.6)) AS by_indicator
 SELECT
     level.1 AS code_length,
     level.2 AS code,
@@ -153,6 +166,6 @@ FROM
     FROM household_contributions
     WHERE c.2.1
 )
-ARRAY JOIN [(toUInt8(2), substring(c.2.2, 1, 2)), (toUInt8(4), substring(c.2.2, 1, 4)),
-            (toUInt8(6), substring(c.2.2, 1, 6)), (toUInt8(10), c.2.2)] AS level
+ARRAY JOIN [(toUInt8(2), substring(finest, 1, 2)), (toUInt8(4), substring(finest, 1, 4)),
+            (toUInt8(6), substring(finest, 1, 6)), (toUInt8(10), finest)] AS level
 GROUP BY code_length, code, mask;
