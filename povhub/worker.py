@@ -189,8 +189,8 @@ def run_worker(s: Settings) -> int:
     if "streams" in runs:
         stages += [reconcile_runner(s, codec), alerts_runner(s, codec, worker_id(s)),
                    *webhook_runners(s, codec, worker_id(s), dlq)]
-    if client is not None:
-        stages += loader_runners(s, partial(connect, s.clickhouse_dsn), codec, dlq)
+    loaders = loader_runners(s, partial(connect, s.clickhouse_dsn), codec, dlq) if client is not None else []
+    stages += loaders
     # another deployment's state under this app id is said (or refused) before any stage restores it
     check_app_id(s, require_bootstrap(s), [stage.cfg for stage in stages], s.worker.bounds)
     # SIGTERM and SIGINT end run_app; leaving the block stops the stages, which leave their groups
@@ -211,4 +211,8 @@ def run_worker(s: Settings) -> int:
                 worker_address.forget(s.hub.data_dir, address.pid)
     if threads.all_stopped:
         writing.stopped_cleanly()
+        # every stage stopped, so no insert is under way (while one may be, no client is closed under
+        # it); the reports' client stays with the process, which ends here and takes chdb with it
+        for loader in loaders:
+            loader.client.close()
     return 0

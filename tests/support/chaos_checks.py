@@ -39,7 +39,7 @@ class Figures:
     doubled: int = 0  # households or events in ClickHouse that were never published
     two_contents: int = 0  # (household, version) published with two different contents
     unmerged: int = 0  # event rows ClickHouse has not merged away yet (re-inserted batches; FINAL hides them)
-    figures_off: int = 0  # sub-districts whose live household figures (0011) differ from a FINAL count
+    figures_off: int = 0  # sub-districts whose live (0011) or TPMAP's (0017) household figures differ from a FINAL count
 
     @property
     def exact(self) -> bool:
@@ -109,6 +109,16 @@ FULL OUTER JOIN
  WHERE code_length = 6 GROUP BY k HAVING h != 0) AS l USING (k)
 WHERE f.h != l.h OR f.p != l.p
 """
+# TPMAP's figures count the households on file (a TPMAP data year and members) at their latest version
+TPMAP_FIGURES_OFF = """
+SELECT count() FROM
+(SELECT subdistrict AS k, count() AS h, sum(members) AS p FROM household_state FINAL
+ WHERE data_year IS NOT NULL AND members > 0 GROUP BY k) AS f
+FULL OUTER JOIN
+(SELECT code AS k, sum(households) AS h, sum(persons) AS p FROM tpmap_household_figures
+ WHERE code_length = 6 GROUP BY k HAVING h != 0) AS t USING (k)
+WHERE f.h != t.h OR f.p != t.p
+"""
 
 
 def compare(bootstrap: str, topics: Topics, events: list[Event], clickhouses: list[Path], figures: Figures) -> Figures:
@@ -129,7 +139,7 @@ def compare(bootstrap: str, topics: Topics, events: list[Event], clickhouses: li
                 final[house] = max(version, final.get(house, -1))
             here = {e for (e,) in client.query("SELECT toString(event_id) FROM events FINAL").result_rows}
             figures.unmerged += client.command("SELECT count() FROM events") - len(here)
-            figures.figures_off += client.command(LIVE_FIGURES_OFF)
+            figures.figures_off += client.command(LIVE_FIGURES_OFF) + client.command(TPMAP_FIGURES_OFF)
             stored |= here
         finally:
             client.close()
