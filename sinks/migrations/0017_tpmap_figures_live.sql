@@ -77,6 +77,19 @@ FROM household_state;
 CREATE MATERIALIZED VIEW IF NOT EXISTS household_contributions_mv{on_cluster} TO household_contributions AS
 WITH (SELECT groupBitXor(sipHash64(_topic, _partition, _offset, household_key, version)) FROM household_state)
     AS this_batch,
+    -- the block's rows, each with its pair of contributions
+    versions AS (
+        SELECT household_key, version,
+            ((area_code, coalesce(data_year, 0), members, on_target_list, target_poor_persons,
+              failed_dimension_mask, stage, open_problems, open_problem_dimension_mask, assistance_given,
+              assistance_baht_total, data_year IS NOT NULL AND thaiqm_case_id IS NOT NULL),
+             (data_year IS NOT NULL AND members > 0, toUInt64(coalesce(village, subdistrict)), failed_dimension_mask,
+              members, welfare_registered_members, welfare_card_holders, elderly_members, disabled_members,
+              chronic_illness_members,
+              arrayReduce('groupBitOr', arrayMap(k -> bitShiftLeft(toUInt32(1), k - 1),
+                                                 arrayFilter(k -> k BETWEEN 1 AND 31, failed_indicators))))) AS pair
+        FROM household_state
+    ),
     -- the pair replaced: the block's next lower version above the stored one, else the stored one
     if(arrayExists(r -> r.1 < n.version AND (NOT s.found OR r.1 > s.stored_version), b.block),
        arraySort(r -> r.1, arrayFilter(r -> r.1 < n.version AND (NOT s.found OR r.1 > s.stored_version), b.block))[-1].2,
@@ -98,31 +111,11 @@ SELECT
 FROM
 (
     -- the block, each (household, version) once
-    SELECT household_key, version,
-        any(((area_code, coalesce(data_year, 0), members, on_target_list, target_poor_persons,
-              failed_dimension_mask, stage, open_problems, open_problem_dimension_mask, assistance_given,
-              assistance_baht_total, data_year IS NOT NULL AND thaiqm_case_id IS NOT NULL),
-             (data_year IS NOT NULL AND members > 0, toUInt64(coalesce(village, subdistrict)), failed_dimension_mask,
-              members, welfare_registered_members, welfare_card_holders, elderly_members, disabled_members,
-              chronic_illness_members,
-              arrayReduce('groupBitOr', arrayMap(k -> bitShiftLeft(toUInt32(1), k - 1),
-                                                 arrayFilter(k -> k BETWEEN 1 AND 31, failed_indicators)))))) AS new
-    FROM household_state
-    GROUP BY household_key, version
+    SELECT household_key, version, any(pair) AS new FROM versions GROUP BY household_key, version
 ) AS n
 INNER JOIN
 (
-    SELECT household_key,
-        groupArray((version, ((area_code, coalesce(data_year, 0), members, on_target_list, target_poor_persons,
-              failed_dimension_mask, stage, open_problems, open_problem_dimension_mask, assistance_given,
-              assistance_baht_total, data_year IS NOT NULL AND thaiqm_case_id IS NOT NULL),
-             (data_year IS NOT NULL AND members > 0, toUInt64(coalesce(village, subdistrict)), failed_dimension_mask,
-              members, welfare_registered_members, welfare_card_holders, elderly_members, disabled_members,
-              chronic_illness_members,
-              arrayReduce('groupBitOr', arrayMap(k -> bitShiftLeft(toUInt32(1), k - 1),
-                                                 arrayFilter(k -> k BETWEEN 1 AND 31, failed_indicators))))))) AS block
-    FROM household_state
-    GROUP BY household_key
+    SELECT household_key, groupArray((version, pair)) AS block FROM versions GROUP BY household_key
 ) AS b USING (household_key)
 LEFT JOIN
 (
