@@ -41,7 +41,7 @@ from bench.level_queries import households, state_columns
 from sinks.batch_insert import insert_batch
 from sinks.clickhouse import connect
 from sinks.household_state import HOUSEHOLD_STATE
-from sinks.migrate import DATA_STEPS, available_migrations, migrate
+from sinks.migrate import migrate
 
 FILL_BATCH = 100_000
 # the previous-contribution lookup of household_contributions_mv (0012's `s`, without the retry's
@@ -53,20 +53,6 @@ FROM household_contributions
 WHERE household_key IN {{keys:Array(String)}}
 GROUP BY household_key
 """
-
-
-def migrate_to(client: Client, last: int | None) -> None:
-    """Every migration, or those up to `last`, each with its data step as `migrate` runs them (0013's
-    makes household_contributions fine-grained; without it the table kept 0012's granules)."""
-    if last is None:
-        migrate(client)
-        return
-    for migration in available_migrations():
-        if migration.id <= last:
-            for statement in migration.statements():
-                client.command(statement)
-            if migration.id in DATA_STEPS:
-                DATA_STEPS[migration.id](client, None)
 
 
 def fill(client: Client, homes: list[tuple[str, str]], rng: random.Random) -> None:
@@ -120,7 +106,7 @@ def measure(folder: Path, n: int, last: int | None, batches: int, batch_rows: in
     rng = random.Random(18)
     client = connect(f"chdb://{folder}")
     try:
-        migrate_to(client, last)
+        migrate(client, last=last)
         # The scheduled refreshes (area_figures_mv and the others, every 10 s) scan household_state in
         # this process: stopped, so the CPU measured is the inserts' (merges go on, as they would)
         client.command("SYSTEM STOP VIEWS")

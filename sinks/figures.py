@@ -35,12 +35,7 @@ def refresh_figures(client: Client) -> None:
 LIVE_FIGURES_TABLES = ("household_contributions", "area_household_figures", "tpmap_household_figures")
 _COUNT_STORED = """
 INSERT INTO household_contributions (household_key, version, contribution, tpmap, has_previous)
-SELECT household_key, version,
-    (area_code, coalesce(data_year, 0), members, on_target_list, target_poor_persons, failed_dimension_mask,
-     stage, open_problems, open_problem_dimension_mask, assistance_given, assistance_baht_total,
-     data_year IS NOT NULL AND thaiqm_case_id IS NOT NULL),
-    tpmap,
-    false
+SELECT household_key, version, contribution, tpmap, false
 FROM household_state_stored
 ORDER BY household_key, version DESC
 LIMIT 1 BY household_key

@@ -109,13 +109,14 @@ def pending_migrations(client: Client) -> list[Migration]:
     return [m for m in available if m.id not in done]
 
 
-def migrate(client: Client, dry_run: bool = False, cluster: str | None = None) -> list[str]:
+def migrate(client: Client, dry_run: bool = False, cluster: str | None = None, last: int | None = None) -> list[str]:
     """Apply pending migrations in order and return their SQL statements.
 
     With dry_run nothing is executed (not even the bookkeeping table is created); the
-    statements that would run are returned. With `cluster` they run ON CLUSTER.
+    statements that would run are returned. With `cluster` they run ON CLUSTER. With `last`, only
+    those up to that id (a database as an older release left it: benches and upgrade tests).
     """
-    pending = pending_migrations(client)
+    pending = [m for m in pending_migrations(client) if last is None or m.id <= last]
     statements = [statement for migration in pending for statement in migration.statements(cluster)]
     if dry_run:
         return statements

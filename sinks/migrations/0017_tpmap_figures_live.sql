@@ -56,8 +56,8 @@ ORDER BY (code_length, code, mask)
 -- a view insert a crash cut is retried with its batch's token (0011)
 SETTINGS non_replicated_deduplication_window = 1000;
 
--- household_state_stored (0011) with the TPMAP contribution, for the recount (sinks/figures.py);
--- computed from stored columns, as the live one is there
+-- household_state_stored (0011) with both contributions of a version as the view below makes them,
+-- for the recount (sinks/figures.py); computed from stored columns (see 0011)
 CREATE OR REPLACE VIEW household_state_stored{on_cluster} SQL SECURITY INVOKER AS
 SELECT household_key, version, area_code, data_year, members, on_target_list, target_poor_persons,
     failed_dimension_mask, stage, open_problems, thaiqm_case_id,
@@ -66,6 +66,9 @@ SELECT household_key, version, area_code, data_year, members, on_target_list, ta
         + 16 * (open_problems_by_dimension['access'] > 0)) AS open_problem_dimension_mask,
     toUInt32(arraySum(mapValues(assistance_counts))) AS assistance_given,
     arraySum(mapValues(assistance_baht)) AS assistance_baht_total,
+    (area_code, coalesce(data_year, 0), members, on_target_list, target_poor_persons, failed_dimension_mask,
+     stage, open_problems, open_problem_dimension_mask, assistance_given, assistance_baht_total,
+     data_year IS NOT NULL AND thaiqm_case_id IS NOT NULL) AS contribution,
     (data_year IS NOT NULL AND members > 0, toUInt64(coalesce(village, subdistrict)), failed_dimension_mask,
      members, welfare_registered_members, welfare_card_holders, elderly_members, disabled_members,
      chronic_illness_members,

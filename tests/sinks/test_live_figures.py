@@ -8,7 +8,6 @@ from sinks.figures import MOVE_CONTRIBUTIONS, move_contributions
 from sinks.clickhouse import ChdbDsn
 from sinks.household_state import HOUSEHOLD_STATE
 from sinks.loader import load_events, reinsert_uncommitted
-from sinks import migrate as migrate_module
 from sinks.migrate import available_migrations, migrate
 from sinks.report import level_summary
 from sinks.tpmap_figures import tpmap_common
@@ -68,13 +67,10 @@ def test_rows_stored_before_the_migration_are_counted_once(client):
     assert figures(client) == tpmap_counts(client) == {"100101": (2, 4)}
 
 
-def test_a_database_at_0016_gets_the_tpmap_figures_of_what_it_stored_counted_once(client, monkeypatch):
+def test_a_database_at_0016_gets_the_tpmap_figures_of_what_it_stored_counted_once(client):
     # 0017 adds TPMAP's contributions to household_contributions: the households stored before it,
     # some with several versions, are counted again with them, so a later version replaces them
-    shipped = available_migrations()
-    monkeypatch.setattr(migrate_module, "available_migrations", lambda: [m for m in shipped if m.id <= 16])
-    migrate(client)
-    monkeypatch.undo()
+    migrate(client, last=16)
     insert(client, state_record(1, 1, "500101", members=2), state_record(2, 1, "500101", members=4))
     insert(client, state_record(1, 2, "100101", members=3), offset=5)
     assert figures(client) == {"500101": (1, 4), "100101": (1, 3)}
@@ -106,16 +102,12 @@ def _migration(number: int):
 
 @pytest.mark.parametrize("stopped", [None, _stopped_between_the_renames, _stopped_after_the_move],
                          ids=["in-one-go", "stopped-between-the-renames", "stopped-after-the-move"])
-def test_the_finer_grained_lookup_table_keeps_the_counted_figures_and_pending_retries(client, monkeypatch, stopped):
+def test_the_finer_grained_lookup_table_keeps_the_counted_figures_and_pending_retries(client, stopped):
     # a database at migration 0012 (household_contributions with the default 8,192-row granules)
     # holding versions, a batch whose view chain a crash cut before area_household_figures, and a
     # batch stored whole but not committed to Kafka; then 0013/0014 move household_contributions,
     # in one go or retried after a stop part way (a kill, a lost connection)
-    shipped = available_migrations()
-    monkeypatch.setattr(migrate_module, "available_migrations", lambda: [m for m in shipped if m.id <= 12])
-    migrate(client)
-    # up to 0016: 0017 recounts every stored household (the test above), which would count the cut batch
-    monkeypatch.setattr(migrate_module, "available_migrations", lambda: [m for m in shipped if m.id <= 16])
+    migrate(client, last=12)
     first = [HOUSEHOLD_STATE.row(state_record(1, 1, "500101", members=2)) + ("t", 0, 0),
              HOUSEHOLD_STATE.row(state_record(2, 1, "500101", members=4)) + ("t", 0, 1)]
     moved = [HOUSEHOLD_STATE.row(state_record(1, 2, "500102", members=3)) + ("t", 0, 2)]
@@ -128,8 +120,8 @@ def test_the_finer_grained_lookup_table_keeps_the_counted_figures_and_pending_re
     assert figures(client) == {"500101": (1, 4), "500102": (1, 3)}
     if stopped:
         stopped(client)
-    migrate(client)
-    monkeypatch.undo()
+    # up to 0016: 0017 recounts every stored household (the test above), which would count the cut batch
+    migrate(client, last=16)
     assert client.command("SELECT extract(create_table_query, 'index_granularity = (\\\\d+)') FROM system.tables "
                           "WHERE database = currentDatabase() AND name = 'household_contributions'") == 128
     after = client.query("SELECT * FROM household_contributions ORDER BY household_key, version, batch").result_rows
