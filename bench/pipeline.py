@@ -14,7 +14,9 @@
    worker's CPU, which the import needs). Per stage: the
    connector's rows/s and CPU (its rusage), and from the worker's metrics (sampled every second)
    the reconcile stage's events/s and the household_state loader's rows/s over their active
-   time; the worker's CPU seconds and RSS from /proc.
+   time; the worker's CPU seconds and RSS from /proc; and the machine's CPU time over the import
+   (/proc/stat): how busy its CPUs were, and what the workers, the connector and the bench took of
+   it (the rest: the broker and whatever else runs on the machine).
 4. Then steady streams of Thai QM cases and อปท. home visits (alternating; each a household
    nobody has seen, so it adds one household to its sub-district and province) at each of
    --rates events/s for --seconds each, published with the connectors' producer settings.
@@ -57,7 +59,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from bench.broker import bench_broker
 from bench.household_events import metric
 from bench.national_export import national_areas, write_national_export
-from bench.proc_stats import cpu_seconds, rss_bytes
+from bench.proc_stats import cpu_seconds, machine_cpu, rss_bytes
 from bench.raw_limits import clickhouse_raw, kafka_raw
 from pipeline.clients import CONNECTOR, TRICKLE_FETCH
 from povhub.kafka_admin import ensure_topics
@@ -142,7 +144,7 @@ def import_end_to_end(workers: Workers, env: dict[str, str], export: Path, house
     port = worker.port
     base_rows = state_rows(port)
     lines = {name: Timeline(name) for name in ("povhub_reconcile_events_total", "povhub_sink_rows_total")}
-    worker_cpu = workers.cpu()
+    worker_cpu, machine, bench = workers.cpu(), machine_cpu(), time.process_time()
     started = time.perf_counter()
     with log.open("wb") as out:
         connector = subprocess.Popen([sys.executable, "-m", "povhub", "connect", "tpmap", "--quiet", str(export)],
@@ -175,6 +177,8 @@ def import_end_to_end(workers: Workers, env: dict[str, str], export: Path, house
         last_poll = time.perf_counter() - now
         time.sleep(max(POLL_S - last_poll, last_poll))
     total_s = time.perf_counter() - started
+    machine = tuple(after - before for after, before in zip(machine_cpu(), machine))
+    bench = time.process_time() - bench
     if counted < households:  # stopped at the limit: how far the figures got, whatever the metric said
         counted = report_count()
     connector_done = connector_s is not None
@@ -184,7 +188,7 @@ def import_end_to_end(workers: Workers, env: dict[str, str], export: Path, house
         connector_s = total_s
     return {"total_s": total_s, "counted": counted, "connector_done": connector_done, "connector_s": connector_s,
             "connector_cpu": connector_rusage.ru_utime + connector_rusage.ru_stime,
-            "worker_cpu": workers.cpu() - worker_cpu,
+            "worker_cpu": workers.cpu() - worker_cpu, "machine_cpu": machine, "bench_cpu": bench,
             "inserts": (metric(port, "povhub_sink_insert_seconds_count"),
                         metric(port, "povhub_sink_insert_seconds_sum")),
             "reconcile": lines["povhub_reconcile_events_total"].rate(),
@@ -465,6 +469,13 @@ def main() -> int:
           f"TPMAP event, {avro[1] * 1e6:.0f} to decode): {floor:,.0f} CPU s of the workers' {e2e['worker_cpu']:,.0f} "
           f"are the Kafka client's for these records at least; {os.cpu_count()} CPUs give {300 * os.cpu_count():,} "
           f"CPU s in 300 s, and the connector took {e2e['connector_cpu']:,.0f}")
+    busy, all_cpu = e2e["machine_cpu"]
+    known = e2e["worker_cpu"] + e2e["connector_cpu"] + e2e["bench_cpu"]
+    print(f"the machine's {os.cpu_count()} CPUs over the import: busy {busy:,.0f} CPU s of {all_cpu:,.0f} "
+          f"({busy / all_cpu:.0%}): the workers {e2e['worker_cpu']:,.0f}, the connector {e2e['connector_cpu']:,.0f}, "
+          f"this bench {e2e['bench_cpu']:,.0f}, the rest {busy - known:,.0f} (the broker if it runs here, and "
+          f"anything else running); {busy / e2e['counted'] * 1000:.2f} ms of CPU a household in all" if e2e["counted"]
+          else "")
     inserts, insert_s = e2e["inserts"]
     print(f"the worker's ClickHouse inserts during the import (all tables): {inserts:,.0f}, {insert_s:,.1f} s in all")
     print("ClickHouse after the run: " + "; ".join(f"{table} {rows:,} rows {size / 2**20:,.1f} MiB"

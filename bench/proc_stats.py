@@ -1,4 +1,4 @@
-"""CPU seconds and resident memory of another process, read from /proc (Linux)."""
+"""CPU seconds and resident memory of another process, and the whole machine's CPU time, read from /proc (Linux)."""
 
 from __future__ import annotations
 
@@ -27,3 +27,14 @@ def rss_bytes(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, all): CPU seconds of every CPU of the machine since it started, busy (user, nice,
+    system, irq, softirq, steal) and in all (idle and iowait added), from /proc/stat's first line.
+    Over a run, busy less the processes one knows is what everything else took (the broker, other
+    users of a shared machine); busy near all means the run was bound by CPU, not waiting."""
+    with open("/proc/stat") as f:
+        user, nice, system, idle, iowait, irq, softirq, steal = (int(v) for v in f.readline().split()[1:9])
+    busy = user + nice + system + irq + softirq + steal
+    return busy / TICKS, (busy + idle + iowait) / TICKS
