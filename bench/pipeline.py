@@ -471,11 +471,12 @@ def main() -> int:
           f"CPU s in 300 s, and the connector took {e2e['connector_cpu']:,.0f}")
     busy, all_cpu = e2e["machine_cpu"]
     known = e2e["worker_cpu"] + e2e["connector_cpu"] + e2e["bench_cpu"]
-    print(f"the machine's {os.cpu_count()} CPUs over the import: busy {busy:,.0f} CPU s of {all_cpu:,.0f} "
-          f"({busy / all_cpu:.0%}): the workers {e2e['worker_cpu']:,.0f}, the connector {e2e['connector_cpu']:,.0f}, "
-          f"this bench {e2e['bench_cpu']:,.0f}, the rest {busy - known:,.0f} (the broker if it runs here, and "
-          f"anything else running); {busy / e2e['counted'] * 1000:.2f} ms of CPU a household in all" if e2e["counted"]
-          else "")
+    if e2e["counted"]:  # none counted: no CPU a household to give
+        print(f"the machine's {os.cpu_count()} CPUs over the import: busy {busy:,.0f} CPU s of {all_cpu:,.0f} "
+              f"({busy / all_cpu:.0%}): the workers {e2e['worker_cpu']:,.0f}, the connector "
+              f"{e2e['connector_cpu']:,.0f}, this bench {e2e['bench_cpu']:,.0f}, the rest {busy - known:,.0f} (the "
+              f"broker if it runs here, and anything else running); {busy / e2e['counted'] * 1000:.2f} ms of CPU a "
+              f"household in all")
     inserts, insert_s = e2e["inserts"]
     print(f"the worker's ClickHouse inserts during the import (all tables): {inserts:,.0f}, {insert_s:,.1f} s in all")
     print("ClickHouse after the run: " + "; ".join(f"{table} {rows:,} rows {size / 2**20:,.1f} MiB"
