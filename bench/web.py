@@ -36,7 +36,7 @@ from povhub.web.app import create_app
 from povhub.web.users import UserStore
 from sinks.clickhouse import connect
 from sinks.figures import FIGURES_VIEWS, refresh_figures
-from sinks.web_queries import WORK_ITEMS_VIEWS, refresh_work_items
+from sinks.web_queries import PROBLEM_FIGURES_VIEW, refresh_problem_figures
 
 PASSWORD = "bench password 16"
 AIM_MS = {"area": 300, "worklist": 500}
@@ -81,13 +81,13 @@ def main() -> int:
     os.environ["CLICKHOUSE_URL"] = dsn
     client = connect(dsn)
     try:
-        prepare(client, args.households, (*FIGURES_VIEWS, *WORK_ITEMS_VIEWS), folder)
+        prepare(client, args.households, (*FIGURES_VIEWS, PROBLEM_FIGURES_VIEW), folder)
         for table in ("household_state", "events", "alerts"):
             client.command(f"OPTIMIZE TABLE {table} FINAL")
         refresh_figures(client)
         started = time.perf_counter()
-        refresh_work_items(client)
-        work_items_refresh = time.perf_counter() - started
+        refresh_problem_figures(client)
+        problems_refresh = time.perf_counter() - started
         # the busiest tambon, and its busiest village: the pages officers there would open
         tambon = client.command("SELECT subdistrict FROM household_state GROUP BY subdistrict ORDER BY count() DESC LIMIT 1")
         village = client.command(f"SELECT village FROM household_state WHERE subdistrict = '{tambon}' AND village IS NOT NULL "
@@ -129,7 +129,7 @@ def main() -> int:
         client.close()
     print(f"\nload average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; "
           f"tambon {tambon}: {households_in} households; {audit_rows} work-list opens audited; "
-          f"work_items refresh (every 10 s): {work_items_refresh * 1000:.0f} ms")
+          f"problem_figures refresh (every 10 s): {problems_refresh * 1000:.0f} ms")
     print(f"\nweb page vs `povhub report --format json` for the same figures, {args.runs} runs each (ms)")
     print(f"{'page':<28} {'p50':>6} {'p95':>6} {'aim':>5} {'ok':>3}   {'report p50':>10} {'report p95':>10} {'page/report':>11}")
     for path, aim, web, cli in results:

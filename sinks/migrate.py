@@ -17,6 +17,7 @@ from clickhouse_connect.driver.client import Client
 
 from sinks.ddl import render
 from sinks.figures import count_stored_households, move_contributions
+from sinks.work_lists import fill_work_lists
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +26,9 @@ MIGRATIONS_TABLE = "povhub_schema_migrations"
 # 0013 makes household_contributions' finer-grained successor, which gets its rows; 0017 adds
 # TPMAP's contributions to it, so what was stored before is counted again, once, with them (0011,
 # which began counting at inserts, recounted the same way: 0017's recount stands for it, as no
-# loader runs between the two, migrations all run before the worker starts them)
-DATA_STEPS = {13: move_contributions, 17: count_stored_households}
+# loader runs between the two, migrations all run before the worker starts them); 0019 writes the
+# work lists of the households stored before its view
+DATA_STEPS = {13: move_contributions, 17: count_stored_households, 19: fill_work_lists}
 
 _CREATE_MIGRATIONS_TABLE = f"""
 CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE}{{on_cluster}}

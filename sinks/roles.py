@@ -34,8 +34,8 @@ PROVINCE_FILTERS = {
     "area_household_figures": "province = '{code}'",
     "tpmap_household_figures": "province = '{code}'",  # TPMAP's figures (0017): `province` of the area
     "areas": "startsWith(code, '{code}')",
-    # the tambon teams' work lists and the open problems by dimension and age (0010)
-    "work_items": "province = '{code}'",
+    # the tambon teams' work lists (0019) and the open problems by dimension and age (0010)
+    "household_work": "province = '{code}'",
     "problem_figures": "province = '{code}'",
 }
 VIEWS = (

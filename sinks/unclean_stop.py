@@ -6,9 +6,10 @@ after another, and the retry that would make the figures good again may never co
 (the partition moved to another worker), or come with other batch boundaries (another deduplication
 token, which the views cannot tell from a re-insert). The worker therefore marks the folder while it
 writes to it; a worker that finds the mark at start knows its predecessor did not stop cleanly and
-recounts the live figures from ``household_state`` (``count_stored_households``) before any loader
-runs. After the recount every stored version counts once, so any retry is a re-insert the views
-skip. A ClickHouse server is not inside the worker: a killed worker cannot cut its inserts in two.
+recounts the live figures from ``household_state`` (``count_stored_households``), and writes the work
+lists of every stored version again (``fill_work_lists``, migration 0019), before any loader runs.
+After the recount every stored version counts once, so any retry is a re-insert the views skip.
+A ClickHouse server is not inside the worker: a killed worker cannot cut its inserts in two.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from clickhouse_connect.driver.client import Client
 
 from sinks.clickhouse import ChdbDsn, ServerDsn
 from sinks.figures import count_stored_households
+from sinks.work_lists import fill_work_lists
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +47,9 @@ def start_writing(client: Client | None, dsn: ChdbDsn | ServerDsn) -> Writing:
     mark = dsn.path / MARK
     if mark.exists():
         log.warning("%s was not closed cleanly (the last worker was killed or crashed): recounting the live "
-                    "household figures from household_state", dsn)
+                    "household figures and the work lists from household_state", dsn)
         count_stored_households(client)
+        fill_work_lists(client)
     mark.touch()
     return Writing(mark)
 

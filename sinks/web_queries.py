@@ -28,16 +28,22 @@ WEB_AUDIT = "web_audit"
 # A household's area: its village, or its sub-district when the village is unknown
 _IN_AREA = "startsWith(coalesce(village, subdistrict), {code:String})"
 
-# The newest snapshot of work_items (migrations/0010): the households of the area that need action
+# The households of the area that need action (household_work, migrations/0019: each household's
+# work-list fields, kept at each insert): rows of the household's latest version only (one that
+# moved keeps a row in its old area), the overdue problems counted at the time of the query
 _HOUSEHOLDS = """
-WITH (SELECT max(refreshed_at) FROM work_items) AS snapshot
 SELECT household_key, village, subdistrict, members, on_target_list, target_list_time,
-       last_visit_time, visits, open_problems, stage, visit_due, overdue_problems
-FROM work_items
-WHERE refreshed_at = snapshot AND household_key != '' AND startsWith(area, {code:String})
+       last_visit_time, visits, open_problems, stage, visit_due,
+       toUInt32(arrayCount(t -> t < now64(3) - toIntervalDay({sla_days:UInt16}), problem_times)) AS overdue_problems
+FROM household_work FINAL
+WHERE startsWith(area, {code:String}) AND (visit_due OR overdue_problems > 0)
+    AND (household_key, version) IN (
+        SELECT household_key, max(version) FROM household_contributions
+        WHERE household_key IN (SELECT household_key FROM household_work WHERE startsWith(area, {code:String}))
+        GROUP BY household_key)
 ORDER BY area, household_key
 """
-WORK_ITEMS_VIEWS = ("work_items_mv", "problem_figures_mv")
+PROBLEM_FIGURES_VIEW = "problem_figures_mv"  # a snapshot every 10 s (migrations/0010)
 # Open problems of an area by dimension and age bucket (migrations/0010: 1 = 0-7 days, 2 = 8-30,
 # 3 = 31-90, 4 = more)
 _PROBLEMS = """
@@ -111,14 +117,15 @@ def work_list(client: Client, code: str) -> list[dict[str, Any]]:
     """The households of area `code` (a sub-district or a village) that need action, with what is due.
 
     Due: a target-poor household not visited since it joined the target list (`visit_due`), Thai
-    QM problems open past PROBLEM_SLA_DAYS (`overdue_problems`): from the newest work_items
-    snapshot (migrations/0010, at most as old as the figures); open alerts (`alerts`, the most
-    severe first), live. One row per household, ordered by village then house code.
+    QM problems open past PROBLEM_SLA_DAYS (`overdue_problems`), from household_work (migrations/0019,
+    as current as the last insert); open alerts (`alerts`, the most severe first), live. One row
+    per household, ordered by village then house code.
     """
     alerts: dict[str, list[dict[str, Any]]] = {}
     for alert in open_alerts(client, code):
         alerts.setdefault(alert["household_key"], []).append(alert)
-    due = [{**h, "alerts": alerts.pop(h["household_key"], [])} for h in _rows(client, _HOUSEHOLDS, code=code)]
+    due = [{**h, "alerts": alerts.pop(h["household_key"], [])}
+           for h in _rows(client, _HOUSEHOLDS, code=code, sla_days=PROBLEM_SLA_DAYS)]
     # Households with open alerts only (nothing else due, or moved since: the alert carries the
     # area it was raised in): listed for their alerts, their details on the household page
     for key, household_alerts in alerts.items():
@@ -184,12 +191,11 @@ def record_audit(client: Client, username: str, user_level: str, user_area: str,
                                 "client"))
 
 
-def refresh_work_items(client: Client) -> None:
-    """Recompute the work lists and problem figures now (tests, right after a backfill), like refresh_figures."""
-    for view in WORK_ITEMS_VIEWS:
-        client.command(f"SYSTEM REFRESH VIEW {view}")
-    for view in WORK_ITEMS_VIEWS:
-        client.command(f"SYSTEM WAIT VIEW {view}")
+def refresh_problem_figures(client: Client) -> None:
+    """Recompute the open problems by dimension and age now (tests, right after a backfill), like
+    refresh_figures; the work lists need no refresh (kept at each insert)."""
+    client.command(f"SYSTEM REFRESH VIEW {PROBLEM_FIGURES_VIEW}")
+    client.command(f"SYSTEM WAIT VIEW {PROBLEM_FIGURES_VIEW}")
 
 
 def open_problems(client: Client, code: str) -> dict[str, list[int]]:

@@ -12,7 +12,7 @@ from sinks.migrate import available_migrations, migrate
 from sinks.report import level_summary
 from sinks.tpmap_figures import tpmap_common
 from sinks.unclean_stop import start_writing
-from tests.support.sinks import Record, decode, encode, state_record
+from tests.support.sinks import Record, decode, encode, state_record, stored_without
 
 TOPIC = "povhub.household.state.v1"
 
@@ -277,16 +277,6 @@ def test_a_restart_after_a_kill_recounts_so_a_batch_retried_with_fewer_records_c
 def store(db, rows, token) -> None:
     """A state batch as the loader inserts it, with its deduplication token."""
     insert_batch(db, "household_state", HOUSEHOLD_STATE.insert_columns, rows, token)
-
-
-def stored_without(db, view, insert) -> None:
-    """A crash after the insert's rows reached the tables before `view` and none after it (chdb: a
-    kill -9 of the worker), played by detaching the view during the insert."""
-    db.command(f"DETACH TABLE {view}")
-    try:
-        insert()
-    finally:
-        db.command(f"ATTACH TABLE {view}")
 
 
 def fail(record, error):

@@ -98,3 +98,13 @@ def examples(codec: Codec, family) -> list[Record]:
         Record(topic, 0, offset, codec.encode(family.name, load_example(path)))
         for offset, path in enumerate(example_paths(family.name))
     ]
+
+
+def stored_without(db, view, insert) -> None:
+    """A crash after the insert's rows reached the tables before `view` and none after it (chdb: a
+    kill -9 of the worker), played by detaching the view during the insert."""
+    db.command(f"DETACH TABLE {view}")
+    try:
+        insert()
+    finally:
+        db.command(f"ATTACH TABLE {view}")

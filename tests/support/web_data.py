@@ -20,7 +20,7 @@ from sinks.figures import refresh_figures
 from sinks.household_state import HOUSEHOLD_STATE
 from sinks.migrate import migrate
 from sinks.table_mapping import KAFKA_COLUMNS
-from sinks.web_queries import refresh_work_items
+from sinks.web_queries import refresh_problem_figures
 from tests.support.level_data import NOW, alert_steps, source_events, state_versions
 
 # A clear citizen ID (valid check digit) planted in free text no page may show
@@ -73,5 +73,5 @@ def load(client: Client) -> tuple[list[dict], list[dict]]:
     client.insert("alerts", [ALERTS.row(a) + ("t", 1, i) for i, a in enumerate(steps)],
                   column_names=ALERTS.insert_columns)
     refresh_figures(client)
-    refresh_work_items(client)
+    refresh_problem_figures(client)
     return latest, steps
