@@ -16,4 +16,6 @@ def fill_work_lists(client: Client, cluster: str | None = None) -> None:
     other. On a cluster the rows go into one host's replica, which replicates them. It runs while
     no loader inserts (migrations run before the worker starts them)."""
     [(query,)] = client.query(_VIEW_QUERY).result_rows  # as written (command() would give it escaped)
-    client.command(f"INSERT INTO household_work {query}")
+    # by name, as the view writes them (an INSERT ... SELECT alone matches columns by position)
+    names = ", ".join(f"`{name}`" for name, *_ in client.query(f"DESCRIBE ({query})").result_rows)
+    client.command(f"INSERT INTO household_work ({names}) {query}")

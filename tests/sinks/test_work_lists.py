@@ -46,8 +46,9 @@ def test_a_database_at_0018_lists_what_it_stored_and_follows_each_insert(client)
                           "WHERE view IN ('work_items_mv', 'household_work_mv')") == 0
 
 
-def test_problems_are_overdue_by_their_age_when_the_list_is_read(client):
-    # the table keeps the problems' times, not a count that the clock would leave behind
+def test_problems_are_overdue_by_their_age_when_the_list_is_read(client, monkeypatch):
+    # the table keeps the problems' times, not a count that the clock would leave behind: the
+    # same stored rows give other counts under another SLA
     migrate(client)
     old = {"problem_id": "QM-4/P0", "dimension": "health", "problem_code": None, "status": "REPORTED",
            "reported_at": None, "status_since": datetime.now(UTC) - timedelta(days=PROBLEM_SLA_DAYS, hours=1)}
@@ -56,6 +57,31 @@ def test_problems_are_overdue_by_their_age_when_the_list_is_read(client):
            state_record(5, 1, "500101", open_problems=1, open_problem_list=[new]))
     [row] = work_list(client, "500101")
     assert (row["household_key"], row["visit_due"], row["overdue_problems"]) == ("00000000004", False, 1)
+    monkeypatch.setattr("sinks.web_queries.PROBLEM_SLA_DAYS", PROBLEM_SLA_DAYS - 2)
+    assert {r["household_key"]: r["overdue_problems"] for r in work_list(client, "500101")} == \
+        {"00000000004": 2, "00000000005": 1}
+
+
+def test_an_older_version_stored_after_a_newer_one_lists_nothing_in_its_area(client):
+    migrate(client)
+    insert(client, due(7, 2, "100101"))
+    insert(client, due(7, 1, "500101"), offset=1)  # late, from before the move
+    assert listed(client, "500101") == {}
+    assert listed(client, "100101") == {"00000000007": True}
+
+
+def test_a_batch_retried_with_its_token_writes_the_work_list_rows_a_crash_cut(db):
+    # chdb in the worker: a kill -9 after household_state's rows and before the view's; the
+    # loader's retry with the same token is dropped by household_state but runs the views
+    rows = [HOUSEHOLD_STATE.row(due(8, 1)) + ("t", 0, 0)]
+
+    def store() -> None:
+        insert_batch(db, "household_state", HOUSEHOLD_STATE.insert_columns, rows, "t-0-0-0-w")
+
+    stored_without(db, "household_work_mv", store)
+    assert listed(db, "500101") == {}
+    store()
+    assert listed(db, "500101") == {"00000000008": True}
 
 
 def test_a_restart_after_a_kill_writes_the_work_lists_a_cut_insert_missed(db, migrated_folder):
