@@ -5,14 +5,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from sinks.figures import refresh_figures
-from sinks.household_state import HOUSEHOLD_STATE
 from sinks.report import level_summary
-from tests.support.sinks import state_record
+from tests.support.sinks import insert_states, state_record
 
 
 def national(db, *records) -> dict:
-    rows = [HOUSEHOLD_STATE.row(r) + ("t", 0, i) for i, r in enumerate(records)]
-    db.insert("household_state", rows, column_names=HOUSEHOLD_STATE.insert_columns)
+    insert_states(db, *records)
     refresh_figures(db)
     [row] = level_summary(db, "national")
     return row

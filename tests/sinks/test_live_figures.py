@@ -3,7 +3,6 @@ latest version, whatever is re-inserted; the expected figures are counted here f
 
 import pytest
 
-from sinks.batch_insert import insert_batch
 from sinks.figures import MOVE_CONTRIBUTIONS, move_contributions
 from sinks.clickhouse import ChdbDsn
 from sinks.household_state import HOUSEHOLD_STATE
@@ -12,14 +11,9 @@ from sinks.migrate import available_migrations, migrate
 from sinks.report import level_summary
 from sinks.tpmap_figures import tpmap_common
 from sinks.unclean_stop import start_writing
-from tests.support.sinks import Record, decode, encode, state_record, stored_without
+from tests.support.sinks import Record, decode, encode, insert_states, state_record, store_states, stored_without
 
 TOPIC = "povhub.household.state.v1"
-
-
-def insert(db, *records, offset: int = 0) -> None:
-    rows = [HOUSEHOLD_STATE.row(r) + ("t", 0, offset + i) for i, r in enumerate(records)]
-    db.insert("household_state", rows, column_names=HOUSEHOLD_STATE.insert_columns)
 
 
 def figures(db, level: str = "subdistrict") -> dict[str, tuple[int, int]]:
@@ -39,14 +33,14 @@ def test_versions_in_one_insert_chain_and_re_inserts_change_nothing(db):
     v2 = state_record(1, 2, "500102", members=3)
     v3 = state_record(1, 3, "100101", members=5)
     other = state_record(2, 1, "500101", members=4)
-    insert(db, v1, v2, other)  # two versions of household 1 in one insert
+    insert_states(db, v1, v2, other)  # two versions of household 1 in one insert
     assert figures(db) == {"500101": (1, 4), "500102": (1, 3)}
-    insert(db, v3, offset=10)
+    insert_states(db, v3, offset=10)
     expected = {"500101": (1, 4), "100101": (1, 5)}
     assert figures(db) == expected
     # a batch again with other boundaries (no deduplication token catches it), then stale versions
-    insert(db, v2, v3, other, offset=20)
-    insert(db, v1, offset=30)
+    insert_states(db, v2, v3, other, offset=20)
+    insert_states(db, v1, offset=30)
     assert figures(db) == expected
     assert figures(db, "province") == {"50": (1, 4), "10": (1, 5)}
     assert level_summary(db, "national")[0]["households"] == 2
@@ -59,11 +53,11 @@ def test_rows_stored_before_the_migration_are_counted_once(client):
         if migration.id < 11:
             for statement in migration.statements():
                 client.command(statement)
-    insert(client, state_record(1, 1, "500101", members=2), state_record(2, 1, "500101", members=4))
-    insert(client, state_record(1, 2, "100101", members=3), offset=5)
+    insert_states(client, state_record(1, 1, "500101", members=2), state_record(2, 1, "500101", members=4))
+    insert_states(client, state_record(1, 2, "100101", members=3), offset=5)
     migrate(client)
     assert figures(client) == tpmap_counts(client) == {"500101": (1, 4), "100101": (1, 3)}
-    insert(client, state_record(2, 2, "100101", members=1), offset=9)
+    insert_states(client, state_record(2, 2, "100101", members=1), offset=9)
     assert figures(client) == tpmap_counts(client) == {"100101": (2, 4)}
 
 
@@ -71,14 +65,14 @@ def test_a_database_at_0016_gets_the_tpmap_figures_of_what_it_stored_counted_onc
     # 0017 adds TPMAP's contributions to household_contributions: the households stored before it,
     # some with several versions, are counted again with them, so a later version replaces them
     migrate(client, last=16)
-    insert(client, state_record(1, 1, "500101", members=2), state_record(2, 1, "500101", members=4))
-    insert(client, state_record(1, 2, "100101", members=3), offset=5)
+    insert_states(client, state_record(1, 1, "500101", members=2), state_record(2, 1, "500101", members=4))
+    insert_states(client, state_record(1, 2, "100101", members=3), offset=5)
     assert figures(client) == {"500101": (1, 4), "100101": (1, 3)}
     migrate(client)
     assert client.command("SELECT count() FROM system.tables WHERE database = currentDatabase() "
                           "AND name IN ('tpmap_figures', 'tpmap_figures_mv')") == 0
     assert figures(client) == tpmap_counts(client) == {"500101": (1, 4), "100101": (1, 3)}
-    insert(client, state_record(1, 3, "500101", members=5), state_record(2, 2, "100101", members=1), offset=9)
+    insert_states(client, state_record(1, 3, "500101", members=5), state_record(2, 2, "100101", members=1), offset=9)
     assert figures(client) == tpmap_counts(client) == {"500101": (1, 5), "100101": (1, 1)}
     assert tpmap_counts(client, "province") == {"50": (1, 5), "10": (1, 1)}
 
@@ -113,9 +107,9 @@ def test_the_finer_grained_lookup_table_keeps_the_counted_figures_and_pending_re
     moved = [HOUSEHOLD_STATE.row(state_record(1, 2, "500102", members=3)) + ("t", 0, 2)]
     cut = [HOUSEHOLD_STATE.row(state_record(2, 2, "100101", members=5)) + ("t", 0, 3),
            HOUSEHOLD_STATE.row(state_record(3, 1, "100101", members=1)) + ("t", 0, 4)]
-    store(client, first, "t-0-0-1-a")
-    store(client, moved, "t-0-2-2-b")
-    stored_without(client, "area_household_figures_mv", lambda: store(client, cut, "t-0-3-4-c"))
+    store_states(client, first, "t-0-0-1-a")
+    store_states(client, moved, "t-0-2-2-b")
+    stored_without(client, "area_household_figures_mv", lambda: store_states(client, cut, "t-0-3-4-c"))
     before = client.query("SELECT * FROM household_contributions ORDER BY household_key, version, batch").result_rows
     assert figures(client) == {"500101": (1, 4), "500102": (1, 3)}
     if stopped:
@@ -128,12 +122,12 @@ def test_the_finer_grained_lookup_table_keeps_the_counted_figures_and_pending_re
     assert after == before
     assert figures(client) == {"500101": (1, 4), "500102": (1, 3)}
     # the cut batch retried with its token: counted now; the uncommitted one again: nothing twice
-    store(client, cut, "t-0-3-4-c")
-    store(client, moved, "t-0-2-2-b")
+    store_states(client, cut, "t-0-3-4-c")
+    store_states(client, moved, "t-0-2-2-b")
     expected = {"500102": (1, 3), "100101": (2, 6)}
     assert figures(client) == expected
     # the views on the new table chain versions as before
-    store(client, [HOUSEHOLD_STATE.row(state_record(1, 3, "100101", members=2)) + ("t", 0, 5)], "t-0-5-5-d")
+    store_states(client, [HOUSEHOLD_STATE.row(state_record(1, 3, "100101", members=2)) + ("t", 0, 5)], "t-0-5-5-d")
     assert figures(client) == {"100101": (3, 8)}
     assert figures(client, "province") == {"10": (3, 8)}
     assert client.command("SELECT count() FROM system.tables WHERE database = currentDatabase() "
@@ -147,11 +141,11 @@ def test_a_batch_stored_without_its_view_insert_is_counted_at_the_retry(db):
     # played by detaching the view; the retry has the same token, so ClickHouse drops the rows
     first = [HOUSEHOLD_STATE.row(state_record(1, 1, "500101", members=2)) + ("t", 0, 0)]
     second = [HOUSEHOLD_STATE.row(state_record(1, 2, "100101", members=3)) + ("t", 0, 1)]
-    store(db, first, "t-0-0-0-a")
-    stored_without(db, "household_contributions_mv", lambda: store(db, second, "t-0-1-1-b"))
+    store_states(db, first, "t-0-0-0-a")
+    stored_without(db, "household_contributions_mv", lambda: store_states(db, second, "t-0-1-1-b"))
     assert figures(db) == {"500101": (1, 2)}
     for rows, token in ((second, "t-0-1-1-b"), (first, "t-0-0-0-a")):  # retried, then an old batch again
-        store(db, rows, token)
+        store_states(db, rows, token)
     assert figures(db) == tpmap_counts(db) == {"100101": (1, 3)}
     assert db.command("SELECT count() FROM household_state") == 2
 
@@ -167,19 +161,19 @@ def test_a_batch_stored_in_household_contributions_but_not_in_the_figures_is_cou
     second = [HOUSEHOLD_STATE.row(state_record(1, 2, "500102", members=3)) + ("t", 0, 1),
               HOUSEHOLD_STATE.row(state_record(1, 3, "100101", members=5)) + ("t", 0, 2),
               HOUSEHOLD_STATE.row(state_record(2, 1, "100101", members=4)) + ("t", 0, 3)]
-    store(db, first, "t-0-0-0-a")
-    stored_without(db, cut, lambda: store(db, second, "t-0-1-3-b"))
+    store_states(db, first, "t-0-0-0-a")
+    stored_without(db, cut, lambda: store_states(db, second, "t-0-1-3-b"))
     assert {"area_household_figures_mv": figures, "tpmap_household_figures_mv": tpmap_counts}[cut](db) == \
         {"500101": (1, 2)}
     if merged:
         db.command("OPTIMIZE TABLE household_contributions FINAL")
         assert db.command("SELECT count() FROM household_contributions") == 2
     for rows, token in ((second, "t-0-1-3-b"), (first, "t-0-0-0-a")):  # retried, then an old batch again
-        store(db, rows, token)
+        store_states(db, rows, token)
     assert figures(db) == tpmap_counts(db) == {"100101": (2, 9)}
     assert figures(db, "province") == tpmap_counts(db, "province") == {"10": (2, 9)}
     # the same records again in a batch with other boundaries (another token): counted once still
-    store(db, second[1:], "t-0-2-3-c")
+    store_states(db, second[1:], "t-0-2-3-c")
     assert figures(db) == tpmap_counts(db) == {"100101": (2, 9)}
 
 
@@ -191,9 +185,9 @@ def test_a_batch_stored_without_its_view_insert_is_counted_when_retried_with_oth
     first = [HOUSEHOLD_STATE.row(state_record(1, 1, "500101", members=2)) + ("t", 0, 0)]
     second = [HOUSEHOLD_STATE.row(state_record(1, 2, "100101", members=3)) + ("t", 0, 1)]
     later = [HOUSEHOLD_STATE.row(state_record(2, 1, "100101", members=4)) + ("t", 0, 2)]
-    store(db, first, "t-0-0-0-a")
-    stored_without(db, "household_contributions_mv", lambda: store(db, second, "t-0-1-1-b"))
-    store(db, second + later, "t-0-1-2-c")
+    store_states(db, first, "t-0-0-0-a")
+    stored_without(db, "household_contributions_mv", lambda: store_states(db, second, "t-0-1-1-b"))
+    store_states(db, second + later, "t-0-1-2-c")
     assert figures(db) == tpmap_counts(db) == {"100101": (2, 7)}
 
 
@@ -260,23 +254,18 @@ def test_a_restart_after_a_kill_recounts_so_a_batch_retried_with_fewer_records_c
               HOUSEHOLD_STATE.row(state_record(2, 1, "100101", members=4)) + ("t", 0, 2)]
     dsn = ChdbDsn(migrated_folder)
     start_writing(db, dsn)  # the worker that gets killed
-    store(db, first, "t-0-0-0-a")
-    stored_without(db, "area_household_figures_mv", lambda: store(db, second, "t-0-1-2-b"))
+    store_states(db, first, "t-0-0-0-a")
+    stored_without(db, "area_household_figures_mv", lambda: store_states(db, second, "t-0-1-2-b"))
     assert figures(db) == {"500101": (1, 2)}  # short: the kill's mark is still there
     restarted = start_writing(db, dsn)
     for rows, token in ((second[:1], "t-0-1-1-c"), (second[1:], "t-0-2-2-d")):
-        store(db, rows, token)
+        store_states(db, rows, token)
     assert figures(db) == {"100101": (2, 7)}
     restarted.stopped_cleanly()
-    store(db, [HOUSEHOLD_STATE.row(state_record(2, 2, "100101", members=1)) + ("t", 0, 3)], "t-0-3-3-e")
+    store_states(db, [HOUSEHOLD_STATE.row(state_record(2, 2, "100101", members=1)) + ("t", 0, 3)], "t-0-3-3-e")
     start_writing(db, dsn).stopped_cleanly()  # a clean stop before: nothing recounted
     assert db.command("SELECT countIf(batch != 0) FROM household_contributions") == 1  # not recounted: the view's row
     assert figures(db) == tpmap_counts(db) == {"100101": (2, 4)}
-
-
-def store(db, rows, token) -> None:
-    """A state batch as the loader inserts it, with its deduplication token."""
-    insert_batch(db, "household_state", HOUSEHOLD_STATE.insert_columns, rows, token)
 
 
 def fail(record, error):

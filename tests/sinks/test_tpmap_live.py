@@ -8,10 +8,9 @@ import random
 
 import pytest
 
-from sinks.batch_insert import insert_batch
 from sinks.household_state import HOUSEHOLD_STATE
 from sinks.tpmap_figures import tpmap_columns, tpmap_figures
-from tests.support.sinks import state_record
+from tests.support.sinks import state_record, store_states
 
 # bit d of a failed-dimension mask, written out here rather than read from Povhub's vocabulary
 MASK_BITS = {"health": 1, "living": 2, "education": 4, "income": 8, "access": 16}
@@ -91,7 +90,7 @@ def test_tpmap_figures_follow_every_insert_counting_each_household_once(db):
         # a re-delivered or stale version beside them: changes nothing
         batch += rng.sample(sent, min(len(sent), 5))
         rows = [HOUSEHOLD_STATE.row(r) + ("t", 0, offset + i) for i, r in enumerate(batch)]
-        insert_batch(db, "household_state", HOUSEHOLD_STATE.insert_columns, rows, f"t-0-{offset}-{round_}")
+        store_states(db, rows, f"t-0-{offset}-{round_}")
         offset += len(rows)
         for r in batch:
             if r["household_key"] not in latest or r["version"] > latest[r["household_key"]]["version"]:
@@ -100,7 +99,7 @@ def test_tpmap_figures_follow_every_insert_counting_each_household_once(db):
         check(db, latest)
     # the whole history again in one insert, with another token: nothing counted twice
     rows = [HOUSEHOLD_STATE.row(r) + ("t", 1, i) for i, r in enumerate(sent)]
-    insert_batch(db, "household_state", HOUSEHOLD_STATE.insert_columns, rows, "t-1-again")
+    store_states(db, rows, "t-1-again")
     check(db, latest)
     db.command("OPTIMIZE TABLE tpmap_household_figures FINAL")
     check(db, latest)

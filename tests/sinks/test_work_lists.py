@@ -4,18 +4,12 @@ household off its old list at the next insert, and no scheduled refresh is left 
 
 from datetime import UTC, datetime, timedelta
 
-from sinks.batch_insert import insert_batch
 from sinks.clickhouse import ChdbDsn
 from sinks.household_state import HOUSEHOLD_STATE
 from sinks.migrate import migrate
 from sinks.unclean_stop import start_writing
 from sinks.web_queries import PROBLEM_SLA_DAYS, work_list
-from tests.support.sinks import T0, state_record, stored_without
-
-
-def insert(db, *records, offset: int = 0) -> None:
-    rows = [HOUSEHOLD_STATE.row(r) + ("t", 0, offset + i) for i, r in enumerate(records)]
-    db.insert("household_state", rows, column_names=HOUSEHOLD_STATE.insert_columns)
+from tests.support.sinks import T0, insert_states, state_record, store_states, stored_without
 
 
 def due(household: int, version: int, subdistrict: str = "500101", **overrides):
@@ -30,15 +24,15 @@ def listed(db, code: str) -> dict[str, bool]:
 
 def test_a_database_at_0018_lists_what_it_stored_and_follows_each_insert(client):
     migrate(client, last=18)
-    insert(client, due(1, 1), due(2, 1), due(3, 1, "100101"))
-    insert(client, due(2, 2, "100101"), offset=3)  # moved before the upgrade
+    insert_states(client, due(1, 1), due(2, 1), due(3, 1, "100101"))
+    insert_states(client, due(2, 2, "100101"), offset=3)  # moved before the upgrade
     migrate(client)
     assert client.command("SELECT count() FROM system.tables WHERE database = currentDatabase() "
                           "AND name IN ('work_items', 'work_items_mv')") == 0
     assert listed(client, "500101") == {"00000000001": True}
     assert listed(client, "100101") == {"00000000002": True, "00000000003": True}
     # visited since: off the list at the insert; moved back: listed in its first area again
-    insert(client, state_record(1, 2, "500101", on_target_list=True, target_list_time=T0,
+    insert_states(client, state_record(1, 2, "500101", on_target_list=True, target_list_time=T0,
                                 last_visit_time=T0 + timedelta(days=1)), due(2, 3), offset=4)
     assert listed(client, "500101") == {"00000000002": True}
     assert listed(client, "100101") == {"00000000003": True}
@@ -53,7 +47,7 @@ def test_problems_are_overdue_by_their_age_when_the_list_is_read(client, monkeyp
     old = {"problem_id": "QM-4/P0", "dimension": "health", "problem_code": None, "status": "REPORTED",
            "reported_at": None, "status_since": datetime.now(UTC) - timedelta(days=PROBLEM_SLA_DAYS, hours=1)}
     new = {**old, "problem_id": "QM-4/P1", "reported_at": datetime.now(UTC) - timedelta(days=PROBLEM_SLA_DAYS - 1)}
-    insert(client, state_record(4, 1, "500101", on_target_list=False, open_problems=2, open_problem_list=[old, new]),
+    insert_states(client, state_record(4, 1, "500101", on_target_list=False, open_problems=2, open_problem_list=[old, new]),
            state_record(5, 1, "500101", open_problems=1, open_problem_list=[new]))
     [row] = work_list(client, "500101")
     assert (row["household_key"], row["visit_due"], row["overdue_problems"]) == ("00000000004", False, 1)
@@ -64,8 +58,8 @@ def test_problems_are_overdue_by_their_age_when_the_list_is_read(client, monkeyp
 
 def test_an_older_version_stored_after_a_newer_one_lists_nothing_in_its_area(client):
     migrate(client)
-    insert(client, due(7, 2, "100101"))
-    insert(client, due(7, 1, "500101"), offset=1)  # late, from before the move
+    insert_states(client, due(7, 2, "100101"))
+    insert_states(client, due(7, 1, "500101"), offset=1)  # late, from before the move
     assert listed(client, "500101") == {}
     assert listed(client, "100101") == {"00000000007": True}
 
@@ -74,13 +68,9 @@ def test_a_batch_retried_with_its_token_writes_the_work_list_rows_a_crash_cut(db
     # chdb in the worker: a kill -9 after household_state's rows and before the view's; the
     # loader's retry with the same token is dropped by household_state but runs the views
     rows = [HOUSEHOLD_STATE.row(due(8, 1)) + ("t", 0, 0)]
-
-    def store() -> None:
-        insert_batch(db, "household_state", HOUSEHOLD_STATE.insert_columns, rows, "t-0-0-0-w")
-
-    stored_without(db, "household_work_mv", store)
+    stored_without(db, "household_work_mv", lambda: store_states(db, rows, "t-0-0-0-w"))
     assert listed(db, "500101") == {}
-    store()
+    store_states(db, rows, "t-0-0-0-w")
     assert listed(db, "500101") == {"00000000008": True}
 
 
@@ -89,9 +79,8 @@ def test_a_restart_after_a_kill_writes_the_work_lists_a_cut_insert_missed(db, mi
     # may come back with other boundaries (another token) or never to this folder
     dsn = ChdbDsn(migrated_folder)
     start_writing(db, dsn)  # the worker that gets killed
-    stored_without(db, "household_work_mv", lambda: insert_batch(
-        db, "household_state", HOUSEHOLD_STATE.insert_columns,
-        [HOUSEHOLD_STATE.row(due(6, 1)) + ("t", 0, 0)], "t-0-0-0-a"))
+    stored_without(db, "household_work_mv",
+                   lambda: store_states(db, [HOUSEHOLD_STATE.row(due(6, 1)) + ("t", 0, 0)], "t-0-0-0-a"))
     assert listed(db, "500101") == {}
     start_writing(db, dsn).stopped_cleanly()
     assert listed(db, "500101") == {"00000000006": True}

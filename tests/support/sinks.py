@@ -16,6 +16,8 @@ from schemas.catalog import SCHEMA_DIR
 from schemas.codec import Codec
 from schemas.examples import example_paths, load_example
 from schemas.topics import Topics
+from sinks.batch_insert import insert_batch
+from sinks.household_state import HOUSEHOLD_STATE
 
 T0 = datetime(2024, 5, 1, tzinfo=timezone.utc)
 
@@ -108,3 +110,14 @@ def stored_without(db, view, insert) -> None:
         insert()
     finally:
         db.command(f"ATTACH TABLE {view}")
+
+
+def insert_states(db: Client, *records: dict[str, Any], offset: int = 0) -> None:
+    """State records inserted into household_state as rows of partition 0 from ``offset`` on (no token)."""
+    rows = [HOUSEHOLD_STATE.row(r) + ("t", 0, offset + i) for i, r in enumerate(records)]
+    db.insert("household_state", rows, column_names=HOUSEHOLD_STATE.insert_columns)
+
+
+def store_states(db: Client, rows: list[tuple], token: str) -> None:
+    """A state batch as the loader inserts it, with its deduplication token."""
+    insert_batch(db, "household_state", HOUSEHOLD_STATE.insert_columns, rows, token)
