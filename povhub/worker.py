@@ -35,6 +35,7 @@ from sinks.areas import load_areas
 from sinks.clickhouse import SHARED_CLIENT_LOCK, connect, parse_dsn
 from sinks.events import events_mapping
 from sinks.household_state import HOUSEHOLD_STATE as STATE_TABLE
+from sinks.avro_batch import AvroInput
 from sinks.loader import LoaderRunner, loader_config
 from sinks.migrate import migrate
 from sinks.unclean_stop import start_writing
@@ -150,7 +151,8 @@ def loader_runners(s: Settings, open_client: Callable[[], Client], codec: Codec,
                                        batch_size=s.loader.batch_size, batch_seconds=s.loader.batch_seconds,
                                        session_timeout_s=s.kafka.session_timeout_s,
                                        live=mapping.counted_on_insert),
-                         open_client(), mapping, partial(codec.decode, fam=fam.name), dead_letter, dlq.flush)
+                         open_client(), mapping, partial(codec.decode, fam=fam.name), dead_letter, dlq.flush,
+                         avro=AvroInput(mapping.avro_input, *codec.newest(fam.name)) if mapping.avro_input else None)
             for fam, mapping in loads]
 
 

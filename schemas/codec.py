@@ -82,6 +82,10 @@ class Codec:
             self._writer_ids[fam] = sid
         return self._writer_ids[fam]
 
+    def newest(self, fam: str) -> tuple[int, str]:
+        """The schema id ``encode`` frames the family's records with, and that schema's text."""
+        return self._writer_id(fam), self.catalog.latest(fam).text
+
     def encoder(self, *families: str) -> Encoder:
         """An Encoder of these families that writes what encode() writes (same schema ids)."""
         return Encoder({fam: (self._writer_id(fam), self._reader(fam)) for fam in families})

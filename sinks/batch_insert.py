@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import DatabaseError, DataError
+from clickhouse_connect.driver.exceptions import DatabaseError, DataError, OperationalError
 
 from schemas.metrics import SINK_INSERT_FAILURES, SINK_INSERT_SECONDS, SINK_LAST_SUCCESS, SINK_ROWS
 from pipeline.commit_after import Stopped
@@ -69,12 +69,19 @@ def is_outage(error: BaseException) -> bool:
     return isinstance(error, (DatabaseError, OSError)) and not isinstance(error, DataError)
 
 
+def is_connection_outage(error: BaseException) -> bool:
+    """True if the way to ClickHouse failed (no answer), not ClickHouse itself: an error ClickHouse
+    raised about an insert's data is not waited out."""
+    return isinstance(error, (OperationalError, OSError))
+
+
 def outlast_outages(call: Callable[[], T], what: str, *, backoff: Backoff, stop: threading.Event | None,
-                    on_outage: Callable[[int, float, BaseException], None]) -> T:
-    """``call()`` until it succeeds: an outage (``is_outage``) is told to ``on_outage`` with (attempt,
-    delay, error) and waited out with ``backoff``; any other error is raised at once. The first
-    attempt is made even when ``stop`` is already set (a stopping loader drains its batch); a stop
-    ends only the waiting, raising Stopped ("stopped while " + ``what``)."""
+                    on_outage: Callable[[int, float, BaseException], None],
+                    outage: Callable[[BaseException], bool] = is_outage) -> T:
+    """``call()`` until it succeeds: an outage (``outage``, by default ``is_outage``) is told to
+    ``on_outage`` with (attempt, delay, error) and waited out with ``backoff``; any other error is
+    raised at once. The first attempt is made even when ``stop`` is already set (a stopping loader
+    drains its batch); a stop ends only the waiting, raising Stopped ("stopped while " + ``what``)."""
     stop = stop or threading.Event()
     attempt = 0
     while True:
@@ -82,7 +89,7 @@ def outlast_outages(call: Callable[[], T], what: str, *, backoff: Backoff, stop:
         try:
             return call()
         except Exception as error:
-            if not is_outage(error):
+            if not outage(error):
                 raise
             delay = backoff.delay(attempt)
             on_outage(attempt, delay, error)
@@ -112,6 +119,34 @@ def insert_batch(
     inserts run beside each other and beside the reports, on a server as on chdb (its clients'
     queries run in parallel: tests/sinks/test_parallel_clients.py).
     """
+    _insert(lambda settings: client.insert(table, rows, column_names=column_names, settings=settings), table,
+            len(rows), dedup_token, is_outage, backoff, on_retry, stop)
+
+
+def insert_encoded(
+    client: Client,
+    into: str,
+    table: str,
+    data: bytes,
+    fmt: str,
+    rows: int,
+    dedup_token: str,
+    *,
+    backoff: Backoff = Backoff(),
+    on_retry: RetryHook | None = None,
+    stop: threading.Event | None = None,
+) -> None:
+    """Insert `rows` rows encoded as `fmt` into `into`, which feeds `table` (counted as `table`'s rows),
+    as `insert_batch` does, except that only a failed connection is waited out
+    (`is_connection_outage`): an error ClickHouse raises is raised at once, and the caller decodes
+    the batch itself (sinks/avro_batch.py)."""
+    _insert(lambda settings: client.raw_insert(into, insert_block=data, fmt=fmt, settings=settings), table, rows,
+            dedup_token, is_connection_outage, backoff, on_retry, stop)
+
+
+def _insert(send: Callable[[dict[str, Any]], object], table: str, rows: int, dedup_token: str,
+            outage: Callable[[BaseException], bool], backoff: Backoff, on_retry: RetryHook | None,
+            stop: threading.Event | None) -> None:
     # A retried batch that ClickHouse drops as a duplicate still runs the materialized views on it,
     # each deduplicated in its own table: a crash between the table's insert and a view's (with
     # chdb, a kill -9 of the worker) cannot leave the view without the batch (ClickHouse docs,
@@ -121,7 +156,7 @@ def insert_batch(
 
     def attempt() -> None:
         started = time.perf_counter()
-        client.insert(table, rows, column_names=column_names, settings=settings)
+        send(settings)
         SINK_INSERT_SECONDS.labels(table).observe(time.perf_counter() - started)
 
     def failed(attempt_no: int, delay: float, error: BaseException) -> None:
@@ -131,6 +166,7 @@ def insert_batch(
         if on_retry is not None:
             on_retry(table, attempt_no, error)
 
-    outlast_outages(attempt, f"inserting into {table} ({dedup_token})", backoff=backoff, stop=stop, on_outage=failed)
-    SINK_ROWS.labels(table).inc(len(rows))
+    outlast_outages(attempt, f"inserting into {table} ({dedup_token})", backoff=backoff, stop=stop, on_outage=failed,
+                    outage=outage)
+    SINK_ROWS.labels(table).inc(rows)
     SINK_LAST_SUCCESS.labels(table).set_to_current_time()

@@ -113,4 +113,5 @@ def _open_problem(problem: Mapping[str, Any]) -> tuple[Any, ...]:
     )
 
 
-HOUSEHOLD_STATE = TableMapping(table="household_state", columns=COLUMNS, row=state_row, counted_on_insert=True)
+HOUSEHOLD_STATE = TableMapping(table="household_state", columns=COLUMNS, row=state_row, counted_on_insert=True,
+                               avro_input="household_state_avro")

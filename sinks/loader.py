@@ -20,11 +20,13 @@ from kafka.consumer.fetcher import ConsumerRecord
 from pipeline.clients import close_quietly, group_consumer
 from pipeline.commit_after import GroupConfig, Stopped, commit_after
 from pipeline.liveness import Progress
+from sinks.avro_batch import AvroInput
 from sinks.batch_insert import (
     Backoff,
     KafkaSpan,
     RetryHook,
     insert_batch,
+    insert_encoded,
     message_digest,
 )
 from sinks.table_mapping import Row, TableMapping
@@ -71,9 +73,10 @@ def loader_config(bootstrap_servers: str, app_id: str, worker_id: str, topic: st
 class LoaderRunner:
     def __init__(self, cfg: GroupConfig, client: Client, mapping: TableMapping, decode: Decode,
                  on_bad: BadRecordHandler, flush_bad: Callable[[], None], *, backoff: Backoff = Backoff(),
-                 on_retry: RetryHook | None = None) -> None:
+                 on_retry: RetryHook | None = None, avro: AvroInput | None = None) -> None:
         self.cfg, self.client, self.mapping, self.decode = cfg, client, mapping, decode
         self.on_bad, self.flush_bad, self.backoff, self.on_retry = on_bad, flush_bad, backoff, on_retry
+        self.avro = avro
         self.progress = Progress(cfg.group, cfg.bounds)
 
     def run(self, stop: threading.Event) -> None:
@@ -92,7 +95,7 @@ class LoaderRunner:
             if stored:
                 batch = [r for r in batch if r.offset > stored.get((r.topic, r.partition), -1)]
             load_events(self.client, self.mapping, self.decode, batch, self.on_bad, backoff=self.backoff,
-                        on_retry=self.on_retry, stop=stop)
+                        on_retry=self.on_retry, stop=stop, avro=self.avro)
             self.flush_bad()  # the dead letters are acknowledged before the offsets move past them
 
         commit_after(self.cfg, load, stop, self.progress)
@@ -111,7 +114,8 @@ class LoaderRunner:
                 ends |= {(topic, partition): last for partition, last in reinsert_uncommitted(
                     self.client, self.mapping, self.decode, self.on_bad, topic, group_offsets(consumer, topic, timeout_s),
                     lambda spans, topic=topic: read_spans(consumer, topic, spans, timeout_s),
-                    batch_size=cfg.batch_size, backoff=self.backoff, on_retry=self.on_retry, stop=stop).items()}
+                    batch_size=cfg.batch_size, backoff=self.backoff, on_retry=self.on_retry, stop=stop,
+                    avro=self.avro).items()}
             return ends
         finally:
             close_quietly(consumer, cfg.bounds)
@@ -130,6 +134,7 @@ def reinsert_uncommitted(
     backoff: Backoff = Backoff(),
     on_retry: RetryHook | None = None,
     stop: threading.Event | None = None,
+    avro: AvroInput | None = None,
 ) -> dict[int, int]:
     """Insert again, as one batch, the rows `mapping.table` holds of `topic` past the group's
     `committed` offsets (partition -> next offset), read back with `read`: the batch stored before a
@@ -150,7 +155,7 @@ def reinsert_uncommitted(
         return {}
     log.warning("%s: re-inserting the batch stored before its offsets were committed (%d rows: %s)",
                 mapping.table, rows, where)
-    load_events(client, mapping, decode, read(spans), on_bad, backoff=backoff, on_retry=on_retry, stop=stop)
+    load_events(client, mapping, decode, read(spans), on_bad, backoff=backoff, on_retry=on_retry, stop=stop, avro=avro)
     return {span.partition: span.last for span in spans}
 
 
@@ -164,16 +169,22 @@ def load_events(
     backoff: Backoff = Backoff(),
     on_retry: RetryHook | None = None,
     stop: threading.Event | None = None,
+    avro: AvroInput | None = None,
 ) -> None:
     """Insert `records` as one insert per topic, with the token of their spans (`batch_token`); bad
     ones go to `on_bad` once the inserts are done: a batch that a stop leaves unfinished (Stopped)
-    hands its dead letters to the next run only, which sends them once.
+    hands its dead letters to the next run only, which sends them once. With `avro`, a batch of one
+    topic whose messages all have the newest schema goes to ClickHouse as the Avro it came in
+    (`insert_as_avro`); a batch ClickHouse refuses is decoded here.
 
     One insert for all of a batch's partitions: an insert costs chdb 55-85 ms CPU whether it holds
     10 rows or 1,000 (household_contributions_mv most of it), so with 12 partitions per-partition
     inserts fell behind a stream of 1k households a second (bench/pipeline.py). A retry in this
     process carries the same token; a batch stored before a crash is found again by
     ``LoaderRunner.reinsert_uncommitted``."""
+    if avro is not None and insert_as_avro(client, mapping, avro, records, backoff=backoff, on_retry=on_retry,
+                                           stop=stop):
+        return
     bad: list[tuple[ConsumerRecord, Exception]] = []
     by_partition: dict[tuple[str, int], list[tuple[ConsumerRecord, Row]]] = {}
     for record in records:
@@ -199,6 +210,38 @@ def load_events(
             _insert_one_by_one(client, mapping, items, bad, backoff, on_retry, stop)
     for record, error in bad:
         on_bad(record, error)
+
+
+def insert_as_avro(
+    client: Client,
+    mapping: TableMapping,
+    avro: AvroInput,
+    records: Sequence[ConsumerRecord],
+    *,
+    backoff: Backoff = Backoff(),
+    on_retry: RetryHook | None = None,
+    stop: threading.Event | None = None,
+) -> bool:
+    """Insert `records` as the Avro they came in (sinks/avro_batch.py), with the token
+    `load_events` would give them; False if they do not all have the newest schema or ClickHouse
+    refused them (a check of migrations/0020 failed: nothing is stored), for the caller to decode
+    them. A failed connection is waited out as for any insert."""
+    if not records or len({r.topic for r in records}) > 1 or not avro.takes([r.value for r in records]):
+        return False
+    parts: dict[int, list[ConsumerRecord]] = {}
+    for record in records:
+        parts.setdefault(record.partition, []).append(record)
+    token = batch_token(list(parts.values()))
+    try:
+        insert_encoded(client, avro.table, mapping.table, avro.container(records), "Avro", len(records), token,
+                       backoff=backoff, on_retry=on_retry, stop=stop)
+    except Stopped:
+        raise
+    except Exception as error:  # ClickHouse refused the batch: it is decoded here, record by record
+        said = (str(error).splitlines() or [type(error).__name__])[0].split(": while executing")[0]
+        log.warning("ClickHouse refused batch %s for %s as Avro (%s); decoding it here", token, mapping.table, said)
+        return False
+    return True
 
 
 def batch_token(parts: Sequence[Sequence[ConsumerRecord]]) -> str:

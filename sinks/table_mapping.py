@@ -55,6 +55,9 @@ class TableMapping:
     # re-inserts the batch stored past the committed offsets first (LoaderRunner.reinsert_uncommitted).
     # Other tables collapse a row stored twice (ReplacingMergeTree): nothing to find again.
     counted_on_insert: bool = False
+    # A Null-engine table that takes this table's records as the Avro they came in, for ClickHouse
+    # to decode and check (sinks/avro_batch.py, migrations/0020); None: rows are built here only
+    avro_input: str | None = None
 
     @property
     def insert_columns(self) -> tuple[str, ...]:

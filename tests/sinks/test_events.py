@@ -9,7 +9,7 @@ from schemas.codec import Codec
 from schemas.topics import ALERT, HOUSEHOLD_STATE, SOURCE_FAMILIES
 from sinks.events import COLUMNS, events_mapping, payload_json
 from sinks.loader import load_events
-from tests.support.sinks import examples
+from tests.support.sinks import examples, state_record
 
 
 def test_mapping_covers_every_written_column(db):
@@ -96,3 +96,21 @@ def test_only_the_live_figures_loader_flushes_when_idle(db, tmp_path, monkeypatc
     live = (LOADER_IDLE_S, LOADER_IDLE_AFTER_S, s.loader.batch_seconds)
     waits = (None, 0.0, LOADER_UNHURRIED_S)
     assert idle == {"household_state": {live}, "alerts": {waits}, "events": {waits}}
+
+
+def test_only_the_state_loader_hands_clickhouse_the_avro_framed_as_the_codec_frames_it(tmp_path, monkeypatch):
+    # household_state's batches go to migrations/0020's Null table as the Avro they came in
+    # (sinks/avro_batch.py); the events keep their JSON payload, built from the decoded record
+    from povhub.settings import load_settings
+    from povhub.worker import loader_runners
+    from streams.dead_letters import DeadLetterProducer
+
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+    monkeypatch.setenv("POVHUB_DATA_DIR", str(tmp_path))
+    s = load_settings()
+    codec = Codec()
+    runners = loader_runners(s, lambda: None, codec, DeadLetterProducer(s.kafka.bootstrap_servers, codec, "dlq"))
+    avro = {runner.mapping.table: runner.avro for runner in runners if runner.avro is not None}
+    assert list(avro) == ["household_state"]
+    state = codec.encode(HOUSEHOLD_STATE.name, state_record(1))
+    assert avro["household_state"].table == "household_state_avro" and avro["household_state"].takes([state])

@@ -37,9 +37,16 @@ class SwitchedOff:
         self._client, self._path = client, path
 
     def insert(self, *args: Any, **kwargs: Any) -> Any:
+        self._refuse_while_off()
+        return self._client.insert(*args, **kwargs)
+
+    def raw_insert(self, *args: Any, **kwargs: Any) -> Any:
+        self._refuse_while_off()
+        return self._client.raw_insert(*args, **kwargs)
+
+    def _refuse_while_off(self) -> None:
         if self._path.exists():
             raise OperationalError(f"ClickHouse switched off by {self._path}")
-        return self._client.insert(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)

@@ -73,10 +73,17 @@ class FlakyClient:
         self.attempts = 0
 
     def insert(self, *args: Any, **kwargs: Any) -> Any:
+        self._attempt()
+        return self._client.insert(*args, **kwargs)
+
+    def raw_insert(self, *args: Any, **kwargs: Any) -> Any:
+        self._attempt()
+        return self._client.raw_insert(*args, **kwargs)
+
+    def _attempt(self) -> None:
         self.attempts += 1
         if self.down or self.attempts <= self.failures:
             raise OperationalError("simulated outage: connection refused")
-        return self._client.insert(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
