@@ -21,35 +21,23 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from clickhouse_connect.driver.exceptions import OperationalError
-
 import povhub.worker
 from povhub.cli import main
+from tests.support.outage_client import OutageClient
 
 HOOKED_WORKER = [sys.executable, str(Path(__file__).resolve())]
 Clock = Callable[[], float]
 
 
-class SwitchedOff:
+class SwitchedOff(OutageClient):
     """A ClickHouse client whose inserts fail as in an outage while ``path`` exists."""
 
     def __init__(self, client: Any, path: Path) -> None:
-        self._client, self._path = client, path
+        super().__init__(client)
+        self._path = path
 
-    def insert(self, *args: Any, **kwargs: Any) -> Any:
-        self._refuse_while_off()
-        return self._client.insert(*args, **kwargs)
-
-    def raw_insert(self, *args: Any, **kwargs: Any) -> Any:
-        self._refuse_while_off()
-        return self._client.raw_insert(*args, **kwargs)
-
-    def _refuse_while_off(self) -> None:
-        if self._path.exists():
-            raise OperationalError(f"ClickHouse switched off by {self._path}")
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
+    def _outage(self) -> str | None:
+        return f"ClickHouse switched off by {self._path}" if self._path.exists() else None
 
 
 def offset_clock(path: Path, base: Clock = time.time) -> Clock:

@@ -10,7 +10,6 @@ from functools import cache
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import OperationalError
 
 from schemas.catalog import SCHEMA_DIR
 from schemas.codec import Codec
@@ -18,6 +17,7 @@ from schemas.examples import example_paths, load_example
 from schemas.topics import Topics
 from sinks.batch_insert import insert_batch
 from sinks.household_state import HOUSEHOLD_STATE
+from tests.support.outage_client import OutageClient
 
 T0 = datetime(2024, 5, 1, tzinfo=timezone.utc)
 
@@ -62,31 +62,19 @@ encode = pickle.dumps
 decode = pickle.loads
 
 
-class FlakyClient:
+class FlakyClient(OutageClient):
     """A real client whose inserts fail as if the server were unreachable: the first
     `failures` of them, and every one while `down` is set."""
 
     def __init__(self, client: Client, failures: int = 0, down: bool = False):
-        self._client = client
+        super().__init__(client)
         self.failures = failures
         self.down = down
         self.attempts = 0
 
-    def insert(self, *args: Any, **kwargs: Any) -> Any:
-        self._attempt()
-        return self._client.insert(*args, **kwargs)
-
-    def raw_insert(self, *args: Any, **kwargs: Any) -> Any:
-        self._attempt()
-        return self._client.raw_insert(*args, **kwargs)
-
-    def _attempt(self) -> None:
+    def _outage(self) -> str | None:
         self.attempts += 1
-        if self.down or self.attempts <= self.failures:
-            raise OperationalError("simulated outage: connection refused")
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
+        return "simulated outage: connection refused" if self.down or self.attempts <= self.failures else None
 
 
 @dataclass(frozen=True)
