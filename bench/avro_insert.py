@@ -131,7 +131,7 @@ def main() -> int:
                 avro=avro if way == "avro" else None)))
         # every column but the ones each state has of its own: one distinct row if both ways agree
         distinct = client.command("SELECT uniqExact(cityHash64(tuple(* EXCEPT (household_key, event_id, _topic, "
-                                  "_partition, _offset, loaded_at)))) FROM household_state")
+                                  "_partition, _offset, loaded_at, _avro)))) FROM household_state")
         rows = client.command("SELECT count() FROM household_state")
         python_s, avro_s = (sum(seconds[w]) / len(seconds[w]) for w in ("python", "avro"))
         print(f"\n{args.states:,} example states a round, household_state with every migration's views (chdb), "

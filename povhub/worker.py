@@ -36,6 +36,7 @@ from sinks.clickhouse import SHARED_CLIENT_LOCK, connect, parse_dsn
 from sinks.events import events_mapping
 from sinks.household_state import HOUSEHOLD_STATE as STATE_TABLE
 from sinks.avro_batch import AvroInput
+from sinks.table_mapping import TableMapping
 from sinks.loader import LoaderRunner, loader_config
 from sinks.migrate import migrate
 from sinks.unclean_stop import start_writing
@@ -152,8 +153,17 @@ def loader_runners(s: Settings, open_client: Callable[[], Client], codec: Codec,
                                        session_timeout_s=s.kafka.session_timeout_s,
                                        live=mapping.counted_on_insert),
                          open_client(), mapping, partial(codec.decode, fam=fam.name), dead_letter, dlq.flush,
-                         avro=AvroInput(mapping.avro_input, *codec.newest(fam.name)) if mapping.avro_input else None)
+                         avro=avro_input(mapping, fam.name, codec))
             for fam, mapping in loads]
+
+
+def avro_input(mapping: TableMapping, fam: str, codec: Codec) -> AvroInput | None:
+    """Where ``mapping``'s batches go for ClickHouse to decode (sinks/avro_batch.py), if anywhere. Not
+    with a schema registry: the newest schema's id is the registry's, and asking it means
+    registering the schema, which a loader must not need rights for; the batches are decoded here."""
+    if mapping.avro_input is None or codec.registry is not None:
+        return None
+    return AvroInput(mapping.avro_input, *codec.newest(fam))
 
 
 def worker_id(s: Settings) -> str:

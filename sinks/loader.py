@@ -144,7 +144,8 @@ def reinsert_uncommitted(
     More stored rows than one batch holds cannot be one batch of this group (another group's rows, a
     table loaded otherwise): nothing is re-inserted, and this run's batches insert those records
     again with their own tokens, which the views skip (0012)."""
-    spans = stored_past(client, mapping.table, topic, committed, backoff=backoff, stop=stop)
+    spans = stored_past(client, mapping.table, topic, committed, backoff=backoff, stop=stop,
+                        marks_avro=mapping.avro_input is not None)
     if not spans:
         return {}
     rows = sum(span.rows for span in spans)
@@ -155,7 +156,10 @@ def reinsert_uncommitted(
         return {}
     log.warning("%s: re-inserting the batch stored before its offsets were committed (%d rows: %s)",
                 mapping.table, rows, where)
-    load_events(client, mapping, decode, read(spans), on_bad, backoff=backoff, on_retry=on_retry, stop=stop, avro=avro)
+    # the way the first attempt went (a batch the Avro way refused was stored by the Python path,
+    # and the records read back may lack the ones that sent it there): the same tokens again
+    way = avro if any(span.avro for span in spans) else None
+    load_events(client, mapping, decode, read(spans), on_bad, backoff=backoff, on_retry=on_retry, stop=stop, avro=way)
     return {span.partition: span.last for span in spans}
 
 

@@ -39,10 +39,12 @@ class StoredSpan:
     committed: int  # where the uncommitted batch began reading
     last: int  # its last stored offset
     rows: int
+    avro: bool = False  # stored the Avro way (sinks/avro_batch.py): its retry must go that way too
 
 
 def stored_past(client: Client, table: str, topic: str, committed: Mapping[int, int], *,
-                backoff: Backoff = Backoff(), stop: threading.Event | None = None) -> list[StoredSpan]:
+                backoff: Backoff = Backoff(), stop: threading.Event | None = None,
+                marks_avro: bool = False) -> list[StoredSpan]:
     """What `table` holds of `topic` at or past `committed` (partition -> the group's next offset).
 
     With one loader in the group this is the one batch stored before a crash or a failed commit.
@@ -50,19 +52,21 @@ def stored_past(client: Client, table: str, topic: str, committed: Mapping[int, 
     in flight at that moment: no single token matches it, and the re-insert is one the views skip
     (0012 counts a version only above what was counted), so it repairs nothing and harms nothing.
     An outage is waited out as an insert is (the batch after it needs ClickHouse anyway), and a
-    stop, as there, ends only the waiting: the first attempt is made (a stop drains the batch in hand)."""
+    stop, as there, ends only the waiting: the first attempt is made (a stop drains the batch in hand).
+    ``marks_avro``: the table's ``_avro`` column says which way the rows came (migrations/0020)."""
     partitions = sorted(committed)
     if not partitions:  # the topic has no partitions yet: nothing stored of it
         return []
     def look_up() -> list[StoredSpan]:
         rows = client.query(
-            f"SELECT _partition, max(_offset), count() FROM {table} WHERE _topic = {{topic:String}} "
+            f"SELECT _partition, max(_offset), count(), {'max(_avro)' if marks_avro else 'false'} FROM {table} "
+            "WHERE _topic = {topic:String} "
             "AND _partition IN {partitions:Array(Int32)} "
             "AND _offset >= {offsets:Array(Int64)}[indexOf({partitions:Array(Int32)}, _partition)] "
             "GROUP BY _partition ORDER BY _partition",
             parameters={"topic": topic, "partitions": partitions,
                         "offsets": [committed[p] for p in partitions]}).result_rows
-        return [StoredSpan(int(p), committed[int(p)], int(last), int(n)) for p, last, n in rows]
+        return [StoredSpan(int(p), committed[int(p)], int(last), int(n), bool(avro)) for p, last, n, avro in rows]
 
     def failed(attempt: int, delay: float, error: BaseException) -> None:
         log.warning("cannot look up %s's uncommitted rows of %s (attempt %d): %s", table, topic, attempt, error)

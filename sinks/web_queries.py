@@ -85,8 +85,9 @@ SELECT DISTINCT event_time, alert_id, toString(action) AS action, toString(level
        toString(severity) AS severity, title_th, due_time, coalesce(village, subdistrict) AS area
 FROM alerts WHERE household_key = {key:String} ORDER BY event_time, action
 """
-# Never shown on a page: the pseudonyms of persons, and free text that may name someone
-_HIDDEN_STATE = ("event_id", "source_record_id", "_topic", "_partition", "_offset", "last_visit_findings")
+# Never shown on a page: the pseudonyms of persons, free text that may name someone, and the
+# loader's bookkeeping (where a row came from, which way it was stored)
+_HIDDEN_STATE = ("event_id", "source_record_id", "_topic", "_partition", "_offset", "_avro", "last_visit_findings")
 
 
 def jsonable(value: Any) -> Any:

@@ -8,7 +8,9 @@
 --
 -- The container puts the Kafka coordinates and 8 random bytes before each body and the same 8
 -- bytes after it (_begin, _end): ClickHouse reads a record and skips what follows it in its
--- block, so bytes after a record (or two records glued together) show as _end != _begin.
+-- block, so bytes after a record (or two records glued together) show as _end != _begin. Its
+-- schema writes each enum as the int it is on the wire (its symbol's index): ClickHouse's Avro
+-- reader looks an index up in the symbols unchecked, so this view checks it, then names it.
 -- A Null table stores nothing; the view's insert into household_state carries the batch's
 -- deduplication token on (deduplicate_blocks_in_dependent_materialized_views), so a batch
 -- retried the same way is dropped there, and household_state's own views run as for any insert.
@@ -35,7 +37,7 @@ CREATE TABLE IF NOT EXISTS household_state_avro{on_cluster}
     members Int32,
     target_poor_persons Int32,
     failed_indicators Array(Int32),
-    failed_dimensions Array(String),
+    failed_dimensions Array(Int32),
     income_per_person_baht Nullable(Int64),
     welfare_card_holders Int32,
     welfare_registered_members Int32,
@@ -60,7 +62,7 @@ CREATE TABLE IF NOT EXISTS household_state_avro{on_cluster}
     closed_problems Int32,
     open_problem_list Array(Tuple(
         problem_id String,
-        dimension Nullable(String),
+        dimension Nullable(Int32),
         problem_code Nullable(String),
         status String,
         reported_at Nullable(Int64),
@@ -76,11 +78,20 @@ CREATE TABLE IF NOT EXISTS household_state_avro{on_cluster}
     disability_allowances Int32,
     allowance_monthly_baht Float64,
     clean_data_years Int32,
-    stage String,
+    stage Int32,
     stage_rule String,
     _end FixedString(8)
 )
 ENGINE = Null;
+
+-- Which way a stored row came: a batch stored before a crash is inserted again the same way
+-- (sinks/loader.py reinsert_uncommitted), so its deduplication tokens are the first attempt's.
+ALTER TABLE household_state{on_cluster} ADD COLUMN IF NOT EXISTS _avro Bool DEFAULT false;
+
+-- household_latest shows every column, as 0009 made it
+CREATE OR REPLACE VIEW household_latest{on_cluster} SQL SECURITY INVOKER AS
+SELECT *, area_code, failed_dimension_mask, open_problem_dimension_mask, assistance_given, assistance_baht_total
+FROM household_state FINAL;
 
 -- Times: DateTime64(3)'s range (1900-01-01 .. 2299-12-31 in epoch ms); a time outside it goes the
 -- Python way, as do codes written in digits other than ASCII's (which the Python check takes).
@@ -103,7 +114,7 @@ SELECT
     toUInt16(members) AS members,
     toUInt16(target_poor_persons) AS target_poor_persons,
     CAST(failed_indicators, 'Array(UInt8)') AS failed_indicators,
-    CAST(failed_dimensions, 'Array(Enum8(\'health\' = 1, \'living\' = 2, \'education\' = 3, \'income\' = 4, \'access\' = 5))') AS failed_dimensions,
+    arrayMap(x -> CAST(toInt8(x + 1), 'Enum8(\'health\' = 1, \'living\' = 2, \'education\' = 3, \'income\' = 4, \'access\' = 5)'), failed_dimensions) AS failed_dimensions,
     _topic,
     toUInt32(_partition) AS _partition,
     toUInt64(_offset) AS _offset,
@@ -127,7 +138,7 @@ SELECT
     toUInt32(open_problems) AS open_problems,
     CAST(open_problems_by_dimension, 'Map(String, UInt32)') AS open_problems_by_dimension,
     toUInt32(closed_problems) AS closed_problems,
-    arrayMap(p -> (p.1, CAST(p.2, 'Nullable(Enum8(\'health\' = 1, \'living\' = 2, \'education\' = 3, \'income\' = 4, \'access\' = 5))'), p.3, p.4,
+    arrayMap(p -> (p.1, if(p.2 IS NULL, NULL, CAST(toInt8(assumeNotNull(p.2) + 1), 'Enum8(\'health\' = 1, \'living\' = 2, \'education\' = 3, \'income\' = 4, \'access\' = 5)')), p.3, p.4,
                    if(p.5 IS NULL, NULL, fromUnixTimestamp64Milli(assumeNotNull(p.5), 'UTC')),
                    fromUnixTimestamp64Milli(p.6, 'UTC')), open_problem_list) AS open_problem_list,
     if(last_visit_time IS NULL, NULL, fromUnixTimestamp64Milli(assumeNotNull(last_visit_time), 'UTC')) AS last_visit_time,
@@ -141,10 +152,11 @@ SELECT
     toUInt16(disability_allowances) AS disability_allowances,
     allowance_monthly_baht,
     toUInt16(clean_data_years) AS clean_data_years,
-    CAST(stage, 'Enum8(\'SURVIVE\' = 1, \'SUFFICIENT\' = 2, \'SUSTAINABLE\' = 3)') AS stage,
+    CAST(toInt8(stage + 1), 'Enum8(\'SURVIVE\' = 1, \'SUFFICIENT\' = 2, \'SUSTAINABLE\' = 3)') AS stage,
     stage_rule,
     toUInt16(welfare_registered_members) AS welfare_registered_members,
-    toUInt16(chronic_illness_members) AS chronic_illness_members
+    toUInt16(chronic_illness_members) AS chronic_illness_members,
+    true AS _avro
 FROM (SELECT * FROM household_state_avro
 -- checked before the outer query's names (the narrowed columns' aliases) exist
 WHERE throwIf(NOT (
@@ -159,6 +171,15 @@ WHERE throwIf(NOT (
     AND match(province, '^[0-9]{2}$') AND match(district, '^[0-9]{4}$') AND startsWith(district, province)
     AND match(subdistrict, '^[0-9]{6}$') AND startsWith(subdistrict, district)
     AND (village IS NULL OR (match(village, '^[0-9]{8}([0-9]{2})?$') AND startsWith(village, subdistrict)))
+    -- an event id in the one form ClickHouse's toUUID reads whole (other forms go the Python way)
+    AND match(event_id, '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$')
+    -- enums as their symbols' indexes: within the symbols (0020's names follow the schema's order)
+    AND arrayAll(x -> x BETWEEN 0 AND 4, failed_dimensions) AND stage BETWEEN 0 AND 2
+    AND arrayAll(p -> p.2 IS NULL OR assumeNotNull(p.2) BETWEEN 0 AND 4, open_problem_list)
+    -- a key once in each map (fastavro keeps a repeated key's last value, ClickHouse both)
+    AND length(mapKeys(open_problems_by_dimension)) = length(arrayDistinct(mapKeys(open_problems_by_dimension)))
+    AND length(mapKeys(assistance_counts)) = length(arrayDistinct(mapKeys(assistance_counts)))
+    AND length(mapKeys(assistance_baht)) = length(arrayDistinct(mapKeys(assistance_baht)))
     -- problem counts only under dimensions (sinks/household_state.py _by_dimension)
     AND arrayAll(k -> k IN ('health', 'living', 'education', 'income', 'access'), mapKeys(open_problems_by_dimension))
     -- every number fits its column

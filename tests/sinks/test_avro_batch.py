@@ -1,6 +1,7 @@
 """household_state batches handed to ClickHouse as the Avro they came in (sinks/avro_batch.py, migrations/0020)."""
 
 import io
+import json
 import struct
 from datetime import timedelta
 
@@ -9,10 +10,10 @@ import pytest
 
 from schemas.catalog import default_catalog
 from schemas.codec import Codec
-from sinks.avro_batch import AvroInput
+from sinks.avro_batch import AvroInput, enums_as_ints
 from sinks.batch_insert import Backoff
 from sinks.household_state import HOUSEHOLD_STATE
-from sinks.loader import load_events
+from sinks.loader import load_events, reinsert_uncommitted
 from tests.support.sinks import T0, FlakyClient, Record, state_record
 
 TOPIC = "povhub.household.state.v1"
@@ -20,8 +21,8 @@ FAST = Backoff(first=0.01, cap=0.05)
 FAMILY = "household.state"
 CODEC = Codec()
 AVRO = AvroInput(HOUSEHOLD_STATE.avro_input, *CODEC.newest(FAMILY))
-# every column of a stored state but where it came from (and when it was stored)
-COLUMNS = "* EXCEPT (_topic, _partition, _offset, loaded_at)"
+# every column of a stored state but where it came from (and when, and which way, it was stored)
+COLUMNS = "* EXCEPT (_topic, _partition, _offset, loaded_at, _avro)"
 
 
 class Decodes:
@@ -42,6 +43,20 @@ def framed(record: dict, version_index: int = -1) -> bytes:
     buf = io.BytesIO()
     buf.write(struct.pack(">bI", 0, schema.id))
     fastavro.schemaless_writer(buf, schema.parsed, record)
+    return buf.getvalue()
+
+
+def written_as(record: dict, change: dict) -> bytes:
+    """``record`` framed as the newest schema, written with that schema's fields retyped as
+    ``change`` says (field -> Avro type): the bytes a producer could send that fastavro's writer
+    would not write from the real schema (an enum's index out of its symbols, a map key twice)."""
+    schema = enums_as_ints(json.loads(default_catalog().latest(FAMILY).text), set(), "")
+    schema["fields"] = [f if f["name"] not in change else
+                        {k: v for k, v in {**f, "type": change[f["name"]]}.items() if k != "default"}
+                        for f in schema["fields"]]
+    buf = io.BytesIO()
+    buf.write(struct.pack(">bI", 0, default_catalog().latest(FAMILY).id))
+    fastavro.schemaless_writer(buf, fastavro.parse_schema(schema), record)
     return buf.getvalue()
 
 
@@ -110,6 +125,86 @@ def test_what_the_python_path_refuses_clickhouse_refuses_too_and_the_batch_is_de
     assert decodes.calls == 3  # refused as Avro, then decoded here
     assert bad == [1]
     assert db.query("SELECT _offset FROM household_state ORDER BY _offset").result_rows == [(0,), (2,)]
+
+
+def enum_index(state: dict, **indexes) -> bytes:
+    """A state whose enums are written as the indexes given (out of their symbols, say)."""
+    symbols = {"failed_dimensions": "health living education income access".split(),
+               "stage": "SURVIVE SUFFICIENT SUSTAINABLE".split()}
+    record = {**state, "failed_dimensions": [symbols["failed_dimensions"].index(d) for d in state["failed_dimensions"]],
+              "stage": symbols["stage"].index(state["stage"]),
+              "open_problem_list": [{**p, "dimension": None if p["dimension"] is None else
+                                     symbols["failed_dimensions"].index(p["dimension"])} for p in state["open_problem_list"]]}
+    for field, index in indexes.items():
+        record[field] = index(record[field])
+    return written_as(record, {})
+
+
+REFUSED_BODIES = {
+    # ClickHouse's Avro reader would look an enum's index up without checking it
+    "a dimension's index past its symbols": lambda: enum_index(state_record(2), failed_dimensions=lambda x: [*x, 7]),
+    "a stage's index past its symbols": lambda: enum_index(state_record(2), stage=lambda x: 5),
+    "an event id that is not hex": lambda: framed(state_record(2, event_id="zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz")),
+}
+
+
+@pytest.mark.parametrize("value", REFUSED_BODIES.values(), ids=REFUSED_BODIES.keys())
+def test_a_body_clickhouse_would_misread_is_refused_as_avro_and_dead_lettered_here(db, value):
+    values = [CODEC.encode(FAMILY, state_record(1)), value(), CODEC.encode(FAMILY, state_record(3))]
+    bad, decodes = [], Decodes()
+    load_events(db, HOUSEHOLD_STATE, decodes, records(values), lambda r, e: bad.append(r.offset), backoff=FAST,
+                avro=AVRO)
+    assert (decodes.calls, bad) == (3, [1])
+    assert db.command("SELECT count() FROM household_state") == 2
+
+
+def test_every_enum_symbol_is_stored_by_its_name(db):
+    # 0020 names an enum by its index in the newest schema's symbols
+    enums = {}
+    for field in default_catalog().latest(FAMILY).parsed["fields"]:
+        kind = field["type"]
+        kind = kind["items"] if isinstance(kind, dict) and kind.get("type") == "array" else kind
+        if isinstance(kind, dict) and kind.get("type") == "enum":
+            enums[field["name"]] = kind["symbols"]
+    dimensions, stages = enums["failed_dimensions"], enums["stage"]
+    states = [state_record(i, failed_dimensions=[d], stage=stages[i % len(stages)]) for i, d in enumerate(dimensions)]
+    load_events(db, HOUSEHOLD_STATE, Decodes(), records([CODEC.encode(FAMILY, s) for s in states]),
+                lambda r, e: pytest.fail(str(e)), backoff=FAST, avro=AVRO)
+    assert db.query("SELECT failed_dimensions, toString(stage) FROM household_state ORDER BY household_key").result_rows == [
+        ([d], stages[i % len(stages)]) for i, d in enumerate(dimensions)]
+
+
+def test_a_key_twice_in_a_map_goes_the_python_way_which_keeps_its_last_value(db):
+    pairs = {"type": "array", "items": {"type": "record", "name": "Pair",
+                                        "fields": [{"name": "key", "type": "string"}, {"name": "value", "type": "int"}]}}
+    record = enum_index(state_record(1))  # the state's bytes, its enums as indexes
+    decoded = fastavro.schemaless_reader(io.BytesIO(record[5:]), fastavro.parse_schema(
+        enums_as_ints(json.loads(default_catalog().latest(FAMILY).text), set(), "")))
+    twice = written_as({**decoded, "assistance_counts": [{"key": "cash", "value": 1}, {"key": "cash", "value": 2}]},
+                       {"assistance_counts": pairs})  # a map's bytes: a block of key-value pairs
+    decodes = Decodes()
+    load_events(db, HOUSEHOLD_STATE, decodes, records([twice]), lambda r, e: pytest.fail(str(e)), backoff=FAST,
+                avro=AVRO)
+    assert decodes.calls == 1
+    assert db.command("SELECT toJSONString(assistance_counts) FROM household_state") == '{"cash":2}'
+
+
+def test_a_batch_stored_before_a_crash_is_inserted_again_the_way_it_went(db):
+    """The retry of a batch whose offsets were never committed carries its first attempt's tokens only
+    if it goes the same way: the Python way when the Avro way refused the first attempt (the bad
+    record at the end is not read back), the Avro way otherwise. Either way ClickHouse drops it."""
+    good = [CODEC.encode(FAMILY, state_record(i)) for i in range(2)]
+    # a record the Python path refuses before the insert (the rows it inserts are the batch's, with its token)
+    for partition, values in ((0, [*good, framed(state_record(9, district="9999"))]), (1, good)):
+        batch = records(values, partition=partition)
+        load_events(db, HOUSEHOLD_STATE, Decodes(), batch, lambda r, e: None, backoff=FAST, avro=AVRO)
+        stored = db.command(f"SELECT count() FROM household_state WHERE _partition = {partition}")
+        decodes = Decodes()
+        assert reinsert_uncommitted(db, HOUSEHOLD_STATE, decodes, lambda r, e: None, TOPIC, {partition: 0},
+                                    lambda spans: [r for r in batch if r.offset <= spans[0].last],
+                                    batch_size=100, backoff=FAST, avro=AVRO) == {partition: 1}
+        assert decodes.calls == (2 if partition == 0 else 0)  # the Python way again, or the Avro way again
+        assert db.command(f"SELECT count() FROM household_state WHERE _partition = {partition}") == stored == 2
 
 
 def test_a_time_outside_the_columns_range_goes_the_python_way(db):

@@ -23,7 +23,8 @@ def test_mapping_covers_every_written_column(db):
     columns = db.query(
         "SELECT name FROM system.columns WHERE database = currentDatabase() AND default_kind != 'MATERIALIZED' AND table = 'household_state'"
     ).result_rows
-    assert sorted(HOUSEHOLD_STATE.insert_columns) == sorted(name for (name,) in columns if name != "loaded_at")
+    # loaded_at: when; _avro: which way (migrations/0020's view sets it, the Python path leaves it false)
+    assert sorted(HOUSEHOLD_STATE.insert_columns) == sorted(name for (name,) in columns if name not in ("loaded_at", "_avro"))
 
 
 def test_row_round_trips(db):
