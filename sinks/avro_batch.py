@@ -1,14 +1,16 @@
 """A loader's batch handed to ClickHouse as the Avro it came in, for ClickHouse to decode.
 
 Decoding each record with fastavro, building its row and encoding it as Native cost the
-household_state loader ~90 µs a state; ClickHouse's own Avro input ~21 (bench/avro_insert.py).
+household_state loader ~90 µs a state; ClickHouse's own Avro input with migrations/0020's checks
+~30 (bench/avro_insert.py).
 So a batch whose every message is framed with its family's newest schema goes as one Avro object
 container file, the messages' bodies unchanged, into a Null-engine table in the Avro's own types
 whose view checks what the Python path would refuse and narrows the rows into the loader's table
 (migrations/0020). Anything else — another schema version, a message without a frame, a check
-the view fails — is decoded in Python as before, which dead-letters each bad record: which way a
-batch goes follows from its messages alone, so a batch retried after a crash goes the same way,
-with the same deduplication token.
+the view fails — is decoded in Python as before, which dead-letters each bad record. The rows
+the view stores are marked (``household_state._avro``), so a batch stored before a crash is
+inserted again the way it went, with its first attempt's deduplication tokens (sinks/loader.py
+reinsert_uncommitted).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 -- household_state's loader hands ClickHouse the state topic's Avro as it is (an object container
 -- file of the messages' bodies) instead of decoding each record in Python: fastavro's decode, the
 -- row and clickhouse-connect's Native encoding cost ~90 µs a state, ClickHouse's own Avro input
--- ~21 (bench/avro_insert.py). household_state_avro takes the rows in the Avro's own types, wider
+-- with this view's checks ~30 (bench/avro_insert.py). household_state_avro takes the rows in the Avro's own types, wider
 -- than the table's, and this view checks everything the Python path refuses before it narrows
 -- them into household_state: a failed check fails the whole insert (throwIf), and the loader then
 -- decodes that batch in Python, which dead-letters each bad record (sinks/avro_batch.py).
