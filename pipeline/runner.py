@@ -21,7 +21,8 @@ their changelogs, positions back at the committed offsets. Every Kafka call is b
 coordinator included, is a failure like any other, never a hang. KIP-447 group metadata fences a
 worker that lost its partitions in a rebalance but still tries to commit: every transaction sends
 offsets with it, a timer's alone too (the positions it stands at), so a worker out of its group
-that has not noticed yet cannot commit a tick over partitions that moved.
+that has not noticed yet cannot commit a tick over partitions that moved. A worker that has noticed
+(its generation reset) commits nothing: Kafka does not check offsets that name no generation.
 
 The Kafka clients come from a ``Clients`` (``KafkaClients`` in production): the runner's
 fake-client tests (tests/pipeline/test_runner.py) replace them, no broker needed.
@@ -36,7 +37,7 @@ from typing import Any, Protocol
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import KafkaError, KafkaTimeoutError
+from kafka.errors import CommitFailedError, KafkaError, KafkaTimeoutError
 from kafka.structs import MemberState, OffsetAndMetadata
 
 from pipeline import topics
@@ -221,7 +222,7 @@ class ProcessorRunner:
         # checked against the group's generation, and a worker dropped from its group (a pause
         # longer than the session) could commit a tick over households another worker now owns.
         offsets = next_offsets(batch) if batch else self._positions()
-        producer.send_offsets_to_transaction(offsets, self._consumer.group_metadata())
+        producer.send_offsets_to_transaction(offsets, self._membership())
         producer.commit_transaction()
         STAGE_TRANSACTIONS.labels(self.cfg.group, "committed").inc()
         self._before_local_write()
@@ -234,6 +235,21 @@ class ProcessorRunner:
                 checkpoints.setdefault(store_of[tp.topic], {})[tp.partition] = offset + 1
         self.applied(tx, checkpoints)
         self._after_local_write()
+
+    def _membership(self) -> Any:
+        """The group metadata a transaction's offsets are checked against, or ``CommitFailedError``
+        when the consumer is no longer a member. Kafka checks a transaction's offsets against the
+        group only when they name a member or a generation (KIP-447; without either it takes them
+        as an old client's, unchecked). kafka-python resets both when its heartbeat learns that
+        the member was dropped (a session that expired), before the next poll tells the listener:
+        a batch in hand would then commit over partitions another worker may own by now, with
+        state that worker has moved past. One snapshot is checked and sent, so a reset after the
+        check still sends the generation Kafka then refuses."""
+        member = self._consumer.group_metadata()
+        if member.generation_id < 0 or not member.member_id:
+            raise CommitFailedError(f"{self.cfg.group}: no longer a member of its consumer group "
+                                    "(dropped, e.g. a session that expired): the transaction is aborted")
+        return member
 
     def _positions(self) -> dict[TopicPartition, OffsetAndMetadata]:
         positions = {}

@@ -17,7 +17,7 @@ from pipeline.liveness import Bounds
 from pipeline.partitioner import partition_of
 from pipeline.runner import ProcessorRunner
 from pipeline.transaction import ProcessorConfig, Transaction
-from tests.support.fake_kafka import FakeClients, Log
+from tests.support.fake_kafka import FakeClients, Log, Member
 
 PARTITIONS = 2
 CFG = ProcessorConfig("fake:9092", "counter", "w1", inputs=("in",), partitions=PARTITIONS, stores=("counts",),
@@ -188,6 +188,30 @@ def test_a_tick_alone_commits_its_positions_so_a_worker_dropped_from_its_group_i
     with pytest.raises(KafkaError, match="moved on"):
         runner._step()
     assert ticks(log) == 1  # its tick over partitions another worker now owns was not committed
+
+
+def test_a_worker_that_learnt_it_was_dropped_from_its_group_commits_nothing_and_starts_over():
+    """kafka-python's heartbeat resets the member's generation (-1) and id ('') when it learns the
+    member was dropped; offsets naming neither are not checked by Kafka at all (the fake does the
+    same), so a batch in hand would commit over partitions another worker may own by now."""
+    log, clients = cluster()
+    runner = ProcessorRunner(CFG, Counter(), clients=clients)
+    runner._producer = clients.producer(runner.progress.abandon)
+    runner._new_consumer()
+    runner._step()  # joins (every partition) and commits a first batch
+    consumer = clients.consumers[0]
+    outputs, committed = {tp: list(records) for tp, records in log.records.items() if records}, dict(log.committed)
+
+    def dropped_while_fetching() -> list:
+        batch = [r for records in consumer.poll(max_records=CFG.batch_size).values() for r in records]
+        consumer.member = Member(generation_id=-1, member_id="")  # the heartbeat's answer came meanwhile
+        return batch
+
+    runner._fetcher.fetch = dropped_while_fetching
+    with pytest.raises(KafkaError, match="no longer a member"):
+        runner._step()
+    assert {tp: records for tp, records in log.records.items() if records} == outputs
+    assert log.committed == committed
 
 
 def test_no_tick_while_the_consumer_rejoins_its_group():

@@ -43,6 +43,7 @@ class FakeProducer:
         self.pending: list[tuple[str, int, bytes | None, bytes | None]] = []
         self.offsets: dict[TopicPartition, int] = {}
         self.generation: int | None = None  # of the group metadata sent with the offsets
+        self.member_id = ""  # of the group metadata sent with the offsets
         self.calls: list[str] = []
         self.closed = False
 
@@ -58,14 +59,17 @@ class FakeProducer:
     def send_offsets_to_transaction(self, offsets: dict[TopicPartition, Any], group_metadata: Any) -> None:
         self.calls.append("offsets")
         self.offsets = {tp: o.offset for tp, o in offsets.items()}
-        self.generation = group_metadata.generation_id
+        self.generation, self.member_id = group_metadata.generation_id, group_metadata.member_id
 
     def commit_transaction(self) -> None:
         self.calls.append("commit")
         if self.fail_commits:
             raise self.fail_commits.pop(0)
-        if self.generation is not None and self.generation < self.log.generation:
-            raise KafkaError("IllegalGenerationError: the group has moved on")  # only offsets are checked
+        # only offsets are checked, and as Kafka does: not at all when they name no member and
+        # no generation (an old client's, to Kafka)
+        named = self.generation is not None and (self.generation >= 0 or self.member_id)
+        if named and self.generation != self.log.generation:
+            raise KafkaError("IllegalGenerationError: the group has moved on")
         for topic, partition, key, value in self.pending:
             self.log.add(topic, partition, key, value)
         self.log.committed.update(self.offsets)
@@ -79,6 +83,7 @@ class FakeProducer:
 class Member:
     state: MemberState = MemberState.STABLE
     generation_id: int = 1
+    member_id: str = "w1-1"
 
 
 class FakeConsumer:
