@@ -1,5 +1,6 @@
 """Chaos on real Apache Kafka: workers killed with kill -9 at random moments, a broker restart and a
-30 s ClickHouse outage while three sources stream in (person-only events included). The final
+30 s ClickHouse outage, workers frozen past their session, while three sources stream in
+(person-only events included). The final
 ClickHouse state must equal a reference fold of the published events: nothing lost, nothing doubled,
 no (household, version) with two contents. The negative control (a stage that commits its offsets
 before its outputs) must fail the same checks.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -111,7 +113,7 @@ def test_kill_9_twenty_times_a_broker_restart_and_a_clickhouse_outage_lose_and_d
     figures = run_chaos({**hub_env, **ON_DISK}, tmp_path, kills=20, households=500, rate=40, seed=11, broker_restart_at=8,
                         outage_at=13)
     show(capsys, "20 kill -9, a broker restart, a 30 s ClickHouse outage", figures)
-    assert figures.exact, figures
+    assert figures.exact, figures.report()
 
 
 def test_kill_9_at_both_edges_of_the_local_checkpoint_loses_and_doubles_nothing(hub_env, tmp_path, capsys):
@@ -124,7 +126,7 @@ def test_kill_9_at_both_edges_of_the_local_checkpoint_loses_and_doubles_nothing(
     log = (tmp_path / "workers.log").read_text(errors="replace")
     assert "kill -9 before the local write" in log and "kill -9 after the local write" in log, \
         f"the crash worker never reached a checkpoint edge:\n{log[-3000:]}"
-    assert figures.exact, figures
+    assert figures.exact, figures.report()
 
 
 def test_negative_control_offsets_committed_before_outputs_is_caught(hub_env, tmp_path, capsys):
@@ -132,6 +134,19 @@ def test_negative_control_offsets_committed_before_outputs_is_caught(hub_env, tm
                         command=[sys.executable, str(ROOT / "tests/support/unsafe_worker.py")])
     show(capsys, "negative control (offsets committed before outputs)", figures)
     assert not figures.exact, f"the checks missed the unsafe stage: {figures}"
+
+
+def two_worker_envs(hub_env: dict[str, str], tmp_path: Path) -> list[dict[str, str]]:
+    """Two workers of one deployment on this machine: each its own ClickHouse, web port and folder."""
+    return [{**hub_env, **ON_DISK, "POVHUB_WORKER_ID": f"w{n}", "CLICKHOUSE_URL": f"chdb://{tmp_path / f'ch{n}'}",
+             **({"POVHUB_WEB_PORT": str(free_port()), "POVHUB_DATA_DIR": str(tmp_path / f"data{n}")} if n else {})}
+            for n in range(2)]
+
+
+def warnings_of(workers: list[WorkerProcess]) -> list[str]:
+    """The workers' warning and error lines: what a failure in CI leaves to read."""
+    return [f"{w.log_file.name}: {line}" for w in workers
+            for line in w.log_file.read_text(errors="replace").splitlines() if " WARNING " in line or " ERROR " in line]
 
 
 def test_two_workers_one_killed_mid_stream_and_restarted_lose_and_double_nothing(hub_env, tmp_path, capsys):
@@ -142,9 +157,7 @@ def test_two_workers_one_killed_mid_stream_and_restarted_lose_and_double_nothing
     topics, bootstrap = Topics(hub_env["POVHUB_TOPIC_PREFIX"]), hub_env["KAFKA_BOOTSTRAP_SERVERS"]
     events = household_events(300, seed=13)
     random.Random(13).shuffle(events)
-    envs = [{**hub_env, **ON_DISK, "POVHUB_WORKER_ID": f"w{n}", "CLICKHOUSE_URL": f"chdb://{tmp_path / f'ch{n}'}",
-             **({"POVHUB_WEB_PORT": str(free_port()), "POVHUB_DATA_DIR": str(tmp_path / f"data{n}")} if n else {})}
-            for n in range(2)]
+    envs = two_worker_envs(hub_env, tmp_path)
     publisher = Publisher(bootstrap, topics, events, rate=100)
     workers = [WorkerProcess(env, tmp_path / f"w{n}.log").start() for n, env in enumerate(envs)]
     try:
@@ -166,4 +179,44 @@ def test_two_workers_one_killed_mid_stream_and_restarted_lose_and_double_nothing
             w.kill()
     figures = compare(bootstrap, topics, events, [tmp_path / "ch0", tmp_path / "ch1"], Figures(1, len(events), 300))
     show(capsys, "two workers, one killed mid-stream and restarted", figures)
-    assert figures.exact, figures
+    assert figures.exact, "\n".join([figures.report(), *warnings_of(workers)[-20:]])
+
+
+def test_two_workers_each_paused_past_its_session_lose_and_double_nothing(hub_env, tmp_path, capsys):
+    """A worker frozen longer than its session (a VM stall, swapping, SIGSTOP) is dropped from its
+    group; the other takes its partitions over. Resumed, it still has a batch in hand, and
+    kafka-python's heartbeat soon tells it that it was dropped, resetting its generation: offsets
+    sent then name none, and Kafka takes those unchecked (pipeline/runner.py ``_membership``). Before
+    the runner refused them, this run published (household, version) pairs with two contents."""
+    topics, bootstrap = Topics(hub_env["POVHUB_TOPIC_PREFIX"]), hub_env["KAFKA_BOOTSTRAP_SERVERS"]
+    rng = random.Random(14)
+    events = household_events(700, seed=14)
+    rng.shuffle(events)
+    envs = two_worker_envs(hub_env, tmp_path)
+    publisher = Publisher(bootstrap, topics, events, rate=100)
+    workers = [WorkerProcess(env, tmp_path / f"w{n}.log").start() for n, env in enumerate(envs)]
+    pauses = 0
+    try:
+        for w in workers:
+            w.wait_for(lambda answer: answer[0] == 200, 180, "the worker ready", fetch=w.health)
+        publisher.start()
+        while publisher.is_alive():
+            time.sleep(rng.uniform(1, 3))
+            frozen = workers[pauses % 2]
+            os.killpg(frozen.proc.pid, signal.SIGSTOP)
+            pauses += 1
+            time.sleep(TEST_SESSION_TIMEOUT_S + rng.uniform(1, 3))  # dropped from its group meanwhile
+            os.killpg(frozen.proc.pid, signal.SIGCONT)
+        assert publisher.error is None, publisher.error
+        wait_caught_up(bootstrap, envs[0], topics, workers[0])
+        assert all(w.alive() for w in workers), [w.log_tail() for w in workers]
+    finally:
+        for w in workers:
+            if w.alive():
+                os.killpg(w.proc.pid, signal.SIGCONT)
+            w.stop()
+            w.kill()
+    figures = compare(bootstrap, topics, events, [tmp_path / "ch0", tmp_path / "ch1"],
+                      Figures(0, len(events), 700))
+    show(capsys, f"two workers, {pauses} pauses past the session", figures)
+    assert figures.exact, "\n".join([figures.report(), *warnings_of(workers)[-20:]])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -40,10 +40,15 @@ class Figures:
     two_contents: int = 0  # (household, version) published with two different contents
     unmerged: int = 0  # event rows ClickHouse has not merged away yet (re-inserted batches; FINAL hides them)
     figures_off: int = 0  # sub-districts whose live (0011) or TPMAP's (0017) household figures differ from a FINAL count
+    # where a failure shows (a few households): what a rare failure in CI leaves to read
+    findings: list[str] = field(default_factory=list, repr=False)
 
     @property
     def exact(self) -> bool:
         return self.lost == self.doubled == self.two_contents == self.figures_off == 0
+
+    def report(self) -> str:
+        return "\n".join([repr(self), *self.findings])
 
 
 class Publisher(threading.Thread):
@@ -125,10 +130,16 @@ def compare(bootstrap: str, topics: Topics, events: list[Event], clickhouses: li
     """``clickhouses``: the embedded ClickHouse of each worker; together they hold what one server would."""
     codec = Codec(topics=topics)
     contents: dict[tuple[str, int], set] = defaultdict(set)
+    where: dict[tuple[str, int], list[str]] = defaultdict(list)  # partition, offset, time of each copy
     for m in read_topic(bootstrap, topics.name(HOUSEHOLD_STATE), settle_s=2.0):
         r = codec.decode(m.value, HOUSEHOLD_STATE.name)
         contents[(r["household_key"], r["version"])].add(repr(sorted(stable(r).items())))
-    figures.two_contents = sum(1 for c in contents.values() if len(c) > 1)
+        where[(r["household_key"], r["version"])].append(
+            f"p{m.partition}@{m.offset} {time.strftime('%H:%M:%S', time.gmtime(m.timestamp / 1000))}")
+    twice = [key for key, c in contents.items() if len(c) > 1]
+    figures.two_contents = len(twice)
+    figures.findings += [f"two contents: {house} v{version} at {', '.join(where[(house, version)])}"
+                         for house, version in twice[:5]]
     want = expected_states(events, RULES)
     final: dict[str, int] = {}
     stored: set[str] = set()
@@ -147,9 +158,12 @@ def compare(bootstrap: str, topics: Topics, events: list[Event], clickhouses: li
     for (house, version), c in contents.items():
         if version >= topic_latest.get(house, (-1, set()))[0]:
             topic_latest[house] = (version, c)
-    figures.lost = sum(1 for h, state in want.items()
-                       if h not in final or topic_latest.get(h, (None,))[0] != final[h]
-                       or topic_latest[h][1] != {repr(sorted(state.items()))})
+    off = [h for h, state in want.items()
+           if h not in final or topic_latest.get(h, (None,))[0] != final[h]
+           or topic_latest[h][1] != {repr(sorted(state.items()))}]
+    figures.lost = len(off)
+    figures.findings += [f"lost: {h}: ClickHouse v{final.get(h)}, topic v{topic_latest.get(h, (None,))[0]}"
+                         for h in off[:5]]
     published = {r["event_id"] for _, _, r in events}
     figures.lost += len(published - stored)
     figures.doubled = len(set(final) - set(want)) + len(stored - published)
