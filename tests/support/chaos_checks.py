@@ -133,9 +133,9 @@ def compare(bootstrap: str, topics: Topics, events: list[Event], clickhouses: li
     where: dict[tuple[str, int], list[str]] = defaultdict(list)  # partition, offset, time of each copy
     for m in read_topic(bootstrap, topics.name(HOUSEHOLD_STATE), settle_s=2.0):
         r = codec.decode(m.value, HOUSEHOLD_STATE.name)
-        contents[(r["household_key"], r["version"])].add(repr(sorted(stable(r).items())))
-        where[(r["household_key"], r["version"])].append(
-            f"p{m.partition}@{m.offset} {time.strftime('%H:%M:%S', time.gmtime(m.timestamp / 1000))}")
+        key = (r["household_key"], r["version"])
+        contents[key].add(repr(sorted(stable(r).items())))
+        where[key].append(f"p{m.partition}@{m.offset} {time.strftime('%H:%M:%S', time.gmtime(m.timestamp / 1000))}")
     twice = [key for key, c in contents.items() if len(c) > 1]
     figures.two_contents = len(twice)
     figures.findings += [f"two contents: {house} v{version} at {', '.join(where[(house, version)])}"
