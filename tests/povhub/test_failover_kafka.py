@@ -259,6 +259,7 @@ def run_failover(cluster: Cluster, tmp_path: Path, *, households: int, rate: flo
         result.worker_exit = None if worker.alive() else worker.proc.returncode
         worker.stop()
         worker.kill()
+        publisher.stop.set()
         if publisher.is_alive():
             publisher.join(5)
     result.ready_while_stuck = stuck_but_ready(observer.samples)
@@ -305,8 +306,9 @@ def test_worker_rides_through_coordinator_loss_leader_loss_and_a_rolling_restart
 def test_negative_control_unbounded_commit_is_caught(cluster, tmp_path, capsys):
     # kafka-python's commit hangs for good when the kill lands while its transaction request is under
     # way; one landing between two commits, it found the new coordinator once in CI (back 0.4 s after
-    # the broker). So up to three kills, the stream long enough for all three: the first hang ends the run.
-    result = run_failover(cluster, tmp_path, households=250, rate=25, seed=22, phases=("coordinator",) * 3,
+    # the broker). So up to three kills, the stream long enough for all three (~110 s; kills come
+    # ~37 s apart here): the first hang ends the run.
+    result = run_failover(cluster, tmp_path, households=400, rate=25, seed=22, phases=("coordinator",) * 3,
                           command=[sys.executable, str(ROOT / "tests/support/unbounded_worker.py")])
     show(capsys, "negative control (unbounded transaction calls)", result)
     assert not result.good, f"the checks missed the unbounded commit: {result}"

@@ -58,6 +58,7 @@ class Publisher(threading.Thread):
         super().__init__(daemon=True)
         self.bootstrap, self.topics, self.events, self.rate = bootstrap, topics, events, rate
         self.error: BaseException | None = None
+        self.stop = threading.Event()  # a run that failed already ends its stream early
 
     def run(self) -> None:
         try:
@@ -66,6 +67,9 @@ class Publisher(threading.Thread):
                                      retries=2**31 - 1, delivery_timeout_ms=600_000, max_block_ms=600_000)
             started = time.monotonic()
             for i, (fam, key, record) in enumerate(self.events):
+                if self.stop.is_set():
+                    producer.close(timeout=0)
+                    return
                 producer.send(self.topics.name(family(fam)), key=key.encode(), value=codec.encode(fam, record))
                 ahead = i / self.rate - (time.monotonic() - started)
                 if ahead > 0:
