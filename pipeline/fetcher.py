@@ -40,8 +40,10 @@ class BatchFetcher(ConsumerRebalanceListener):
     run, while ``poll`` waits for it. So the listener does only what needs no broker: it drops the
     fetched records of revoked partitions (their new owner reads them from the committed offset)
     and calls ``on_revoked``; for assigned partitions the fetching thread then calls
-    ``on_assigned`` (e.g. to rebuild state) and puts them back at the committed offset: kafka-python keeps the fetch position of a
-    partition revoked and assigned again in one rebalance, past records just dropped.
+    puts them back at the committed offset (kafka-python keeps the fetch position of a partition
+    revoked and assigned again in one rebalance, past records just dropped), then calls
+    ``on_assigned`` (e.g. to rebuild state: after the rewind, which waits for a previous owner's
+    transaction).
 
     With ``idle_s``, a batch that holds records also ends when a poll brings nothing more within
     ``idle_s``: a trickle is handled at once instead of after ``batch_seconds`` (the loaders: the
@@ -80,8 +82,8 @@ class BatchFetcher(ConsumerRebalanceListener):
         self._assigned_at = time.monotonic()
         moved = {(tp.topic, tp.partition) for tp in assigned}
         self.buffer = [r for r in self.buffer if (r.topic, r.partition) not in moved]
+        self.rewind(assigned)  # first: see rewind
         self._on_assigned(assigned)
-        self.rewind(assigned)
 
     def fetch(self, stop: threading.Event | None = None) -> list[ConsumerRecord]:
         self.buffer = []
@@ -121,7 +123,13 @@ class BatchFetcher(ConsumerRebalanceListener):
         return all(consumer.highwater(tp) is not None for tp in consumer.assignment())
 
     def rewind(self, partitions: Iterable[TopicPartition] | None = None) -> None:
-        """Back to the committed offsets of ``partitions`` (default: every assigned one)."""
+        """Back to the committed offsets of ``partitions`` (default: every assigned one).
+
+        A read_committed consumer's offset fetch waits while a transaction holding offsets of
+        those partitions is undecided (KIP-447's require_stable): a previous owner dropped from
+        the group after its offsets were sent may still commit it, records and all. So a processor
+        rewinds before it restores its state (``on_assigned``): restored first, the state could
+        lack the writes of a transaction whose offsets the rewind then counted."""
         for tp in self.consumer.assignment() if partitions is None else partitions:
             committed = self.consumer.committed(tp, timeout_ms=self.bounds.block_ms)
             if committed is None:

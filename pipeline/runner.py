@@ -223,6 +223,7 @@ class ProcessorRunner:
         # longer than the session) could commit a tick over households another worker now owns.
         offsets = next_offsets(batch) if batch else self._positions()
         producer.send_offsets_to_transaction(offsets, self._membership())
+        self._after_offsets_sent()
         producer.commit_transaction()
         STAGE_TRANSACTIONS.labels(self.cfg.group, "committed").inc()
         self._before_local_write()
@@ -260,6 +261,10 @@ class ProcessorRunner:
             positions[tp] = OffsetAndMetadata(offset, "", -1)
         return positions
 
+    def _after_offsets_sent(self) -> None:
+        """Test hook (tests/support/hooked_worker.py): a worker frozen with its transaction's offsets
+        sent and its records perhaps still in the producer's buffer, the commit not yet asked."""
+
     def _before_local_write(self) -> None:
         """Test hook (tests/checkpoint_crash_worker.py): a kill between Kafka's commit and the local write."""
 
@@ -285,7 +290,7 @@ class ProcessorRunner:
             if self._consumer is None:
                 self._new_consumer()
             else:
+                self._fetcher.rewind()  # first: it waits for a transaction still pending on them
                 self._restore({tp.partition for tp in self._consumer.assignment()})
-                self._fetcher.rewind()
 
         recover(self.progress, stop, what, error, restart)

@@ -1,4 +1,5 @@
-"""BatchFetcher's batch boundaries: full, timed out, or (with idle_s) ended by a poll that brings nothing."""
+"""BatchFetcher's batch boundaries: full, timed out, or (with idle_s) ended by a poll that brings nothing;
+and what an assignment does first."""
 
 from __future__ import annotations
 
@@ -52,6 +53,39 @@ def test_with_idle_an_empty_batch_still_waits_for_its_first_record():
 def test_with_idle_a_full_batch_ends_at_its_size():
     consumer = ScriptedConsumer([[1, 2], [3, 4, 5]])
     assert BatchFetcher(consumer, 4, 5.0, Bounds(), idle_s=0.05).fetch() == [1, 2, 3, 4]
+
+
+class AssigningConsumer(ScriptedConsumer):
+    """Its first poll assigns TP, telling the listener from within the poll as kafka-python does;
+    notes the calls that follow."""
+
+    def __init__(self) -> None:
+        super().__init__([[]])
+        self.calls: list[str] = []
+        self.listener: BatchFetcher | None = None
+
+    def poll(self, timeout_ms: int, max_records: int) -> dict:
+        if self.listener is not None:
+            self.listener.on_partitions_assigned({TP})
+            self.listener = None
+        return super().poll(timeout_ms, max_records)
+
+    def committed(self, tp: TopicPartition, timeout_ms: int) -> int:
+        self.calls.append("committed offset")
+        return 5
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.calls.append(f"seek {offset}")
+
+
+def test_an_assignment_reads_the_committed_offsets_before_the_state_is_restored():
+    # read_committed, that read waits for a previous owner's undecided transaction (KIP-447): a
+    # state restored before it could lack the writes of a transaction its offsets then count
+    consumer = AssigningConsumer()
+    fetcher = BatchFetcher(consumer, 100, 0.05, Bounds(), on_assigned=lambda tps: consumer.calls.append("restore"))
+    consumer.listener = fetcher
+    fetcher.fetch()
+    assert consumer.calls == ["committed offset", "seek 5", "restore"]
 
 
 class BurstyConsumer:

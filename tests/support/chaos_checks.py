@@ -135,10 +135,12 @@ def compare(bootstrap: str, topics: Topics, events: list[Event], clickhouses: li
     codec = Codec(topics=topics)
     contents: dict[tuple[str, int], set] = defaultdict(set)
     where: dict[tuple[str, int], list[str]] = defaultdict(list)  # partition, offset, time of each copy
+    records: dict[tuple[str, int], dict] = {}  # a content of each (household, version), to name what is off
     for m in read_topic(bootstrap, topics.name(HOUSEHOLD_STATE), settle_s=2.0):
         r = codec.decode(m.value, HOUSEHOLD_STATE.name)
         key = (r["household_key"], r["version"])
         contents[key].add(repr(sorted(stable(r).items())))
+        records[key] = stable(r)
         where[key].append(f"p{m.partition}@{m.offset} {time.strftime('%H:%M:%S', time.gmtime(m.timestamp / 1000))}")
     twice = [key for key, c in contents.items() if len(c) > 1]
     figures.two_contents = len(twice)
@@ -166,12 +168,18 @@ def compare(bootstrap: str, topics: Topics, events: list[Event], clickhouses: li
            if h not in final or topic_latest.get(h, (None,))[0] != final[h]
            or topic_latest[h][1] != {repr(sorted(state.items()))}]
     figures.lost = len(off)
-    figures.findings += [f"lost: {h}: ClickHouse v{final.get(h)}, topic v{topic_latest.get(h, (None,))[0]}"
+    figures.findings += [f"lost: {h}: ClickHouse v{final.get(h)}, topic v{topic_latest.get(h, (None,))[0]}; "
+                         f"not the reference's: {fields_off(want[h], records.get((h, topic_latest.get(h, (None,))[0])))}"
                          for h in off[:5]]
     published = {r["event_id"] for _, _, r in events}
     figures.lost += len(published - stored)
     figures.doubled = len(set(final) - set(want)) + len(stored - published)
     return figures
+
+
+def fields_off(want: dict, got: dict | None) -> str:
+    """The fields of a household's latest state that differ from the reference fold."""
+    return "no state on the topic" if got is None else ", ".join(k for k in want if got.get(k) != want[k]) or "none"
 
 
 def wait_caught_up(bootstrap: str, env: dict[str, str], topics: Topics, worker: WorkerProcess) -> None:

@@ -4,6 +4,9 @@
   can take an embedded ClickHouse down under a running worker.
 - ``POVHUB_CLOCK_OFFSET_FILE``: seconds added to the alerts' clock, read from this file, so a test
   can move a worker's clock past an SLA.
+- ``POVHUB_FREEZE_AFTER_OFFSETS``: N; the worker stops itself (SIGSTOP) once, in its N-th reconcile
+  transaction, right after the offsets were sent and before the commit: the narrowest moment a
+  pause can catch (the records may still be in the producer's buffer). The test sends SIGCONT.
 
 Run as ``python tests/support/hooked_worker.py`` (``HOOKED_WORKER``, a WorkerProcess command); the
 other test workers call ``run()`` so the hooks work under them too.
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -22,6 +26,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import povhub.worker
+from pipeline.runner import ProcessorRunner
 from povhub.cli import main
 from tests.support.outage_client import OutageClient
 
@@ -62,6 +67,21 @@ def offset_clock(path: Path, base: Clock = time.time) -> Clock:
     return now
 
 
+def freeze_after_offsets(n: int) -> Callable[[ProcessorRunner], None]:
+    """A ``ProcessorRunner._after_offsets_sent`` that stops the whole process in the n-th reconcile transaction."""
+    left = [n]
+
+    def hook(self: ProcessorRunner) -> None:
+        if not self.cfg.group.endswith("-reconcile") or left[0] <= 0:
+            return
+        left[0] -= 1
+        if left[0] == 0:
+            print(f"hooked_worker: SIGSTOP after the offsets of {self.cfg.group}'s transaction {n} were sent",
+                  flush=True)
+            os.kill(os.getpid(), signal.SIGSTOP)
+    return hook
+
+
 def install(environ: dict[str, str]) -> None:
     """Wrap the worker's ClickHouse clients and give its alerts processor the moved clock, as asked."""
     off = environ.get("POVHUB_CLICKHOUSE_OFF_FILE")
@@ -72,6 +92,9 @@ def install(environ: dict[str, str]) -> None:
     offset = environ.get("POVHUB_CLOCK_OFFSET_FILE")
     if offset:
         povhub.worker.alerts_runner = functools.partial(povhub.worker.alerts_runner, clock=offset_clock(Path(offset)))
+    freeze = environ.get("POVHUB_FREEZE_AFTER_OFFSETS")
+    if freeze:
+        ProcessorRunner._after_offsets_sent = freeze_after_offsets(int(freeze))
 
 
 def run() -> int:
