@@ -218,10 +218,12 @@ class ProcessorRunner:
         producer = self._producer
         producer.begin_transaction()
         sent = append_all(producer, self.sends(tx))
-        # A tick alone commits the positions it stands at: without offsets a transaction is not
-        # checked against the group's generation, and a worker dropped from its group (a pause
-        # longer than the session) could commit a tick over households another worker now owns.
-        offsets = next_offsets(batch) if batch else self._positions()
+        # A tick commits the positions it stands at, of every partition it may have written on:
+        # without offsets a transaction is not checked against the group's generation, and a
+        # worker dropped from its group (a pause longer than the session) could commit a tick over
+        # households another worker now owns; and a partition's next owner waits (rewind, before
+        # it restores) only for a transaction that holds that partition's offsets.
+        offsets = {**self._positions(), **next_offsets(batch)} if tick else next_offsets(batch)
         producer.send_offsets_to_transaction(offsets, self._membership())
         self._after_offsets_sent()
         producer.commit_transaction()

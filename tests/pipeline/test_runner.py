@@ -190,6 +190,24 @@ def test_a_tick_alone_commits_its_positions_so_a_worker_dropped_from_its_group_i
     assert ticks(log) == 1  # its tick over partitions another worker now owns was not committed
 
 
+def test_a_batch_with_a_tick_commits_the_positions_of_every_owned_partition_too():
+    """A tick writes on every partition the worker owns: each needs its offsets in the transaction,
+    or a worker frozen before its commit could be taken over there without its successor waiting
+    for that transaction (a read_committed offset fetch waits only for the partitions a pending
+    transaction holds offsets of) before restoring its state."""
+    log = Log(PARTITIONS, inputs=CFG.inputs)
+    key = KEYS[0]
+    log.add("in", partition_of(key, PARTITIONS), key.encode(), b"x")
+    clients = FakeClients(log, {"counts": CFG.changelog("counts")})
+    runner = ProcessorRunner(dataclasses.replace(CFG, tick_seconds=0.0), Ticker(), clients=clients)
+    runner._producer = clients.producer(runner.progress.abandon)
+    runner._new_consumer()
+    runner._step()  # joins (every partition), fetches the one record and ticks
+    assert runner.fold.folded == 1
+    assert clients.producers[0].offsets == {TopicPartition("in", p): int(p == partition_of(key, PARTITIONS))
+                                           for p in range(PARTITIONS)}
+
+
 def test_a_worker_that_learnt_it_was_dropped_from_its_group_commits_nothing_and_starts_over():
     """kafka-python's heartbeat resets the member's generation (-1) and id ('') when it learns the
     member was dropped; offsets naming neither are not checked by Kafka at all (the fake does the
