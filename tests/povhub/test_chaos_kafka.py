@@ -227,6 +227,7 @@ def test_two_workers_each_paused_past_its_session_lose_and_double_nothing(hub_en
             time.sleep(TEST_SESSION_TIMEOUT_S + rng.uniform(1, 3))  # dropped from its group meanwhile
             os.killpg(frozen.proc.pid, signal.SIGCONT)
         assert publisher.error is None, publisher.error
+        assert pauses >= 2, "the stream ended before a pause from outside"
         wait_caught_up(bootstrap, envs[0], topics, workers[0])
         assert all(w.alive() for w in workers), [w.log_tail() for w in workers]
     finally:
