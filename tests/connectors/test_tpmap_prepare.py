@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.proc_stats import stat_fields
 from connectors.pseudonym import Pseudonymiser
 from connectors.tpmap.columns import ExportError
 from connectors.tpmap.prepare import Prepared, _child_env, prepare, prepare_in_child
@@ -40,14 +41,16 @@ def comparable(item: Prepared) -> Prepared:
 def preparers(pid: int) -> list[int]:
     """Live processes whose parent is `pid` and that prepare TPMAP events."""
     found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            cmdline = (stat.parent / "cmdline").read_bytes()
-        except (OSError, IndexError):
+    for proc in Path("/proc").glob("[0-9]*"):
+        fields = stat_fields(int(proc.name))
+        if fields is None or int(fields[1]) != pid or fields[0] == "Z":
             continue
-        if int(fields[1]) == pid and fields[0] != "Z" and b"connectors.tpmap.prepare" in cmdline:
-            found.append(int(stat.parent.name))
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"connectors.tpmap.prepare" in cmdline:
+            found.append(int(proc.name))
     return found
 
 

@@ -26,6 +26,7 @@ from povhub.worker_client import WorkerProcess
 from schemas.topics import Topics
 from tests.conftest import TEST_SESSION_TIMEOUT_S, free_port
 from bench.household_events import household_events
+from bench.proc_stats import stat_fields
 from tests.support.chaos_checks import Figures, Publisher, compare, wait_caught_up
 from tests.support.hooked_worker import HOOKED_WORKER
 
@@ -146,7 +147,7 @@ def two_worker_envs(hub_env: dict[str, str], tmp_path: Path) -> list[dict[str, s
 def wait_stopped(worker: WorkerProcess, timeout_s: float) -> None:
     """Until ``worker`` has stopped itself (SIGSTOP: state T in /proc)."""
     deadline = time.monotonic() + timeout_s
-    while Path(f"/proc/{worker.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "T":
+    while (stat_fields(worker.proc.pid) or ["gone"])[0] != "T":
         assert worker.alive() and time.monotonic() < deadline, worker.log_tail()
         time.sleep(0.05)
 

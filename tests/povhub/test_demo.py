@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.proc_stats import stat_fields
 from povhub import errors
 from povhub.demo import SAMPLE
 from tests.support.cli_run import povhub, user_env
@@ -68,11 +69,8 @@ def _descendants(pid: int) -> set[int]:
 
 
 def _running(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state != "Z"  # a zombie has exited; only its parent's wait is missing
+    fields = stat_fields(pid)
+    return fields is not None and fields[0] != "Z"  # a zombie has exited; only its parent's wait is missing
 
 
 def _start_demo(folder: Path) -> subprocess.Popen[str]:

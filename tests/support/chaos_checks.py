@@ -139,8 +139,8 @@ def compare(bootstrap: str, topics: Topics, events: list[Event], clickhouses: li
     for m in read_topic(bootstrap, topics.name(HOUSEHOLD_STATE), settle_s=2.0):
         r = codec.decode(m.value, HOUSEHOLD_STATE.name)
         key = (r["household_key"], r["version"])
-        contents[key].add(repr(sorted(stable(r).items())))
         records[key] = stable(r)
+        contents[key].add(repr(sorted(records[key].items())))
         where[key].append(f"p{m.partition}@{m.offset} {time.strftime('%H:%M:%S', time.gmtime(m.timestamp / 1000))}")
     twice = [key for key, c in contents.items() if len(c) > 1]
     figures.two_contents = len(twice)
@@ -168,9 +168,10 @@ def compare(bootstrap: str, topics: Topics, events: list[Event], clickhouses: li
            if h not in final or topic_latest.get(h, (None,))[0] != final[h]
            or topic_latest[h][1] != {repr(sorted(state.items()))}]
     figures.lost = len(off)
-    figures.findings += [f"lost: {h}: ClickHouse v{final.get(h)}, topic v{topic_latest.get(h, (None,))[0]}; "
-                         f"not the reference's: {fields_off(want[h], records.get((h, topic_latest.get(h, (None,))[0])))}"
-                         for h in off[:5]]
+    for h in off[:5]:
+        version = topic_latest.get(h, (None,))[0]
+        figures.findings.append(f"lost: {h}: ClickHouse v{final.get(h)}, topic v{version}; "
+                                f"not the reference's: {fields_off(want[h], records.get((h, version)))}")
     published = {r["event_id"] for _, _, r in events}
     figures.lost += len(published - stored)
     figures.doubled = len(set(final) - set(want)) + len(stored - published)
